@@ -1,0 +1,3 @@
+"""afdetect: atrial-fibrillation detection in PhysioNet WFDB records with ECGCNN."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,82 @@
+"""Single-purpose layers that ECGCNN is composed of."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ConditionalBatchNorm2d(nn.Module):
+    """Batch norm whose scale and shift are predicted from a conditioning vector.
+
+    ``y = scale(z) * BN(x) + shift(z)``, with ``(scale, shift)`` from one bias-free linear
+    layer on ``z``. The scale is parameterised as ``1 + delta`` so a fresh layer starts as
+    plain batch norm.
+
+    Parameters
+    ----------
+    channels : int
+        Feature-map channels.
+    cond_size : int
+        Size of the conditioning vector ``z``.
+    """
+
+    def __init__(self, channels: int, cond_size: int) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels, affine=True)
+        self.affine = nn.Linear(cond_size, 2 * channels, bias=False)
+        nn.init.zeros_(self.affine.weight)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        delta_scale, shift = self.affine(z).chunk(2, dim=1)
+        return (1 + delta_scale)[:, :, None, None] * self.norm(x) + shift[:, :, None, None]
+
+
+class SEModule(nn.Module):
+    """Squeeze-and-excitation: reweight channels by a gate computed from their means.
+
+    Parameters
+    ----------
+    channels : int
+        Feature-map channels.
+    ratio : float
+        Bottleneck width as a fraction of ``channels`` (at least 4 units).
+    """
+
+    def __init__(self, channels: int, ratio: float = 1 / 16) -> None:
+        super().__init__()
+        hidden = max(4, int(round(channels * ratio)))
+        self.fc1 = nn.Linear(channels, hidden)
+        self.fc2 = nn.Linear(hidden, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate = torch.sigmoid(self.fc2(torch.relu(self.fc1(x.mean(dim=(2, 3))))))
+        return x * gate[:, :, None, None]
+
+
+class ConditionalResidualBlock(nn.Module):
+    """Residual 2-D conv block over the spectrogram, normalised conditionally on ``z``.
+
+    conv3x3 → CBN → PReLU → Dropout2d → conv3x3 → CBN → [SE] ; skip (1×1 conv when the
+    channel count changes) ; add → PReLU → Dropout2d → 2×2 average pooling.
+    """
+
+    def __init__(
+        self, in_ch: int, out_ch: int, cond_size: int, dropout: float = 0.0, se_ratio: float | None = None
+    ) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False)
+        self.norm1 = ConditionalBatchNorm2d(out_ch, cond_size)
+        self.act1 = nn.PReLU(out_ch)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False)
+        self.norm2 = ConditionalBatchNorm2d(out_ch, cond_size)
+        self.se = SEModule(out_ch, se_ratio) if se_ratio else nn.Identity()
+        self.skip = nn.Conv2d(in_ch, out_ch, 1, bias=False) if in_ch != out_ch else nn.Identity()
+        self.act2 = nn.PReLU(out_ch)
+        self.drop = nn.Dropout2d(dropout)
+        self.pool = nn.AvgPool2d(2, ceil_mode=True)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        h = self.drop(self.act1(self.norm1(self.conv1(x), z)))
+        h = self.se(self.norm2(self.conv2(h), z))
+        return self.pool(self.drop(self.act2(h + self.skip(x))))

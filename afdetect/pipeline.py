@@ -1,0 +1,79 @@
+"""Record → windows: the one path from a WFDB record to model-ready windows.
+
+Used by ``preprocess`` (training cache), ``eval`` and ``predict``. Windows are read in
+chunks (``wfdb`` ``sampfrom``/``sampto``) and each window is conditioned on its own, so
+memory stays flat however long the record is and the result does not depend on the chunk
+size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from afdetect.config import HOP_S, MIN_RECORD_S, WINDOW_S, window_samples
+from afdetect.errors import RecordError
+from afdetect.records import RecordInfo, read_signal
+from afdetect.segment import cut_windows, window_starts
+from afdetect.transforms import condition_windows
+
+DEFAULT_CHUNK_WINDOWS = 256
+"""Windows read and conditioned per chunk (256 × 15 s hop ≈ 1 h of signal)."""
+
+
+@dataclass(frozen=True)
+class WindowBatch:
+    """Consecutive windows of one record.
+
+    Attributes
+    ----------
+    start_s, end_s : numpy.ndarray
+        Window start and end of real signal (s from record start).
+    x : numpy.ndarray
+        ``(n, window samples at MODEL_FS)`` float32 model input.
+    problems : list of str or None
+        Per window, why it is unreadable, or ``None``.
+    """
+
+    start_s: np.ndarray
+    end_s: np.ndarray
+    x: np.ndarray
+    problems: list[str | None]
+
+
+def record_windows(
+    info: RecordInfo,
+    lead_index: int,
+    window_s: float = WINDOW_S,
+    hop_s: float = HOP_S,
+    chunk_windows: int = DEFAULT_CHUNK_WINDOWS,
+) -> Iterator[WindowBatch]:
+    """Stream a record's conditioned windows, ``chunk_windows`` at a time.
+
+    Raises
+    ------
+    RecordError
+        When the record is shorter than ``MIN_RECORD_S`` or its signal cannot be read.
+
+    Example
+    -------
+    >>> info = read_header("../shared/data/cinc2017/A00001")  # doctest: +SKIP
+    >>> [b.x.shape for b in record_windows(info, 0)]  # doctest: +SKIP
+    [(1, 3840)]
+    """
+    starts = window_starts(info.n_samples, info.fs, window_s, hop_s)
+    if len(starts) == 0:
+        raise RecordError(
+            info.path,
+            f"record is {info.duration_s:.1f} s long, shorter than the {MIN_RECORD_S:g} s minimum",
+        )
+    win = window_samples(info.fs, window_s)
+    for i in range(0, len(starts), chunk_windows):
+        chunk = starts[i : i + chunk_windows]
+        first, stop = int(chunk[0]), min(int(chunk[-1]) + win, info.n_samples)
+        signal = read_signal(info, lead_index, first, stop)
+        windows, valid = cut_windows(signal, chunk - first, win)
+        x, problems = condition_windows(windows, valid, info.fs)
+        yield WindowBatch(chunk / info.fs, (chunk + valid) / info.fs, x, problems)

@@ -1,0 +1,307 @@
+"""Training: record-wise split, class-balanced loss, augmentation, atomic checkpoints, resume.
+
+One run writes into ``out_dir``:
+
+``last.pt``        full training state after the last complete epoch (for ``--resume``)
+``best.pt``        weights file (see :mod:`afdetect.checkpoint`) of the best epoch so far
+``metrics.csv``    per-epoch loss, accuracy, F1, AUROC, learning rate, seconds
+``curves.png``     the same as plots
+
+The best epoch is the one with the highest validation F1(AF) at the validation-optimal
+threshold; that threshold ships in the weights. Records are split into train, validation
+and test by record (stratified by AF), never by window; the test records are not used in
+any way during training, and their names are stored in the weights so ``afdetect eval
+--split test`` can evaluate on them honestly.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from afdetect.augment import augment_window
+from afdetect.checkpoint import save_weights
+from afdetect.dataset import WindowSet, load_window_set
+from afdetect.errors import UsageError
+from afdetect.fileio import atomic_open, atomic_path
+from afdetect.metrics import best_threshold, binary_metrics, record_metrics
+from afdetect.models import ECGCNN, create_model, model_config
+from afdetect.plots import plot_history
+
+METRIC_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "val_loss",
+    "val_accuracy",
+    "val_f1",
+    "val_auroc",
+    "val_threshold",
+    "val_record_f1",
+    "lr",
+    "seconds",
+)
+
+
+@dataclass
+class TrainConfig:
+    """Options of a training run (the CLI's ``train`` flags)."""
+
+    data: Path
+    out_dir: Path
+    variant: str = "se"
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    seed: int = 0
+    patience: int = 6
+    augment_p: float = 0.4
+    device: str = "auto"
+    num_workers: int = 0
+    resume: bool = False
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Check option ranges; raise :class:`UsageError` naming the bad option."""
+        model_config(self.variant)
+        checks = [
+            (self.epochs >= 1, "--epochs must be at least 1"),
+            (self.batch_size >= 2, "--batch-size must be at least 2"),
+            (self.lr > 0, "--lr must be positive"),
+            (0 < self.val_fraction < 1, "--val-fraction must lie in (0, 1)"),
+            (0 <= self.test_fraction < 1 - self.val_fraction, "--test-fraction must lie in [0, 1 - val)"),
+            (0 <= self.augment_p <= 1, "--augment-p must lie in [0, 1]"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UsageError(None, message)
+
+
+def split_records(record_truth: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
+    """Assign each record to train (0), validation (1) or test (2), stratified by AF truth.
+
+    Example
+    -------
+    >>> split_records(np.array([0] * 8 + [1] * 4), 0.25, 0.25, seed=0).tolist().count(1)
+    3
+    """
+    rng = np.random.default_rng(seed)
+    split = np.zeros(len(record_truth), dtype=np.int64)
+    for cls in np.unique(record_truth):
+        members = rng.permutation(np.flatnonzero(record_truth == cls))
+        n_val = int(round(len(members) * val_fraction))
+        n_test = int(round(len(members) * test_fraction))
+        split[members[:n_val]] = 1
+        split[members[n_val : n_val + n_test]] = 2
+    return split
+
+
+class WindowDataset(Dataset):
+    """Labelled windows of a :class:`WindowSet`, augmented when ``augment_p > 0``.
+
+    The augmentation generator of window ``i`` in epoch ``e`` is seeded by
+    ``(seed, e, i)``, so results do not depend on workers, order or resumption.
+    """
+
+    def __init__(self, ws: WindowSet, indices: np.ndarray, augment_p: float = 0.0, seed: int = 0) -> None:
+        self.ws, self.indices, self.augment_p, self.seed = ws, indices, augment_p, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        index = int(self.indices[i])
+        x = np.asarray(self.ws.windows[index], dtype=np.float32)
+        if self.augment_p > 0:
+            x = augment_window(x, np.random.default_rng([self.seed, self.epoch, index]), self.augment_p)
+        return torch.from_numpy(x), int(self.ws.labels[index])
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` → CUDA when present, else CPU; otherwise the named device."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise UsageError(
+            None, f"--device {device!r} is not a torch device (expected auto, cpu, cuda, cuda:N)"
+        ) from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(None, "--device cuda requested but no CUDA device is available")
+    return resolved
+
+
+@torch.inference_mode()
+def predict_logits(model: ECGCNN, x: np.ndarray, batch_size: int = 256) -> torch.Tensor:
+    """Class logits ``(n, n_classes)`` (on the CPU) for conditioned windows ``(n, samples)``."""
+    model.eval()
+    device = next(model.parameters()).device
+    x = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    out = [model(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)]
+    return torch.cat(out) if out else torch.zeros(0, model.config.n_classes)
+
+
+def predict_proba(model: ECGCNN, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """AF probability for conditioned windows ``(n, samples)``."""
+    return torch.softmax(predict_logits(model, x, batch_size), dim=1)[:, 1].numpy()
+
+
+def train(config: TrainConfig, progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    """Train one variant; return the best epoch's summary.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Run options.
+    progress : callable, optional
+        ``progress(stage, done, total)`` called per batch (stage ``train`` or ``val``).
+    """
+    config.validate()
+    ws = load_window_set(config.data)
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    torch.use_deterministic_algorithms(device.type == "cpu", warn_only=True)
+
+    record_truth = ws.record_targets()
+    split = split_records(record_truth, config.val_fraction, config.test_fraction, config.seed)
+    window_split = split[ws.record_index]
+    labelled = ws.labels >= 0
+    train_idx = np.flatnonzero(labelled & (window_split == 0))
+    val_idx = np.flatnonzero(labelled & (window_split == 1))
+    if len(train_idx) == 0 or len(val_idx) == 0 or len(np.unique(ws.labels[train_idx])) < 2:
+        raise UsageError(config.data, "too few labelled windows of both classes for a train/validation split")
+
+    model = create_model(config.variant, **config.model_overrides).to(device)
+    class_counts = np.bincount(ws.labels[train_idx], minlength=2)
+    weights = torch.tensor(len(train_idx) / (2 * np.maximum(class_counts, 1)), dtype=torch.float32, device=device)
+    loss_fn = nn.CrossEntropyLoss(weight=weights)
+    optimizer = torch.optim.RAdam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.1
+    )
+
+    train_set = WindowDataset(ws, train_idx, config.augment_p, config.seed)
+    val_x = np.asarray(ws.windows[val_idx], dtype=np.float32)
+    val_y = ws.labels[val_idx]
+    out_dir = Path(config.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state_path, best_path, metrics_path = out_dir / "last.pt", out_dir / "best.pt", out_dir / "metrics.csv"
+
+    history: list[dict[str, float]] = []
+    best: dict[str, Any] = {"val_f1": -1.0, "epoch": 0}
+    start_epoch = 1
+    if config.resume and state_path.is_file():
+        state = torch.load(state_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        history, best, start_epoch = state["history"], state["best"], state["epoch"] + 1
+
+    training_info = {
+        "data": str(config.data),
+        "data_provenance": ws.provenance,
+        "recipe": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
+        "split_seed": config.seed,
+        "train_records": int((split == 0).sum()),
+        "val_records": [str(r) for r in ws.records[split == 1]],
+        "test_records": [str(r) for r in ws.records[split == 2]],
+        "train_windows": {"non-AF": int(class_counts[0]), "AF": int(class_counts[1])},
+    }
+    epochs_without_gain = sum(1 for h in history if h["epoch"] > best["epoch"])
+    for epoch in range(start_epoch, config.epochs + 1):
+        if epochs_without_gain >= config.patience:
+            break
+        started = time.time()
+        train_set.epoch = epoch
+        loader = DataLoader(
+            train_set,
+            batch_size=config.batch_size,
+            shuffle=True,
+            drop_last=len(train_idx) > config.batch_size,
+            num_workers=config.num_workers,
+            generator=torch.Generator().manual_seed(config.seed * 1000 + epoch),
+        )
+        model.train()
+        total, seen = 0.0, 0
+        for step, (xb, yb) in enumerate(loader, 1):
+            xb, yb = xb.to(device), yb.to(device)
+            loss = loss_fn(model(xb), yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimizer.step()
+            if scheduler.last_epoch < scheduler.total_steps - 1:
+                scheduler.step()
+            total += loss.item() * len(yb)
+            seen += len(yb)
+            if progress:
+                progress("train", step, len(loader))
+        val_logits = predict_logits(model, val_x)
+        val_loss = float(nn.functional.cross_entropy(val_logits, torch.as_tensor(val_y), weight=weights.cpu()))
+        p_val = torch.softmax(val_logits, dim=1)[:, 1].numpy()
+        threshold = best_threshold(val_y, p_val)
+        val = binary_metrics(val_y, p_val, threshold)
+        val_rec = record_metrics(
+            np.unique(ws.record_index[val_idx], return_inverse=True)[1],
+            record_truth[np.unique(ws.record_index[val_idx])],
+            p_val,
+            threshold,
+        )
+        row = {
+            "epoch": epoch,
+            "train_loss": total / max(seen, 1),
+            "val_loss": val_loss,
+            "val_accuracy": val["accuracy"],
+            "val_f1": val["f1"],
+            "val_auroc": val["auroc"],
+            "val_threshold": threshold,
+            "val_record_f1": val_rec["f1"],
+            "lr": optimizer.param_groups[0]["lr"],
+            "seconds": time.time() - started,
+        }
+        history.append(row)
+        if val["f1"] > best["val_f1"]:
+            best = {"epoch": epoch, "val_f1": val["f1"], "threshold": threshold, "val": val, "val_record": val_rec}
+            save_weights(best_path, model, config.variant, threshold, {**training_info, "best": best})
+            epochs_without_gain = 0
+        else:
+            epochs_without_gain += 1
+        _write_history(metrics_path, history)
+        plot_history(out_dir / "curves.png", history)
+        state = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "history": history,
+            "best": best,
+            "epoch": epoch,
+        }
+        with atomic_path(state_path) as tmp:
+            torch.save(state, tmp)
+        if progress:
+            progress("epoch", epoch, config.epochs)
+    return best
+
+
+def _write_history(path: Path, history: list[dict[str, float]]) -> None:
+    with atomic_open(path, newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS)
+        writer.writeheader()
+        writer.writerows(history)

@@ -1,0 +1,185 @@
+"""Signal and spectrogram transforms: pure functions, one pipeline step each.
+
+NumPy functions work on batches of windows ``(n_windows, n_samples)``; the two model-input
+transforms (:func:`frame_signal`, :func:`log_spectrogram`) are torch functions so the model
+computes them on its own device, batched.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from functools import lru_cache
+
+import numpy as np
+import torch
+from scipy import signal as sps
+
+from afdetect.config import (
+    BANDPASS_HZ,
+    CLIP_FRACTION,
+    FLAT_STD_MV,
+    FRAME_LENGTH,
+    FRAME_STEP,
+    MAX_INVALID_FRACTION,
+    MODEL_FS,
+    N_FFT,
+    STFT_HOP,
+)
+
+
+def resample_windows(x: np.ndarray, fs_in: float, fs_out: float = MODEL_FS) -> np.ndarray:
+    """Resample along the last axis with a polyphase anti-aliasing filter.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Signals ``(..., n_samples)`` at ``fs_in`` Hz.
+    fs_in, fs_out : float
+        Input and output sampling rates (Hz). Non-integer ratios are approximated by a
+        fraction with denominator at most 1000 (error below 0.1 %).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 signals at ``fs_out`` Hz, ``ceil(n_samples * up / down)`` samples long.
+
+    Example
+    -------
+    >>> resample_windows(np.zeros((2, 9000)), 300).shape  # 30 s at 300 Hz -> 128 Hz
+    (2, 3840)
+    """
+    ratio = Fraction(fs_out / fs_in).limit_denominator(1000)
+    if ratio == 1:
+        return np.asarray(x, dtype=np.float32)
+    y = sps.resample_poly(x, ratio.numerator, ratio.denominator, axis=-1)
+    return y.astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def _bandpass_sos(fs: float, low: float, high: float) -> np.ndarray:
+    high = min(high, 0.45 * fs)
+    return sps.butter(2, [low, high], btype="bandpass", fs=fs, output="sos")
+
+
+def bandpass(x: np.ndarray, fs: float = MODEL_FS, band: tuple[float, float] = BANDPASS_HZ) -> np.ndarray:
+    """Zero-phase Butterworth band-pass (order 2 each way) along the last axis.
+
+    Removes baseline wander below ``band[0]`` Hz and muscle/mains noise above ``band[1]`` Hz.
+    """
+    sos = _bandpass_sos(float(fs), *band)
+    return sps.sosfiltfilt(sos, x, axis=-1).astype(np.float32)
+
+
+def normalise(x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Z-normalise each signal along the last axis (mean 0, standard deviation 1)."""
+    mean = x.mean(axis=-1, keepdims=True)
+    std = x.std(axis=-1, keepdims=True)
+    return ((x - mean) / (std + eps)).astype(np.float32)
+
+
+def assess_quality(x: np.ndarray) -> str | None:
+    """Say why a raw window (mV, NaN = invalid sample) cannot be judged, or ``None``.
+
+    A window is unreadable when more than ``MAX_INVALID_FRACTION`` of its samples are
+    invalid, its standard deviation is below ``FLAT_STD_MV`` (flat line, lead off), or more
+    than ``CLIP_FRACTION`` of its samples sit at its extreme values (saturated amplifier).
+
+    Example
+    -------
+    >>> assess_quality(np.zeros(3840))
+    'flat'
+    """
+    valid = x[np.isfinite(x)]
+    if len(valid) < (1 - MAX_INVALID_FRACTION) * len(x):
+        return "invalid samples"
+    if valid.std() < FLAT_STD_MV:
+        return "flat"
+    lo, hi = valid.min(), valid.max()
+    at_rails = np.count_nonzero(valid <= lo) + np.count_nonzero(valid >= hi)
+    if at_rails > CLIP_FRACTION * len(valid):
+        return "clipped"
+    return None
+
+
+def condition_windows(windows: np.ndarray, valid: np.ndarray, fs: float) -> tuple[np.ndarray, list[str | None]]:
+    """Turn raw windows into model input: the whole per-window preprocessing pipeline.
+
+    Steps per window: quality check; invalid samples set to the window median; median
+    removed; polyphase resampling to ``MODEL_FS``; band-pass; z-normalisation; zero padding
+    of the unfilled tail.
+
+    Parameters
+    ----------
+    windows : numpy.ndarray
+        Raw windows ``(n, n_samples)`` in mV at ``fs`` Hz, as cut by
+        :func:`afdetect.segment.cut_windows`.
+    valid : numpy.ndarray
+        Real (unpadded) samples in each window.
+    fs : float
+        Sampling rate of ``windows`` (Hz).
+
+    Returns
+    -------
+    x : numpy.ndarray
+        ``(n, round(n_samples * MODEL_FS / fs))`` float32 model input; unreadable windows
+        are all zero.
+    problems : list of str or None
+        Per window, why it is unreadable, or ``None``.
+    """
+    n, length = windows.shape
+    out_len = int(round(length * MODEL_FS / fs))
+    out = np.zeros((n, out_len), dtype=np.float32)
+    problems = [assess_quality(w[:k]) for w, k in zip(windows, valid, strict=True)]
+    ok = np.array([p is None for p in problems], dtype=bool)
+    full = ok & (valid == length)
+    if full.any():
+        out[full] = _condition(windows[full], fs, out_len)
+    for i in np.flatnonzero(ok & ~full):
+        n_out = int(round(valid[i] * MODEL_FS / fs))
+        out[i, :n_out] = _condition(windows[i : i + 1, : valid[i]], fs, n_out)[0]
+    return out, problems
+
+
+def _condition(x: np.ndarray, fs: float, out_len: int) -> np.ndarray:
+    x = np.array(x, dtype=np.float32)
+    med = np.nanmedian(x, axis=-1, keepdims=True)
+    x = np.where(np.isfinite(x), x, med) - med
+    y = resample_windows(x, fs)
+    y = y[..., :out_len]
+    if y.shape[-1] < out_len:
+        y = np.pad(y, [(0, 0)] * (y.ndim - 1) + [(0, out_len - y.shape[-1])])
+    return normalise(bandpass(y))
+
+
+def frame_signal(x: torch.Tensor, length: int = FRAME_LENGTH, step: int = FRAME_STEP) -> torch.Tensor:
+    """Cut signals ``(batch, n_samples)`` into overlapping frames ``(batch, n_frames, length)``.
+
+    The tail is zero-padded so the last frame reaches the end of the signal.
+
+    Example
+    -------
+    >>> frame_signal(torch.zeros(2, 3840)).shape
+    torch.Size([2, 17, 256])
+    """
+    n = x.shape[-1]
+    n_frames = max(1, -(-(n - length) // step) + 1)
+    pad = (n_frames - 1) * step + length - n
+    if pad > 0:
+        x = torch.nn.functional.pad(x, (0, pad))
+    return x.unfold(-1, length, step)
+
+
+def log_spectrogram(x: torch.Tensor, n_fft: int = N_FFT, hop: int = STFT_HOP) -> torch.Tensor:
+    """Log-magnitude STFT of signals ``(batch, n_samples)`` as images ``(batch, 1, freq, time)``.
+
+    Hann window of ``n_fft`` samples, ``hop`` samples apart, magnitude normalised by the
+    window energy, then ``log(max(|S|, 1e-8))``.
+
+    Example
+    -------
+    >>> log_spectrogram(torch.zeros(2, 3840)).shape
+    torch.Size([2, 1, 33, 121])
+    """
+    window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
+    spec = torch.stft(x, n_fft, hop_length=hop, window=window, normalized=True, return_complex=True)
+    return torch.log(spec.abs().clamp_min(1e-8)).unsqueeze(1)
