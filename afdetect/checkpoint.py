@@ -17,6 +17,9 @@ lists with another digest fails.
 from __future__ import annotations
 
 import hashlib
+import pickle
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,8 @@ from afdetect.models import ECGCNN, VARIANTS, ECGCNNConfig, model_config
 FORMAT = "afdetect-weights"
 FORMAT_VERSION = 1
 MANIFEST = "SHA256SUMS"
+ZIP_MAGIC = b"PK\x03\x04"
+"""First bytes of a ``torch.save`` file (a zip archive)."""
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 """Folder of the shipped weights (``weights/`` beside the package in a checkout)."""
 
@@ -40,7 +45,10 @@ def default_weights(variant: str = "se") -> Path:
 
 
 def _registry_name(variant: str) -> str:
-    model_config(variant)  # validates the name
+    try:
+        model_config(variant)  # validates the name
+    except ValueError as exc:
+        raise UsageError(None, f"--variant: {exc}") from None
     return VARIANTS.get(variant, variant)
 
 
@@ -123,6 +131,25 @@ def verify_manifest(path: str | Path) -> bool | None:
     return None
 
 
+def _check_archive(path: Path) -> None:
+    """Check that ``path`` is a complete ``torch.save`` zip archive whose members pass their CRC.
+
+    ``torch.load`` itself reads a file with flipped bytes in a tensor without complaint.
+    """
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic != ZIP_MAGIC:
+        what = "empty file" if not magic else "not a zip archive"
+        raise UsageError(path, f"not an afdetect weights file ({what}; torch.save writes zip archives)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError):
+        raise UsageError(path, "weights file is truncated or damaged (incomplete zip archive)") from None
+    if damaged is not None:
+        raise UsageError(path, f"weights file is damaged (member {damaged!r} fails its CRC check)")
+
+
 def load_weights(path: str | Path, variant: str | None = None) -> tuple[ECGCNN, dict[str, Any]]:
     """Load a weights file into an eval-mode model.
 
@@ -150,9 +177,16 @@ def load_weights(path: str | Path, variant: str | None = None) -> tuple[ECGCNN, 
     path = Path(path)
     if not path.is_file():
         raise UsageError(path, "weights file not found")
+    if variant is not None:
+        _registry_name(variant)  # a bad --variant is reported as such, whatever the file
     verify_manifest(path)
+    _check_archive(path)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise UsageError(path, "not an afdetect weights file (holds Python objects other than tensors)") from None
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UsageError(path, f"not a readable weights file ({first[:120]})") from None

@@ -1,6 +1,7 @@
 """Atomic file output: write to a temporary file beside the target, then rename.
 
-A crash or Ctrl-C therefore never leaves a partial file under the final name.
+A crash or Ctrl-C therefore never leaves a partial file under the final name. Special files
+(``/dev/null``, ``/dev/stdout``, a FIFO) are written in place, never replaced.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ def check_writable(path: str | Path) -> Path:
         Naming the path and what is wrong with it.
     """
     path = Path(path)
+    if is_special_file(path):
+        if not os.access(path, os.W_OK):
+            raise UsageError(path, "output is not writable")
+        return path
     parent = path.parent if str(path.parent) else Path()
     if not parent.is_dir():
         raise UsageError(path, f"output directory {parent} does not exist")
@@ -32,6 +37,21 @@ def check_writable(path: str | Path) -> Path:
     if path.is_dir():
         raise UsageError(path, "output path is a directory, expected a file name")
     return path
+
+
+def is_special_file(path: str | Path) -> bool:
+    """Whether ``path`` exists and is neither a regular file nor a directory (``/dev/null``, a FIFO).
+
+    Such outputs are written in place: renaming a temporary file over them would replace the
+    device or pipe with a regular file.
+
+    Example
+    -------
+    >>> is_special_file("/dev/null"), is_special_file("out.csv")
+    (True, False)
+    """
+    path = Path(path)
+    return path.exists() and not path.is_file() and not path.is_dir()
 
 
 @contextlib.contextmanager
@@ -44,7 +64,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     ...     np.savez(tmp, x=x)
     """
     path = check_writable(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    if is_special_file(path):  # /dev/null, /dev/stdout, a FIFO: write in place, never replace it
+        yield path
+        return
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    except OSError as exc:  # e.g. root on a read-only or special file system, where os.access says yes
+        raise UsageError(path, f"cannot create a file in {path.parent}: {exc.strerror or exc}") from None
     os.close(fd)
     tmp = Path(tmp_name)
     umask = os.umask(0)

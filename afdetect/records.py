@@ -12,6 +12,7 @@ Labels come from either source:
 from __future__ import annotations
 
 import csv
+import re
 import sys
 import warnings
 from collections.abc import Iterable
@@ -66,6 +67,23 @@ ECG_LEAD_NAMES = frozenset(
 
 UNIT_TO_MV = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "v": 1e3, "nu": 1.0}
 """Scale factors from a header's unit to mV (``NU``/empty: taken as mV)."""
+
+WFDB_BYTES_PER_SAMPLE: dict[str, float] = {
+    "8": 1,
+    "16": 2,
+    "24": 3,
+    "32": 4,
+    "61": 2,
+    "80": 1,
+    "160": 2,
+    "212": 1.5,
+    "310": 4 / 3,
+    "311": 4 / 3,
+}
+"""Bytes per sample of each uncompressed WFDB signal format (for the file-size check)."""
+
+WFDB_COMPRESSED_FORMATS = ("508", "516", "524")
+"""FLAC-compressed WFDB formats: read by ``wfdb``, size not checkable."""
 
 REFERENCE_FILE = "REFERENCE.csv"
 
@@ -190,23 +208,47 @@ def _records_in_directory(directory: Path, recursive: bool) -> list[Path]:
 
 
 def read_header(path: str | Path) -> RecordInfo:
-    """Read and validate a record's header.
+    """Read and validate a record's header, and check its signal files against it.
+
+    Besides what ``wfdb`` parses, this checks what ``wfdb`` lets through or reports
+    vaguely: record and signal lines must be text, the record line must declare a
+    positive sampling frequency (Hz) and a whole, positive number of samples, the number
+    of signal lines must match the declared number of signals, every signal format must
+    be one ``wfdb`` reads, and every signal file must exist and hold at least the bytes
+    the header declares (so a truncated file fails here, before any window is produced).
 
     Raises
     ------
     RecordError
-        When the header is missing, unreadable or holds impossible values.
+        When the header is missing, unreadable or holds impossible values, or a signal
+        file is missing or shorter than the header declares.
+
+    Example
+    -------
+    >>> read_header("../shared/data/cinc2017/A00001.hea").fs  # doctest: +SKIP
+    300.0
     """
     base = record_base(path)
     header = base.with_suffix(".hea")
     if not header.is_file():
         raise RecordError(header, "header file not found")
+    lines = _header_lines(header)
+    n_sig, n_seg = _check_record_line(header, lines[0])
+    if n_seg is None and len(lines) - 1 != n_sig:
+        raise RecordError(
+            header, f"record line declares {n_sig} signals but the header has {len(lines) - 1} signal lines"
+        )
+    for number, line in enumerate(lines[1:] if n_seg is None else [], 1):
+        fields = line.split()
+        if len(fields) < 2 or _FORMAT_FIELD.fullmatch(fields[1]) is None:
+            got = repr(fields[1]) if len(fields) > 1 else "nothing"
+            raise RecordError(
+                header, f"signal line {number}: format must be a WFDB format number such as 16, got {got}"
+            )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             head = wfdb.rdheader(str(base))
-    except UnicodeDecodeError:
-        raise RecordError(header, "header is not text (not UTF-8/ASCII)") from None
     except Exception as exc:  # wfdb raises many types for malformed headers
         raise RecordError(header, f"unreadable header: {_describe(exc)}") from None
     fs = head.fs
@@ -216,6 +258,8 @@ def read_header(path: str | Path) -> RecordInfo:
         raise RecordError(header, "header declares no signals")
     if head.sig_len is None or head.sig_len <= 0:
         raise RecordError(header, f"header declares {head.sig_len} samples per signal")
+    if n_seg is None:
+        _check_signal_files(header, base, head)
     return RecordInfo(
         path=base,
         fs=float(fs),
@@ -224,6 +268,91 @@ def read_header(path: str | Path) -> RecordInfo:
         units=[u or "mV" for u in (head.units or ["mV"] * head.n_sig)],
         comments=list(head.comments or []),
     )
+
+
+def _header_lines(header: Path) -> list[str]:
+    """Non-comment lines of a header, decoded; raise naming the first undecodable byte."""
+    raw = header.read_bytes()
+    lines = []
+    for number, line in enumerate(raw.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith(b"#"):
+            continue  # comments may hold any bytes; wfdb ignores what it cannot decode
+        try:
+            lines.append(line.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise RecordError(
+                header,
+                f"header is not text: line {number} holds byte 0x{line[exc.start]:02x} "
+                f"at column {exc.start + 1} (not ASCII/UTF-8)",
+            ) from None
+    if not lines:
+        raise RecordError(header, "header is empty (no record line)")
+    return lines
+
+
+_FS_FIELD = re.compile(r"(\d+\.?\d*|\.\d+)(/.*)?")
+"""Record-line sampling-frequency field: ``FS``, ``FS/COUNTER`` or ``FS/COUNTER(BASE)``."""
+
+_FORMAT_FIELD = re.compile(r"\d+(x\d+)?(:\d+)?(\+\d+)?")
+"""Signal-line format field: ``FMT[xSAMPLES_PER_FRAME][:SKEW][+BYTE_OFFSET]``."""
+
+
+def _check_record_line(header: Path, line: str) -> tuple[int, int | None]:
+    """Validate the record line's leading fields; return (signals, segments or None)."""
+    fields = line.split()
+    segments = fields[0].partition("/")[2]
+    if segments and not segments.isdigit():
+        raise RecordError(header, f"record line: number of segments {segments!r} is not a whole number")
+    if len(fields) < 2 or not fields[1].isdigit():
+        raise RecordError(header, f"not a WFDB record line (expected 'NAME SIGNALS FS SAMPLES'): {line[:40]!r}")
+    n_sig = int(fields[1])
+    if n_sig == 0:
+        raise RecordError(header, "header declares no signals")
+    if len(fields) < 3:
+        raise RecordError(header, "record line declares no sampling frequency")
+    fs = _FS_FIELD.fullmatch(fields[2])
+    if fs is None or float(fs.group(1)) <= 0:
+        raise RecordError(header, f"sampling frequency must be a positive number (Hz), got {fields[2]!r}")
+    if len(fields) < 4:
+        raise RecordError(header, "record line declares no number of samples per signal")
+    if not fields[3].isdigit():
+        raise RecordError(header, f"number of samples per signal must be a whole number, got {fields[3]!r}")
+    if int(fields[3]) == 0:
+        raise RecordError(header, "header declares 0 samples per signal")
+    return n_sig, int(segments) if segments else None
+
+
+def _check_signal_files(header: Path, base: Path, head: wfdb.Record) -> None:
+    """Check formats, and that each signal file exists and holds the bytes the header declares."""
+    for i, fmt in enumerate(head.fmt):
+        if fmt not in WFDB_BYTES_PER_SAMPLE and fmt not in WFDB_COMPRESSED_FORMATS:
+            known = ", ".join([*WFDB_BYTES_PER_SAMPLE, *WFDB_COMPRESSED_FORMATS])
+            raise RecordError(header, f"signal {head.sig_name[i]!r} has unknown WFDB format {fmt!r} (known: {known})")
+    signals_of_file: dict[str, list[int]] = {}
+    for i, file_name in enumerate(head.file_name):
+        signals_of_file.setdefault(file_name, []).append(i)
+    for file_name, signals in signals_of_file.items():
+        if file_name.startswith("~"):
+            continue  # "~": signal not stored in a file
+        data = base.parent / file_name
+        if not data.is_file():
+            raise RecordError(data, "signal file not found (named in the header)")
+        if any(head.fmt[i] in WFDB_COMPRESSED_FORMATS for i in signals):
+            continue  # FLAC: size says nothing about length
+        frame_bytes = sum(WFDB_BYTES_PER_SAMPLE[head.fmt[i]] * (head.samps_per_frame[i] or 1) for i in signals)
+        offset = max(head.byte_offset[i] or 0 for i in signals)
+        need = offset + int(head.sig_len * frame_bytes)
+        size = data.stat().st_size
+        if size < need:
+            whole = int(max(size - offset, 0) // frame_bytes)
+            mid = max(size - offset, 0) % frame_bytes and frame_bytes == int(frame_bytes)
+            raise RecordError(
+                data,
+                f"signal file is truncated: header declares {head.sig_len} samples x {len(signals)} signal(s) "
+                f"= {need} bytes, the file holds {size} bytes ({whole} whole samples"
+                + (", ends mid-sample)" if mid else ")"),
+            )
 
 
 def select_lead(info: RecordInfo, lead: str | int | None = None) -> int:
@@ -331,12 +460,15 @@ def read_rhythm_intervals(path: str | Path, extension: str = "atr") -> list[Rhyt
     ann_file = info.path.with_suffix(f".{extension}")
     if not ann_file.is_file():
         raise RecordError(ann_file, "annotation file not found")
+    _check_annotation_file(ann_file)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ann = wfdb.rdann(str(info.path), extension)
     except Exception as exc:
         raise RecordError(ann_file, f"corrupt annotation file: {_describe(exc)}") from None
+    if len(ann.sample) == 0:
+        raise RecordError(ann_file, "annotation file holds no annotations")
     marks = [
         (int(sample), note.strip().rstrip("\x00"))
         for sample, note in zip(ann.sample, ann.aux_note or [""] * len(ann.sample), strict=False)
@@ -351,6 +483,25 @@ def read_rhythm_intervals(path: str | Path, extension: str = "atr") -> list[Rhyt
         if end > start:
             intervals.append(RhythmInterval(start / info.fs, end / info.fs, rhythm))
     return intervals
+
+
+def _check_annotation_file(ann_file: Path) -> None:
+    """Check the WFDB (MIT format) annotation framing that ``wfdb.rdann`` does not.
+
+    The file is a sequence of 16-bit words ending with the end-of-file word 0; ``rdann``
+    reads an empty file, or a text file of even length, as valid annotations.
+    """
+    size = ann_file.stat().st_size
+    if size == 0:
+        raise RecordError(ann_file, "annotation file is empty")
+    if size % 2:
+        raise RecordError(ann_file, f"corrupt annotation file: {size} bytes is not a whole number of 16-bit words")
+    with ann_file.open("rb") as handle:
+        handle.seek(size - 2)
+        if handle.read(2) != b"\x00\x00":
+            raise RecordError(
+                ann_file, "corrupt annotation file: no end-of-file word (truncated, or not a WFDB annotation file)"
+            )
 
 
 def read_reference_labels(directory: str | Path) -> dict[str, str]:
