@@ -1,0 +1,145 @@
+"""``afdetect plot``: ECG strips and whole-record overviews as valid PNGs; span validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import synth
+from typer.testing import CliRunner
+
+from afdetect import review
+from afdetect.cli import app
+from afdetect.errors import EXIT_OK, EXIT_USAGE, RecordError, UsageError
+from afdetect.plots import window_spans
+from afdetect.predict import Predictor
+from afdetect.records import read_header
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def run(*args: object) -> tuple[int, str, str]:
+    """Invoke the CLI in-process; return (exit code, stdout, stderr)."""
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def assert_png(path: Path, min_width: int = 400) -> None:
+    """``path`` is a complete PNG that decodes to an RGB(A) image, and no temporary file is left beside it."""
+    import matplotlib.image
+
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3 and image.shape[2] in (3, 4) and image.shape[1] >= min_width
+    assert not list(path.parent.glob(f".{path.name}.*.part"))
+
+
+@pytest.fixture(scope="module")
+def flat_gap_record(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """1-lead 250 Hz 90 s AF record whose last 60 s are a flat line: windows at 30, 45 and 60 s are unreadable."""
+    signal = synth.ecg_signal(250, 90, "af", seed=5)
+    signal[30 * 250 :] = 0.0
+    return synth.write_record(tmp_path_factory.mktemp("flat"), "flat1", 250, signal, ["ECG"])
+
+
+def test_strip_png_via_cli(tiny_weights: Path, fmt212_record: Path, tmp_path: Path) -> None:
+    out = tmp_path / "strip.png"
+    code, stdout, stderr = run(
+        "plot", fmt212_record, "--start", 20, "--duration", 40, "-o", out, "--weights", tiny_weights, "--lead", "V1"
+    )
+    assert code == EXIT_OK, stderr
+    assert_png(out)
+    assert stdout == ""  # the message goes to stderr
+    assert "strip of" in stderr and "(V1) 20-60 s: 4 windows" in stderr  # windows at 0, 15, 30, 45 overlap 20-60 s
+
+
+def test_strip_windows_are_those_of_the_whole_record(tiny_weights: Path, flat_gap_record: Path, tmp_path: Path) -> None:
+    predictor = Predictor.from_weights(tiny_weights)
+    whole = predictor.predict_record(flat_gap_record)
+    result = review.plot_record(predictor, flat_gap_record, tmp_path / "s.png", start_s=50, duration_s=20)
+    assert (result.kind, result.start_s, result.end_s) == ("strip", 50.0, 70.0)
+    expected = whole[(whole["start_s"] < 70) & (whole["end_s"] > 50)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(result.table, expected)
+    assert (result.table["label"] == "unreadable").all() and (result.table["problem"] == "flat").all()
+    assert_png(tmp_path / "s.png")
+
+
+def test_short_record_without_span_is_drawn_whole(tiny_weights: Path, flat_gap_record: Path, tmp_path: Path) -> None:
+    result = review.plot_record(Predictor.from_weights(tiny_weights), flat_gap_record, tmp_path / "w.png")
+    assert (result.kind, result.start_s, result.end_s) == ("strip", 0.0, 90.0)
+    assert result.table["start_s"].tolist() == [0, 15, 30, 45, 60]
+    assert result.table["label"].tolist()[2:] == ["unreadable"] * 3
+    assert_png(tmp_path / "w.png")
+
+
+def test_overview_png_is_automatic_for_long_records(
+    tiny_weights: Path, flat_gap_record: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(review, "OVERVIEW_MIN_S", 60.0)  # the 90 s record counts as long
+    monkeypatch.chdir(tmp_path)
+    code, _, stderr = run("plot", flat_gap_record, "--weights", tiny_weights)
+    assert code == EXIT_OK, stderr
+    assert_png(tmp_path / "flat1_overview.png", min_width=1000)
+    assert "overview of" in stderr and "5 windows" in stderr and "3 unreadable" in stderr
+    code, _, stderr = run("plot", flat_gap_record, "--weights", tiny_weights, "--strip", "-o", "forced.png")
+    assert code == EXIT_OK, stderr
+    assert "strip of" in stderr and (tmp_path / "forced.png").is_file()
+
+
+def test_explicit_overview_matches_the_whole_record_prediction(
+    tiny_weights: Path, fmt212_record: Path, tmp_path: Path
+) -> None:
+    predictor = Predictor.from_weights(tiny_weights)
+    result = review.plot_record(predictor, fmt212_record, tmp_path / "o.png", overview=True)
+    assert result.kind == "overview" and result.end_s == pytest.approx(140.0)
+    pd.testing.assert_frame_equal(result.table, predictor.predict_record(fmt212_record))
+    assert_png(tmp_path / "o.png")
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--start", 150], "--start 150 s is beyond the end of the record (140.000 s long)"),
+        (["--start", 140], "--start 140 s is beyond the end of the record"),
+        (["--start", -1], "--start must be 0 s or more"),
+        (["--duration", 0], "--duration must be more than 0 s"),
+        (["--duration", 3600], "--duration 3600 s is longer than the 600 s a strip shows"),
+        (["--start", 10, "--overview"], "--overview draws the whole record"),
+    ],
+)
+def test_bad_spans_are_usage_errors(
+    tiny_weights: Path, fmt212_record: Path, tmp_path: Path, extra: list[object], fragment: str
+) -> None:
+    out = tmp_path / "bad.png"
+    code, _, stderr = run("plot", fmt212_record, "-o", out, "--weights", tiny_weights, *extra)
+    assert code == EXIT_USAGE, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and fragment in errors[0], stderr
+    assert not out.exists()
+
+
+def test_span_is_cut_at_the_record_end(fmt212_record: Path) -> None:
+    info = read_header(fmt212_record)
+    assert review.strip_span(info, 130, 30) == (130.0, 140.0)
+    assert review.strip_span(info, 100, None) == (100.0, 130.0)  # STRIP_DEFAULT_S after --start
+    assert review.strip_span(info, None, 12.5) == (0.0, 12.5)
+    with pytest.raises(UsageError, match="beyond the end"):
+        review.strip_span(info, 1e6, 1)
+
+
+def test_unwritable_output_and_missing_record(tiny_weights: Path, fmt212_record: Path, tmp_path: Path) -> None:
+    code, _, stderr = run("plot", fmt212_record, "-o", tmp_path / "no" / "x.png", "--weights", tiny_weights)
+    assert code == EXIT_USAGE and "does not exist" in stderr
+    with pytest.raises(RecordError, match="header file not found"):
+        review.plot_record(Predictor.from_weights(tiny_weights), tmp_path / "nothing", tmp_path / "x.png")
+
+
+def test_window_spans_merge_overlapping_windows() -> None:
+    start, end = np.array([0.0, 15, 30, 45, 90]), np.array([30.0, 45, 60, 75, 120])
+    assert window_spans(start, end, np.array([1, 1, 0, 1, 1], bool)) == [(0.0, 75.0), (90.0, 120.0)]  # 45 touches
+    assert window_spans(start, end, np.array([1, 0, 0, 0, 1], bool)) == [(0.0, 30.0), (90.0, 120.0)]
+    assert window_spans(start, end, np.zeros(5, bool)) == []

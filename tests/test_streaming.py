@@ -1,0 +1,106 @@
+"""Holter-scale prediction paths give the results of the plain ones: chunked streaming, vectorised
+quality checks, small inference batches, pickled predictors, window spans, special-file outputs."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import synth
+
+from afdetect.checkpoint import load_weights
+from afdetect.config import CLIP_FRACTION, INFERENCE_BATCH, window_samples
+from afdetect.fileio import atomic_open, check_writable, is_special_file
+from afdetect.pipeline import record_windows
+from afdetect.predict import ModelScorer, Predictor
+from afdetect.records import read_header
+from afdetect.train import predict_proba
+from afdetect.transforms import assess_quality, assess_windows
+
+
+@pytest.fixture(scope="module")
+def long_record(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """1-lead 128 Hz 5 min record: sinus, AF, then a flat stretch and an invalid-sample stretch (19 windows)."""
+    ecg = synth.rhythm_signal(128, [("sinus", 120), ("af", 180)], seed=21).signal
+    ecg[200 * 128 : 240 * 128] = 0.0
+    ecg[255 * 128 : 290 * 128] = np.nan
+    return synth.write_record(tmp_path_factory.mktemp("long"), "long1", 128, ecg, ["ECG"])
+
+
+def test_small_chunks_give_the_same_table_as_one_big_chunk(tiny_weights: Path, long_record: Path) -> None:
+    predictor = Predictor.from_weights(tiny_weights)
+    one = list(predictor.iter_record(long_record, chunk_windows=10_000))
+    small = list(predictor.iter_record(long_record, chunk_windows=3))
+    assert len(one) == 1 and len(small) == 7  # 19 windows, 3 a chunk
+    table = pd.concat(small, ignore_index=True)
+    pd.testing.assert_frame_equal(table, one[0])
+    assert set(table["problem"]) == {"", "flat", "invalid samples"}
+
+
+def test_assess_windows_matches_assess_quality_window_by_window() -> None:
+    rng = np.random.default_rng(4)
+    length = 3000
+    windows = rng.normal(0, 0.5, (12, length)).astype(np.float32)
+    windows[1] = 0.002 * windows[1]  # flat
+    windows[2] = np.clip(windows[2], -0.2, 0.2)  # clipped: far more than CLIP_FRACTION at the rails
+    windows[3, :100] = np.nan  # a few invalid samples: readable
+    windows[4, : int(0.2 * length)] = np.nan  # too many invalid samples
+    windows[5] = np.clip(windows[5], -2.0, 2.0)  # rails touched by a handful of samples: readable
+    windows[6, 2000:] = 0.0  # padded tail window with 2000 real samples
+    valid = np.full(12, length)
+    valid[6] = 2000
+    expected = [assess_quality(w[:k]) for w, k in zip(windows, valid, strict=True)]
+    assert expected[:7] == [None, "flat", "clipped", None, "invalid samples", None, None]
+    assert np.count_nonzero(np.abs(windows[2]) >= 0.2) > CLIP_FRACTION * length
+    assert assess_windows(windows, valid) == expected
+
+
+def test_inference_batch_size_does_not_change_probabilities(tiny_weights: Path, long_record: Path) -> None:
+    info = read_header(long_record)
+    (batch,) = list(record_windows(info, 0, chunk_windows=10_000))
+    x = batch.x[[p is None for p in batch.problems]]
+    model, _ = load_weights(tiny_weights)
+    plain = predict_proba(model, x, 256)  # default memory layout, one batch
+    scorer = Predictor.from_weights(tiny_weights).scorer
+    assert scorer.batch_size == INFERENCE_BATCH
+    np.testing.assert_allclose(scorer(x), plain, atol=1e-6)
+    np.testing.assert_allclose(ModelScorer(scorer.model, 2)(x), plain, atol=1e-6)
+
+
+def test_predictor_survives_pickling(tiny_weights: Path, long_record: Path) -> None:
+    """Worker processes started by ``spawn`` receive the predictor pickled."""
+    predictor = Predictor.from_weights(tiny_weights)
+    clone = pickle.loads(pickle.dumps(predictor))
+    assert clone.threshold == predictor.threshold and clone.meta == predictor.meta
+    pd.testing.assert_frame_equal(clone.predict_record(long_record), predictor.predict_record(long_record))
+
+
+def test_span_keeps_the_overlapping_windows_of_the_whole_grid(long_record: Path) -> None:
+    info = read_header(long_record)
+    (whole,) = list(record_windows(info, 0, chunk_windows=10_000))
+    (part,) = list(record_windows(info, 0, chunk_windows=10_000, span_s=(100.0, 131.0)))
+    np.testing.assert_array_equal(part.start_s, [75, 90, 105, 120])  # windows reaching into 100-131 s
+    keep = (whole.start_s < 131) & (whole.end_s > 100)
+    np.testing.assert_array_equal(part.x, whole.x[keep])
+    assert part.x.shape[1] == window_samples()
+
+
+def test_special_file_output_is_written_in_place(tmp_path: Path) -> None:
+    """A FIFO (like /dev/null or /dev/stdout) is written, never replaced by a renamed temporary file."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    assert is_special_file(fifo) and check_writable(fifo) == fifo
+    with atomic_open(fifo) as handle:
+        handle.write("record,start_s\n")
+    reader.join(timeout=5)
+    assert got == ["record,start_s\n"]
+    assert is_special_file(fifo) and sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+    assert is_special_file("/dev/null") and not is_special_file(tmp_path) and not is_special_file(tmp_path / "x")
