@@ -1,0 +1,160 @@
+"""Smoke test of ``benchmarks/evaluate_models.py`` on a tiny synthetic setup (tiny weights, data, windows)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+import synth
+import torch
+from conftest import REPO_ROOT, TINY_MODEL
+
+from afdetect.checkpoint import save_weights
+from afdetect.errors import UsageError
+from afdetect.models import create_model
+
+CINC_NAMES = {"S0": ("sinus", "N"), "S1": ("sinus", "O"), "F0": ("af", "A"), "F1": ("af", "A")}
+
+
+def _load_script() -> ModuleType:
+    path = REPO_ROOT / "benchmarks" / "evaluate_models.py"
+    spec = importlib.util.spec_from_file_location("evaluate_models", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    return _load_script()
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny data folder (CinC-like 300 Hz .mat + REFERENCE.csv; CPSC-like 200 Hz two-lead + .atr) and weights."""
+    root = tmp_path_factory.mktemp("bench")
+    cinc = root / "data" / "cinc2017"
+    for i, (name, (rhythm, _)) in enumerate(CINC_NAMES.items()):
+        synth.write_mat_record(cinc, name, 300, synth.ecg_signal(300, 30 + 10 * i, rhythm, hr_bpm=70, seed=i), ["ECG"])
+    synth.write_reference_csv(cinc, {name: label for name, (_, label) in CINC_NAMES.items()})
+    cpsc = root / "data" / "cpsc2021"
+    for name, segments in (("data_0_1", [("sinus", 45), ("af", 60), ("sinus", 45)]), ("data_0_2", [("sinus", 40)])):
+        ecg = synth.rhythm_signal(200, segments, seed=len(name))
+        record = synth.write_record(cpsc, name, 200, synth.multi_lead(ecg.signal, 2), ["I", "II"], fmt="16")
+        synth.write_rhythm_annotations(record, ecg.changes, 200)
+    training = {"val_records": [], "test_records": [f"cinc2017/{name}" for name in CINC_NAMES]}
+    torch.manual_seed(0)
+    for variant in ("se", "l"):
+        save_weights(root / f"{variant}.pt", create_model(variant, **TINY_MODEL), variant, 0.5, training)
+    curves = root / "curves_se.png"
+    curves.write_bytes(b"\x89PNG\r\n\x1a\n tiny stand-in")
+    return {"root": root, "data": root / "data", "se": root / "se.pt", "l": root / "l.pt", "curves": curves}
+
+
+def _argv(setup: dict[str, Path], out: Path, **extra: str) -> list[str]:
+    root = setup["root"]
+    options = {
+        "--weights-se": str(setup["se"]),
+        "--weights-l": str(setup["l"]),
+        "--windows": str(root / "windows.npz"),
+        "--data": str(setup["data"]),
+        "--out": str(out),
+        "--curves-se": str(setup["curves"]),
+        "--curves-l": str(root / "missing_curves.png"),
+        "--workdir": str(root / "work"),
+        "--synthetic-s": "30",
+        **extra,
+    }
+    return ["--quick", *(item for pair in options.items() for item in pair)]
+
+
+def test_quick_run_writes_every_result(
+    bench: ModuleType, setup: dict[str, Path], capsys: pytest.CaptureFixture
+) -> None:
+    out = setup["root"] / "results"
+    assert bench.main(_argv(setup, out)) == 0
+
+    assert (setup["root"] / "windows.npz").is_file(), "a missing windows file is built from DATA/cinc2017"
+    results = json.loads((out / "results.json").read_text(), parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
+    cinc = results["cinc2017_test"]
+    assert cinc["records"] == len(CINC_NAMES) and cinc["af_records"] == 2
+    assert set(cinc["methods"]) == {"se", "l", "rr"}
+    for entry in cinc["methods"].values():
+        assert set(entry["ci"]) == {"window", "record"}
+        low, high = entry["ci"]["window"]["sensitivity"]
+        assert 0 <= low <= high <= 1
+    assert cinc["bootstrap"]["resamples"] == 100
+
+    cpsc = results["cpsc2021"]
+    assert cpsc["records"] == 2
+    for entry in cpsc["methods"].values():
+        assert entry["ec57"]["records_compared"] == 2
+        assert entry["ec57"]["gross"]["ref_episodes"] == 1
+
+    rates = results["resampling"]["rates_hz"]
+    assert set(rates) == {"250", "500"}
+    for entry in rates.values():
+        assert entry["records"] == len(CINC_NAMES)
+        for m in entry["methods"].values():
+            assert m["matched_windows"] == cinc["windows"]
+            assert m["mean_abs_dp"] < 0.1, "resampling should barely move the probabilities"
+
+    rows = results["synthetic"]["rows"]
+    assert len(rows) == 2 * 3 * 3  # rhythms × rates × methods
+    assert {(r["rhythm"], r["hr_bpm"]) for r in rows} == {(r, b) for r in ("sinus", "af") for b in (45, 70, 130)}
+    assert all(r["windows"] > 0 for r in rows)
+
+    assert results["training_curves"] == {"se": "training_curves_se.png", "l": None}
+    assert (out / "training_curves_se.png").read_bytes() == setup["curves"].read_bytes()
+    for png in ("cinc2017_test_roc.png", "cinc2017_test_roc_record.png", "cinc2017_test_confusion_rr.png"):
+        assert (out / png).read_bytes().startswith(b"\x89PNG")
+
+    markdown = (out / "RESULTS.md").read_text()
+    for heading in ("## 1. CinC 2017", "## 2. The original work", "## 3. Cross-domain", "## 4. Resampling", "## 5."):
+        assert heading in markdown
+    assert "76.05 %" in markdown and "64.88 %" in markdown and "for scale only" in markdown
+    assert "Quick run" in markdown and "synthetic signals, not patient data" in markdown
+    assert not list(out.glob(".*.part")), "no temporary files left behind"
+    assert "CinC 2017 test" in capsys.readouterr().out
+
+
+def test_weights_with_different_test_records_are_refused(bench: ModuleType, setup: dict[str, Path]) -> None:
+    other = setup["root"] / "other_l.pt"
+    training = {"val_records": [], "test_records": ["cinc2017/S0"]}
+    save_weights(other, create_model("l", **TINY_MODEL), "l", 0.5, training)
+    with pytest.raises(UsageError, match="test records differ"):
+        bench.load_predictors(setup["se"], other)
+
+
+def test_bootstrap_resamples_records_not_windows(bench: ModuleType) -> None:
+    # Record 0 has 9 windows, all AF and called AF; records 1-2 one non-AF window each, one called AF.
+    y = np.array([1] * 9 + [0, 0])
+    p = np.array([0.9] * 9 + [0.1, 0.9])
+    local_index = np.array([0] * 9 + [1, 2])
+    truth = np.array([1, 0, 0])
+    ci = bench.bootstrap_intervals(y, p, 0.5, local_index, truth, 200, seed=0)
+    # specificity over non-AF windows can only be 0, 0.5 or 1 whichever records are drawn
+    low, high = ci["window"]["specificity"]
+    assert low == 0.0 and high == 1.0
+    # a resample drawing record 0 has sensitivity 1; one without it has none (undefined, skipped)
+    assert ci["window"]["sensitivity"] == [1.0, 1.0]
+    again = bench.bootstrap_intervals(y, p, 0.5, local_index, truth, 200, seed=0)
+    assert again == ci, "seeded: the same intervals every run"
+
+
+def test_resample_signal_keeps_duration_and_invalid_samples(bench: ModuleType) -> None:
+    x = np.sin(2 * np.pi * 1.0 * np.arange(3000) / 300)
+    x[1500:1530] = np.nan
+    y = bench.resample_signal(x, 300, 500)
+    assert len(y) == 5000
+    assert np.isnan(y[2500:2550]).all() and np.isfinite(y[:2400]).all()
+    t = np.arange(5000) / 500
+    ok = np.isfinite(y) & (t > 0.5) & (t < 9.5) & (np.abs(t - 5.05) > 0.3)
+    assert np.max(np.abs(y[ok] - np.sin(2 * np.pi * t[ok]))) < 1e-2
