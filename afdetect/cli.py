@@ -13,10 +13,11 @@ from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from afdetect.errors import EXIT_INTERRUPTED, EXIT_RECORD_FAILED, EXIT_USAGE, AfdetectError
+from afdetect.errors import EXIT_INTERRUPTED, EXIT_RECORD_FAILED, EXIT_USAGE, AfdetectError, UsageError
 
 app = typer.Typer(
     add_completion=False,
@@ -26,6 +27,10 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 T = TypeVar("T")
+METHOD_HELP = (
+    "cnn: the ECGCNN weights; rr: the classical RR-irregularity baseline (R peaks + COSEn/turning"
+    " points/heart rate; no weights, default threshold RR_THRESHOLD; --weights then only gives eval's --split records)."
+)
 _state = {"debug": False}
 
 
@@ -43,7 +48,7 @@ def _run(action: Callable[[], T]) -> T:
     except AfdetectError as exc:
         if _state["debug"]:
             raise
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True, emoji=False)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err.print("[red]interrupted[/red]")
@@ -77,20 +82,19 @@ def preprocess(
         check_writable(output)
         records = find_records([str(d) for d in data], recursive)
         failures: list[str] = []
-        with _progress() as bar:
-            task = bar.add_task("preprocess", total=len(records))
+        try:
+            with _progress() as bar:
+                task = bar.add_task("preprocess", total=len(records))
 
-            def on_record(path: Path, error: AfdetectError | None) -> None:
-                if error is not None:
-                    failures.append(str(error))
-                bar.advance(task)
+                def on_record(path: Path, error: AfdetectError | None) -> None:
+                    if error is not None:
+                        failures.append(str(error))
+                    bar.advance(task)
 
-            ws = windows_from_records(records, lead=lead, on_record=on_record)
+                ws = windows_from_records(records, lead=lead, on_record=on_record)
+        finally:  # also when no record could be read: say why each failed
+            _report_skipped(failures, len(records))
         save_window_set(ws, output)
-        for line in failures[:20]:
-            err.print(f"[yellow]skipped:[/yellow] {line}", highlight=False, soft_wrap=True)
-        if len(failures) > 20:
-            err.print(f"[yellow]... and {len(failures) - 20} more skipped records[/yellow]")
         table = Table(title=f"{output}: {len(ws)} windows")
         for column in ("source", "records", "AF windows", "non-AF windows", "ignored windows"):
             table.add_column(column, justify="right")
@@ -112,25 +116,33 @@ def train(
     ] = None,
     epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 30,
     batch_size: Annotated[int, typer.Option(help="Windows per batch.")] = 64,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle schedule).")] = 1e-3,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle schedule).")] = 3e-3,
     patience: Annotated[int, typer.Option(help="Stop after this many epochs without a better validation F1.")] = 8,
     val_fraction: Annotated[float, typer.Option(help="Fraction of records for validation.")] = 0.15,
     test_fraction: Annotated[float, typer.Option(help="Fraction of records held out for testing.")] = 0.15,
     augment_p: Annotated[float, typer.Option(help="Probability of each augmentation.")] = 0.4,
     seed: Annotated[int, typer.Option(help="Random seed (split, initialisation, augmentation).")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    workers: Annotated[int, typer.Option(help="Data-loader worker processes.")] = 0,
+    device: Annotated[
+        str, typer.Option(help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N (cuda:LOCAL_RANK in torchrun).")
+    ] = "auto",
+    workers: Annotated[int, typer.Option(help="Data-loader worker processes (per training process).")] = 0,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's choice).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT_DIR/last.pt.")] = False,
+    amp: Annotated[
+        bool, typer.Option("--amp", help="Mixed precision (float16 autocast + gradient scaling); CUDA only.")
+    ] = False,
 ) -> None:
     """Train ECGCNN on a windows file with a record-wise train/validation/test split.
 
     Variants: se = ECGCNN_SE (1.85 M parameters), l = ECGCNN_L (1.84 M parameters).
+    Runs unchanged under 'torchrun --nproc_per_node N -m afdetect train ...' (data-parallel;
+    --batch-size per process; only rank 0 writes files and prints).
     """
     import shutil
 
     import torch
 
+    from afdetect.distributed import is_main
     from afdetect.fileio import atomic_path, check_writable
     from afdetect.train import TrainConfig
     from afdetect.train import train as run_training
@@ -152,11 +164,15 @@ def train(
         device=device,
         num_workers=workers,
         resume=resume,
+        amp=amp,
     )
 
     def action() -> None:
         if output is not None:
             check_writable(output)
+        if not is_main():  # another torchrun process: rank 0 reports and writes
+            run_training(config)
+            return
         with _progress() as bar:
             task = bar.add_task("epoch 1", total=None)
 
@@ -187,26 +203,116 @@ def predict(
     ],
     output: Annotated[str, typer.Option("-o", "--output", help="CSV file to write, or - for stdout.")] = "-",
     weights: Annotated[Path | None, typer.Option(help="Weights file (default: shipped weights of --variant).")] = None,
-    variant: Annotated[str, typer.Option(help="Shipped model variant when --weights is not given: se or l.")] = "se",
+    variant: Annotated[
+        str | None,
+        typer.Option(
+            help="Model variant se or l: the shipped weights to use (default se), or the one --weights must hold."
+        ),
+    ] = None,
     lead: Annotated[str | None, typer.Option(help="Lead name or 0-based index (default: first ECG lead).")] = None,
     threshold: Annotated[float | None, typer.Option(help="AF threshold on p_af (default: the weights' own).")] = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search folders recursively.")] = False,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", help="Records predicted in parallel worker processes (0: one per core).")
+    ] = 1,
+    episodes: Annotated[
+        Path | None, typer.Option(help="Also write the AF episodes of all records to this CSV.")
+    ] = None,
+    summary: Annotated[
+        Path | None, typer.Option(help="Also write per-record AF burden summaries to this JSON file.")
+    ] = None,
+    annotate: Annotated[
+        str | None,
+        typer.Option(metavar="EXT", help="Write each record's AF episodes as WFDB rhythm annotations REC.EXT."),
+    ] = None,
+    annotate_dir: Annotated[
+        Path | None, typer.Option(help="Folder for --annotate files (default: next to each record).")
+    ] = None,
+    method: Annotated[str, typer.Option(help=METHOD_HELP)] = "cnn",
 ) -> None:
     """Label every window of each record AF / non-AF / unreadable; write one CSV table.
 
-    Columns: record,start_s,end_s,label,p_af,problem. Progress and errors go to stderr, so
-    '-o -' composes with shell pipelines.
+    Columns: record,start_s,end_s,label,p_af,problem. Progress, errors and a per-record AF
+    burden table go to stderr, so '-o -' composes with shell pipelines. AF episodes join AF
+    windows (gaps under 30 s bridged, episodes under 30 s dropped); --episodes, --summary and
+    --annotate write them out.
     """
+    from afdetect.batch import resolve_jobs
+    from afdetect.burden import BurdenReport, check_burden_outputs
     from afdetect.predict import Predictor, predict_to_csv, set_inference_threads
 
     set_inference_threads(threads)
 
     def action() -> int:
-        predictor = Predictor.from_weights(weights, None if weights else variant, threshold)
-        return predict_to_csv(predictor, records, output, lead=lead, recursive=recursive, errors=err)
+        check_burden_outputs(episodes, summary, annotate, annotate_dir)
+        predictor = Predictor.for_method(method, weights, variant, threshold)
+        report = BurdenReport(annotate, annotate_dir)
+        code = predict_to_csv(
+            predictor,
+            records,
+            output,
+            lead=lead,
+            recursive=recursive,
+            errors=err,
+            on_record=report.add,
+            debug=_state["debug"],
+            jobs=resolve_jobs(jobs),
+        )
+        if episodes is not None:
+            report.write_episodes(episodes)
+        if summary is not None:
+            report.write_summary(summary)
+        if report.summaries:
+            err.print(_burden_table(report.summaries))
+        return code
 
     raise typer.Exit(_run(action))
+
+
+@app.command()
+def plot(
+    record: Annotated[str, typer.Argument(help="The record (rec.hea or rec).")],
+    start: Annotated[float | None, typer.Option(help="Strip start (s from record start; default 0).")] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="Strip length (s; default 30 s after --start, else the whole record).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="PNG to write (default: NAME_strip.png / NAME_overview.png).")
+    ] = None,
+    overview: Annotated[
+        bool | None,
+        typer.Option(
+            "--overview/--strip",
+            help="Whole-record p(AF) against hours, or an ECG strip (default: overview for records over 10 min "
+            "when neither --start nor --duration is given).",
+        ),
+    ] = None,
+    weights: Annotated[Path | None, typer.Option(help="Weights file (default: shipped weights of --variant).")] = None,
+    variant: Annotated[
+        str | None, typer.Option(help="Model variant se or l (default se), or the one --weights must hold.")
+    ] = None,
+    method: Annotated[str, typer.Option(help=METHOD_HELP)] = "cnn",
+    lead: Annotated[str | None, typer.Option(help="Lead name or 0-based index (default: first ECG lead).")] = None,
+    threshold: Annotated[float | None, typer.Option(help="AF threshold on p_af (default: the weights' own).")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+) -> None:
+    """Draw an ECG strip (mV against s) with AF windows shaded and p(AF) per window beneath, or a record overview.
+
+    The strip shows the chosen lead at its own sampling rate; the overview (long records)
+    streams the whole record and plots p(AF) of every window against time in hours.
+    """
+    from afdetect.predict import Predictor, set_inference_threads
+    from afdetect.review import plot_record
+
+    set_inference_threads(threads)
+
+    def action() -> None:
+        predictor = Predictor.for_method(method, weights, variant, threshold)
+        result = plot_record(predictor, record, output, start, duration, lead, overview)
+        err.print(f"wrote {escape(result.describe())}", highlight=False, soft_wrap=True)
+
+    _run(action)
 
 
 @app.command("eval")
@@ -215,7 +321,12 @@ def evaluate_command(
         list[Path], typer.Argument(help="A windows file (.npz from preprocess) or labelled record folders/records.")
     ],
     weights: Annotated[Path | None, typer.Option(help="Weights file (default: shipped weights of --variant).")] = None,
-    variant: Annotated[str, typer.Option(help="Shipped model variant when --weights is not given: se or l.")] = "se",
+    variant: Annotated[
+        str | None,
+        typer.Option(
+            help="Model variant se or l: the shipped weights to use (default se), or the one --weights must hold."
+        ),
+    ] = None,
     split: Annotated[
         str, typer.Option(help="Records of a windows file to use: all, train, val or test (as split by train).")
     ] = "all",
@@ -223,24 +334,42 @@ def evaluate_command(
     lead: Annotated[str | None, typer.Option(help="Lead for record inputs (default: first ECG lead).")] = None,
     threshold: Annotated[float | None, typer.Option(help="AF threshold (default: the weights' own).")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+    method: Annotated[str, typer.Option(help=METHOD_HELP)] = "cnn",
 ) -> None:
     """Accuracy, F1, sensitivity, specificity, PPV, AUROC, confusion matrix and per-record table."""
     from afdetect.dataset import load_window_set, windows_from_records
+    from afdetect.ec57 import compare_records, ec57_statistics
     from afdetect.evaluate import evaluate, select_split, write_report
     from afdetect.predict import Predictor, set_inference_threads
     from afdetect.records import find_records
 
     set_inference_threads(threads)
 
-    def action() -> None:
-        predictor = Predictor.from_weights(weights, None if weights else variant, threshold)
+    def action() -> int:
+        predictor = Predictor.for_method(method, weights, variant, threshold)
+        failures: list[str] = []
         if len(inputs) == 1 and inputs[0].suffix == ".npz":
             ws = load_window_set(inputs[0])
+            if method == "rr" and weights is None and split != "all":
+                raise UsageError(None, "--split with --method rr needs --weights (the weights whose split to use)")
             mask = select_split(ws, split, predictor.meta)
+            records: list[Path] = []
         else:
-            ws = windows_from_records(find_records([str(i) for i in inputs]), lead=lead)
+            records = find_records([str(i) for i in inputs])
+
+            def on_record(path: Path, error: AfdetectError | None) -> None:
+                if error is not None:
+                    failures.append(str(error))
+
+            try:
+                ws = windows_from_records(records, lead=lead, on_record=on_record)
+            finally:  # a skipped record must not pass silently: the metrics leave it out
+                _report_skipped(failures, len(records))
             mask = None
         result = evaluate(predictor, ws, mask)
+        comparisons = compare_records(predictor, records, lead=lead)  # records with .atr rhythm annotations
+        if comparisons:
+            result.ec57 = ec57_statistics(comparisons)
         written = write_report(result, out_dir, title=predictor.meta["model"])
         table = Table(title=f"{predictor.meta['model']} on {', '.join(map(str, inputs))} ({split})")
         table.add_column("level")
@@ -250,13 +379,106 @@ def evaluate_command(
         for level, metrics in (("window", result.window), ("record", result.record)):
             table.add_row(level, *(_fmt(metrics[name]) for name in metric_names))
         Console().print(table)
+        if result.ec57 is not None:
+            Console().print(_ec57_table(result.ec57))
         err.print(f"threshold {result.threshold:.3f}; wrote {', '.join(str(p) for p in written)}")
+        return EXIT_RECORD_FAILED if failures else 0
 
-    _run(action)
+    raise typer.Exit(_run(action))
+
+
+def _report_skipped(failures: list[str], total: int, limit: int = 20) -> None:
+    """One stderr line per skipped record (the first ``limit``), then the count."""
+    for line in failures[:limit]:
+        err.print(f"[yellow]skipped:[/yellow] {escape(line)}", highlight=False, soft_wrap=True, emoji=False)
+    if len(failures) > limit:
+        err.print(f"[yellow]... and {len(failures) - limit} more skipped records[/yellow]")
+    if failures:
+        err.print(f"{len(failures)} of {total} records skipped", highlight=False)
 
 
 def _fmt(value: float) -> str:
     return str(value) if isinstance(value, int) else f"{value:.4f}"
+
+
+def _ec57_table(ec57: dict) -> Table:
+    """EC57 AF episode statistics: per record (first ``SUMMARY_TABLE_MAX_ROWS``), gross, average.
+
+    ESe and E+P show their counts: ``(TPs/reference episodes)`` and ``(TPp/test episodes)``.
+    """
+    from afdetect.config import SUMMARY_TABLE_MAX_ROWS
+
+    table = Table(title="EC57 AF episodes (epicmp-style)")
+    table.add_column("record", overflow="fold")
+    for name in ("ESe", "E+P", "DSe", "D+P", "ref AF", "test AF"):
+        table.add_column(name, justify="right")
+
+    def pct(value: float) -> str:
+        return "-" if value != value else f"{100 * value:.0f}%"  # NaN: undefined
+
+    def cells(row: dict) -> list[str]:
+        return [
+            f"{pct(row['episode_se'])} ({row['ref_detected']}/{row['ref_episodes']})",
+            f"{pct(row['episode_ppv'])} ({row['test_true']}/{row['test_episodes']})",
+            pct(row["duration_se"]),
+            pct(row["duration_ppv"]),
+            _fmt_duration(row["ref_duration_s"]),
+            _fmt_duration(row["test_duration_s"]),
+        ]
+
+    rows = ec57["records"]
+    for row in rows[:SUMMARY_TABLE_MAX_ROWS]:
+        table.add_row(row["record"], *cells(row))
+    average = ec57["average"]
+    table.add_section()
+    table.add_row("gross", *cells(ec57["gross"]))
+    table.add_row(
+        "average", *(pct(average[name]) for name in ("episode_se", "episode_ppv", "duration_se", "duration_ppv"))
+    )
+    if len(rows) > SUMMARY_TABLE_MAX_ROWS:
+        table.caption = f"first {SUMMARY_TABLE_MAX_ROWS} of {len(rows)} records (metrics.json holds all)"
+    return table
+
+
+def _fmt_duration(seconds: float) -> str:
+    """``H:MM:SS`` of a duration in s."""
+    whole = int(round(seconds))
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def _burden_table(summaries: list[dict]) -> Table:
+    """Per-record AF burden table (first ``SUMMARY_TABLE_MAX_ROWS`` records)."""
+    from afdetect.config import SUMMARY_TABLE_MAX_ROWS
+
+    table = Table(title="AF burden")
+    table.add_column("record", overflow="fold")
+    for name in ("analysed", "unreadable", "AF burden %", "episodes", "longest"):
+        table.add_column(name, justify="right")
+    for row in summaries[:SUMMARY_TABLE_MAX_ROWS]:
+        burden = row["af_burden_pct"]
+        record = Path(row["record"])
+        table.add_row(
+            f"{record.parent.name}/{record.name}" if record.parent.name else record.name,
+            _fmt_duration(row["analysed_s"]),
+            _fmt_duration(row["unreadable_s"]),
+            "-" if burden is None else f"{burden:.1f}",
+            str(row["episodes"]),
+            _fmt_duration(row["longest_episode_s"]),
+        )
+    if len(summaries) > SUMMARY_TABLE_MAX_ROWS:
+        table.caption = f"first {SUMMARY_TABLE_MAX_ROWS} of {len(summaries)} records (--summary FILE holds all)"
+    return table
+
+
+@app.command()
+def example(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the example record into.")] = Path("example"),
+) -> None:
+    """Write a synthetic 10-minute two-lead 250 Hz record (sinus, 4 min AF, sinus) with .atr labels."""
+    from afdetect.synthetic import write_example_record
+
+    record = write_example_record(directory)
+    err.print(f"wrote {record}.hea, .dat and .atr (AF from 180 s to 420 s)")
 
 
 def main() -> None:

@@ -38,11 +38,15 @@ MIN_RECORD_S: float = 8.0
 BANDPASS_HZ: tuple[float, float] = (0.5, 40.0)
 """Pass band (Hz) applied to every window before normalisation."""
 
-# LSTM frames and spectrogram (figures of the published design, in samples at MODEL_FS).
-FRAME_LENGTH: int = 256
-FRAME_STEP: int = 224
-N_FFT: int = 64
-STFT_HOP: int = 32
+# LSTM frames and spectrogram, in samples at MODEL_FS. The published design (at 300 Hz) used
+# frames of 256 samples every 224 (0.85 s every 0.75 s) and an STFT of 64 samples every 32
+# (0.21 s every 0.11 s). The same durations at 128 Hz: frames of 1 s every 0.875 s, STFT of
+# 0.25 s every 0.125 s (17 frequency bins of 4 Hz). Time resolution matters most: the CNN must
+# see beat-to-beat (RR) irregularity of 0.1-0.2 s.
+FRAME_LENGTH: int = 128
+FRAME_STEP: int = 112
+N_FFT: int = 32
+STFT_HOP: int = 16
 
 LABEL_NAMES: tuple[str, str] = ("non-AF", "AF")
 """Class names, index = class id."""
@@ -85,3 +89,59 @@ def window_samples(fs: float = MODEL_FS, window_s: float = WINDOW_S) -> int:
 RECORD_AF_FRACTION: float = 0.5
 """A record is called AF (record-level metrics) when at least this fraction of its
 judged windows is AF."""
+
+# AF episodes and burden (afdetect.episodes). Windows overlap, so each window "owns" the
+# middle of its span: from the midpoint between its centre and the previous window's centre to
+# the midpoint with the next one (the first window owns from the record start, the last to the
+# record end). With 30 s windows every 15 s that is the window's middle 15 s; owned spans tile
+# the record, so AF time adds up exactly and episode borders are unbiased at 15 s resolution.
+AF_EPISODE_MIN_S: float = 30.0
+"""Shortest AF episode (s) reported: the clinical definition of an AF episode (HRS/EHRA/ESC
+consensus: AF lasting at least 30 s). Shorter AF stretches are dropped, except when AF fills a
+whole record shorter than this (a 10-20 s strip entirely in AF, as in CinC 2017)."""
+AF_EPISODE_MAX_GAP_S: float = 30.0
+"""AF stretches separated by less than this (s) of non-AF or unreadable signal form one episode.
+One non-AF window owns 15 s, so a single dissenting (or unreadable) window between AF windows
+does not split an episode; 30 s or more of another rhythm, the length of an episode, does."""
+
+AF_AUX_NOTE: str = "(AFIB"
+"""Rhythm aux note written at the onset of a detected AF episode (PhysioNet rhythm code)."""
+NON_AF_AUX_NOTE: str = "(N"
+"""Rhythm aux note written where a detected AF episode ends (or at sample 0 without AF)."""
+ANNOTATION_EXTENSION: str = "afd"
+"""Default extension (WFDB annotator name) of the rhythm annotation files predict writes."""
+
+EC57_START_S: float = 0.0
+"""Start (s) of the EC57 episode comparison in each record. ``epicmp`` defaults to 300 s (a
+5-minute learning period for adaptive devices); afdetect has no learning period and CPSC 2021
+records are often shorter than 5 min, so the whole record is compared. Pass ``start_s=300`` to
+``afdetect.ec57.compare_af_episodes`` to reproduce ``epicmp``'s default."""
+
+SUMMARY_TABLE_MAX_ROWS: int = 50
+"""Most per-record rows the predict/eval summary tables print (files always hold every record)."""
+
+# Classical RR-irregularity baseline (afdetect.rr, ``--method rr``).
+RR_REFRACTORY_S: float = 0.25
+"""Shortest RR interval (s) the R-peak detector accepts (240 bpm)."""
+RR_MIN_BEATS: int = 8
+"""Fewer detected beats than this in a window give no RR features (about 7 RR intervals
+are the least a short-series entropy estimate can use)."""
+RR_UNDETERMINED_P: float = 0.5
+"""RR score of a window with fewer than ``RR_MIN_BEATS`` beats (no rhythm evidence)."""
+RR_THRESHOLD: float = 0.85
+"""Default AF threshold on the RR score: F1-optimal on the CinC 2017 training records (see
+``benchmarks/fit_rr_baseline.py``; the score's logistic weights are class-balanced, hence a
+threshold well above 0.5). Above ``RR_UNDETERMINED_P``, so beat-less windows are non-AF."""
+
+# Prediction speed and review figures (afdetect.predict, afdetect.review).
+INFERENCE_BATCH: int = 32
+"""Windows per model forward pass in prediction. Small batches keep the CNN's feature maps in
+the CPU cache: on CPU, 32 windows a pass run about 2.5× faster than 256 and need a fraction of
+the memory (results do not depend on it: batch norm uses its running statistics)."""
+STRIP_MAX_S: float = 600.0
+"""Longest ECG strip (s) ``afdetect plot`` draws sample by sample; longer spans need ``--overview``."""
+STRIP_DEFAULT_S: float = 30.0
+"""Strip length (s) ``afdetect plot`` draws when only ``--start`` is given (one window)."""
+OVERVIEW_MIN_S: float = 600.0
+"""Records longer than this (s) get the whole-record overview when ``afdetect plot`` is given
+neither ``--start`` nor ``--duration`` (shorter records are drawn whole as a strip)."""

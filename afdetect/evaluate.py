@@ -37,10 +37,13 @@ class EvalResult:
     threshold: float
     y_true: np.ndarray
     p_af: np.ndarray
+    ec57: dict[str, Any] | None = None
+    """EC57 AF episode statistics (:func:`afdetect.ec57.ec57_statistics`) of records with
+    rhythm annotations, when evaluated on records."""
 
     def to_json(self) -> dict[str, Any]:
-        """Plain-types summary (metrics, confusion matrices, threshold)."""
-        return {
+        """Plain-types summary (metrics, confusion matrices, threshold, EC57 statistics)."""
+        summary = {
             "threshold": self.threshold,
             "window": self.window,
             "record": self.record,
@@ -52,6 +55,9 @@ class EvalResult:
                 "record": [[self.record["tn"], self.record["fp"]], [self.record["fn"], self.record["tp"]]],
             },
         }
+        if self.ec57 is not None:
+            summary["ec57"] = self.ec57
+        return summary
 
 
 def select_split(ws: WindowSet, split: str, meta: dict) -> np.ndarray:

@@ -49,8 +49,12 @@ def record_windows(
     window_s: float = WINDOW_S,
     hop_s: float = HOP_S,
     chunk_windows: int = DEFAULT_CHUNK_WINDOWS,
+    span_s: tuple[float, float] | None = None,
 ) -> Iterator[WindowBatch]:
     """Stream a record's conditioned windows, ``chunk_windows`` at a time.
+
+    ``span_s = (begin, end)`` (s) keeps only the windows that overlap ``[begin, end)``, on
+    the record's own window grid (the same windows, with the same values, as a whole pass).
 
     Raises
     ------
@@ -66,10 +70,13 @@ def record_windows(
     starts = window_starts(info.n_samples, info.fs, window_s, hop_s)
     if len(starts) == 0:
         raise RecordError(
-            info.path,
+            info.path.with_suffix(".hea"),
             f"record is {info.duration_s:.1f} s long, shorter than the {MIN_RECORD_S:g} s minimum",
         )
     win = window_samples(info.fs, window_s)
+    if span_s is not None:
+        begin, end = span_s[0] * info.fs, span_s[1] * info.fs
+        starts = starts[(starts < end) & (np.minimum(starts + win, info.n_samples) > begin)]
     for i in range(0, len(starts), chunk_windows):
         chunk = starts[i : i + chunk_windows]
         first, stop = int(chunk[0]), min(int(chunk[-1]) + win, info.n_samples)

@@ -12,12 +12,31 @@ threshold; that threshold ships in the weights. Records are split into train, va
 and test by record (stratified by AF), never by window; the test records are not used in
 any way during training, and their names are stored in the weights so ``afdetect eval
 --split test`` can evaluate on them honestly.
+
+Under ``torchrun`` the same function trains data-parallel (see :mod:`afdetect.distributed`):
+
+* every process holds one replica (:class:`~torch.nn.parallel.DistributedDataParallel`) on
+  its own device (``cuda:LOCAL_RANK``, or the CPU with the ``gloo`` backend);
+* a :class:`~torch.utils.data.DistributedSampler` seeded with ``--seed`` (and
+  ``set_epoch`` each epoch) deals the record-wise training split out to the processes;
+  ``--batch-size`` is per process, so one optimiser step sees ``batch_size * WORLD_SIZE``
+  windows (the learning rate is not rescaled);
+* the training loss is summed over all processes; validation is sharded: each process
+  scores a contiguous share of the validation windows, the logits are gathered, and every
+  process computes the same metrics (so early stopping agrees everywhere without messages);
+* only rank 0 writes ``last.pt``, ``best.pt``, ``metrics.csv`` and ``curves.png`` and reports
+  progress; ``--resume`` loads ``last.pt`` in every process.
+
+Outside ``torchrun`` nothing of this runs and results are those of a single process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import dataclasses
 import math
+import mmap
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -27,11 +46,14 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from afdetect import distributed
 from afdetect.augment import augment_window
 from afdetect.checkpoint import save_weights
 from afdetect.dataset import WindowSet, load_window_set
+from afdetect.distributed import DistContext
 from afdetect.errors import UsageError
 from afdetect.fileio import atomic_open, atomic_path
 from afdetect.metrics import best_threshold, binary_metrics, record_metrics
@@ -54,14 +76,18 @@ METRIC_COLUMNS = (
 
 @dataclass
 class TrainConfig:
-    """Options of a training run (the CLI's ``train`` flags)."""
+    """Options of a training run (the CLI's ``train`` flags).
+
+    ``batch_size`` is per process under ``torchrun``. ``amp`` (mixed precision: float16
+    autocast and gradient scaling) needs a CUDA device; :func:`train` refuses it on the CPU.
+    """
 
     data: Path
     out_dir: Path
     variant: str = "se"
     epochs: int = 20
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float = 3e-3
     weight_decay: float = 1e-4
     val_fraction: float = 0.15
     test_fraction: float = 0.15
@@ -71,11 +97,15 @@ class TrainConfig:
     device: str = "auto"
     num_workers: int = 0
     resume: bool = False
+    amp: bool = False
     model_overrides: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
         """Check option ranges; raise :class:`UsageError` naming the bad option."""
-        model_config(self.variant)
+        try:
+            model_config(self.variant)
+        except ValueError as exc:
+            raise UsageError(None, f"--variant: {exc}") from None
         checks = [
             (self.epochs >= 1, "--epochs must be at least 1"),
             (self.batch_size >= 2, "--batch-size must be at least 2"),
@@ -113,18 +143,46 @@ class WindowDataset(Dataset):
 
     The augmentation generator of window ``i`` in epoch ``e`` is seeded by
     ``(seed, e, i)``, so results do not depend on workers, order or resumption.
+
+    A memory-mapped ``windows`` array (as :func:`~afdetect.dataset.load_window_set` returns)
+    stays mapped: pickling the data set (DataLoader workers started by ``spawn`` or
+    ``forkserver``) sends the map's file name, offset, dtype and shape instead of the
+    windows (``np.memmap`` itself pickles a full copy), and each worker maps the file again
+    on first access.
+
+    Example
+    -------
+    >>> ds = WindowDataset(load_window_set("windows.npz"), np.arange(10))  # doctest: +SKIP
+    >>> x, y = ds[0]  # doctest: +SKIP
     """
 
     def __init__(self, ws: WindowSet, indices: np.ndarray, augment_p: float = 0.0, seed: int = 0) -> None:
         self.ws, self.indices, self.augment_p, self.seed = ws, indices, augment_p, seed
         self.epoch = 0
+        self._map_spec: tuple[str, str, tuple[int, ...], int, str] | None = None
 
     def __len__(self) -> int:
         return len(self.indices)
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        windows = self.ws.windows
+        if isinstance(windows, np.memmap) and isinstance(windows.base, mmap.mmap) and windows.filename:
+            order = "F" if windows.flags.f_contiguous and not windows.flags.c_contiguous else "C"
+            state["_map_spec"] = (str(windows.filename), windows.dtype.str, windows.shape, windows.offset, order)
+            state["ws"] = dataclasses.replace(self.ws, windows=None)
+        return state
+
+    def windows(self) -> np.ndarray:
+        """The windows array, mapped again from its file after unpickling."""
+        if self.ws.windows is None and self._map_spec is not None:
+            filename, dtype, shape, offset, order = self._map_spec
+            self.ws.windows = np.memmap(filename, dtype=dtype, mode="r", shape=shape, offset=offset, order=order)
+        return self.ws.windows
+
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         index = int(self.indices[i])
-        x = np.asarray(self.ws.windows[index], dtype=np.float32)
+        x = np.asarray(self.windows()[index], dtype=np.float32)
         if self.augment_p > 0:
             x = augment_window(x, np.random.default_rng([self.seed, self.epoch, index]), self.augment_p)
         return torch.from_numpy(x), int(self.ws.labels[index])
@@ -160,21 +218,62 @@ def predict_proba(model: ECGCNN, x: np.ndarray, batch_size: int = 256) -> np.nda
     return torch.softmax(predict_logits(model, x, batch_size), dim=1)[:, 1].numpy()
 
 
-def train(config: TrainConfig, progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+def train(
+    config: TrainConfig,
+    progress: Callable[[str, int, int], None] | None = None,
+    on_epoch_end: Callable[[int, nn.Module], None] | None = None,
+) -> dict[str, Any]:
     """Train one variant; return the best epoch's summary.
+
+    Run in one process, or in each process of a ``torchrun`` launch (see the module
+    docstring); the process group is joined here and left before returning.
 
     Parameters
     ----------
     config : TrainConfig
         Run options.
     progress : callable, optional
-        ``progress(stage, done, total)`` called per batch (stage ``train`` or ``val``).
+        ``progress(stage, done, total)`` called per batch (stage ``train`` or ``val``) and
+        per epoch (stage ``epoch``); only in rank 0 under ``torchrun``.
+    on_epoch_end : callable, optional
+        ``on_epoch_end(epoch, model)`` called in every process after each epoch's
+        checkpoint, with the bare (not DDP-wrapped) model; the process group is still alive.
+
+    Raises
+    ------
+    UsageError
+        Bad options, windows file or device; ``amp`` without CUDA.
     """
     config.validate()
     ws = load_window_set(config.data)
     device = resolve_device(config.device)
+    if config.amp and device.type != "cuda":
+        raise UsageError(
+            None, f"--amp (mixed precision) needs a CUDA device, but training runs on {device}; leave --amp out"
+        )
+    ctx = distributed.init_distributed(device)
+    try:
+        best = _train(config, ws, ctx, progress, on_epoch_end)
+    except BaseException:
+        distributed.shutdown(ctx, wait=False)
+        raise
+    distributed.shutdown(ctx)
+    return best
+
+
+def _train(
+    config: TrainConfig,
+    ws: WindowSet,
+    ctx: DistContext,
+    progress: Callable[[str, int, int], None] | None,
+    on_epoch_end: Callable[[int, nn.Module], None] | None,
+) -> dict[str, Any]:
+    """The training loop of :func:`train` in one process of ``ctx`` (one process: ``world_size == 1``)."""
+    device = ctx.device
     torch.manual_seed(config.seed)
     torch.use_deterministic_algorithms(device.type == "cpu", warn_only=True)
+    if not ctx.is_main:
+        progress = None
 
     record_truth = ws.record_targets()
     split = split_records(record_truth, config.val_fraction, config.test_fraction, config.seed)
@@ -185,21 +284,28 @@ def train(config: TrainConfig, progress: Callable[[str, int, int], None] | None 
     if len(train_idx) == 0 or len(val_idx) == 0 or len(np.unique(ws.labels[train_idx])) < 2:
         raise UsageError(config.data, "too few labelled windows of both classes for a train/validation split")
 
-    model = create_model(config.variant, **config.model_overrides).to(device)
+    net = create_model(config.variant, **config.model_overrides).to(device)
+    if ctx.enabled:  # same initial weights everywhere, then each process's own dropout stream
+        torch.manual_seed(distributed.rank_seed(config.seed, ctx.rank))
     class_counts = np.bincount(ws.labels[train_idx], minlength=2)
     weights = torch.tensor(len(train_idx) / (2 * np.maximum(class_counts, 1)), dtype=torch.float32, device=device)
     loss_fn = nn.CrossEntropyLoss(weight=weights)
-    optimizer = torch.optim.RAdam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
+    optimizer = torch.optim.RAdam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    windows_per_rank = math.ceil(len(train_idx) / ctx.world_size)
+    steps_per_epoch = math.ceil(windows_per_rank / config.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.1
     )
+    scaler = torch.amp.GradScaler("cuda", enabled=config.amp)  # pass-through when disabled
 
     train_set = WindowDataset(ws, train_idx, config.augment_p, config.seed)
-    val_x = np.asarray(ws.windows[val_idx], dtype=np.float32)
+    val_part = val_idx[distributed.shard(len(val_idx), ctx.rank, ctx.world_size)]
+    val_x = np.asarray(ws.windows[val_part], dtype=np.float32)
     val_y = ws.labels[val_idx]
     out_dir = Path(config.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if ctx.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    distributed.barrier()
     state_path, best_path, metrics_path = out_dir / "last.pt", out_dir / "best.pt", out_dir / "metrics.csv"
 
     history: list[dict[str, float]] = []
@@ -207,11 +313,17 @@ def train(config: TrainConfig, progress: Callable[[str, int, int], None] | None 
     start_epoch = 1
     if config.resume and state_path.is_file():
         state = torch.load(state_path, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
+        net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
+        if config.amp and "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
         history, best, start_epoch = state["history"], state["best"], state["epoch"] + 1
+        _restore_rng(state, ctx, config.seed, start_epoch)
+
+    model: nn.Module = net
+    if ctx.enabled:  # DDP broadcasts rank 0's parameters and buffers here
+        model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
 
     training_info = {
         "data": str(config.data),
@@ -223,36 +335,49 @@ def train(config: TrainConfig, progress: Callable[[str, int, int], None] | None 
         "test_records": [str(r) for r in ws.records[split == 2]],
         "train_windows": {"non-AF": int(class_counts[0]), "AF": int(class_counts[1])},
     }
+    if ctx.enabled:
+        training_info["world_size"] = ctx.world_size
     epochs_without_gain = sum(1 for h in history if h["epoch"] > best["epoch"])
     for epoch in range(start_epoch, config.epochs + 1):
         if epochs_without_gain >= config.patience:
             break
         started = time.time()
         train_set.epoch = epoch
+        sampler = None
+        if ctx.enabled:
+            sampler = DistributedSampler(train_set, ctx.world_size, ctx.rank, shuffle=True, seed=config.seed)
+            sampler.set_epoch(epoch)
         loader = DataLoader(
             train_set,
             batch_size=config.batch_size,
-            shuffle=True,
-            drop_last=len(train_idx) > config.batch_size,
+            shuffle=sampler is None,
+            sampler=sampler,
+            drop_last=windows_per_rank > config.batch_size,
             num_workers=config.num_workers,
+            pin_memory=device.type == "cuda",
             generator=torch.Generator().manual_seed(config.seed * 1000 + epoch),
         )
         model.train()
         total, seen = 0.0, 0
         for step, (xb, yb) in enumerate(loader, 1):
-            xb, yb = xb.to(device), yb.to(device)
-            loss = loss_fn(model(xb), yb)
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+            with _autocast(config.amp):
+                loss = loss_fn(model(xb), yb)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            scaler.step(optimizer)
+            scaler.update()
             if scheduler.last_epoch < scheduler.total_steps - 1:
                 scheduler.step()
             total += loss.item() * len(yb)
             seen += len(yb)
             if progress:
                 progress("train", step, len(loader))
-        val_logits = predict_logits(model, val_x)
+        total, seen = distributed.all_reduce_sum([total, seen])
+        distributed.broadcast_buffers(net)  # every replica is now exactly rank 0's model
+        val_logits = distributed.all_gather_rows(predict_logits(net, val_x))
         val_loss = float(nn.functional.cross_entropy(val_logits, torch.as_tensor(val_y), weight=weights.cpu()))
         p_val = torch.softmax(val_logits, dim=1)[:, 1].numpy()
         threshold = best_threshold(val_y, p_val)
@@ -276,28 +401,60 @@ def train(config: TrainConfig, progress: Callable[[str, int, int], None] | None 
             "seconds": time.time() - started,
         }
         history.append(row)
-        if val["f1"] > best["val_f1"]:
+        improved = val["f1"] > best["val_f1"]
+        if improved:
             best = {"epoch": epoch, "val_f1": val["f1"], "threshold": threshold, "val": val, "val_record": val_rec}
-            save_weights(best_path, model, config.variant, threshold, {**training_info, "best": best})
             epochs_without_gain = 0
         else:
             epochs_without_gain += 1
-        _write_history(metrics_path, history)
-        plot_history(out_dir / "curves.png", history)
-        state = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "history": history,
-            "best": best,
-            "epoch": epoch,
-        }
-        with atomic_path(state_path) as tmp:
-            torch.save(state, tmp)
+        rng_states = distributed.all_gather_tensors(torch.get_rng_state()) if ctx.enabled else []
+        if ctx.is_main:
+            if improved:
+                save_weights(best_path, net, config.variant, threshold, {**training_info, "best": best})
+            _write_history(metrics_path, history)
+            plot_history(out_dir / "curves.png", history)
+            state = {
+                "model": net.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "history": history,
+                "best": best,
+                "epoch": epoch,
+            }
+            if ctx.enabled:
+                state["torch_rng_ranks"] = rng_states
+            if config.amp:
+                state["scaler"] = scaler.state_dict()
+            with atomic_path(state_path) as tmp:
+                torch.save(state, tmp)
+        distributed.barrier()  # last.pt of this epoch is complete before any process goes on
+        if on_epoch_end:
+            on_epoch_end(epoch, net)
         if progress:
             progress("epoch", epoch, config.epochs)
     return best
+
+
+def _autocast(enabled: bool) -> contextlib.AbstractContextManager:
+    """float16 autocast on CUDA for ``--amp``; otherwise a context that changes nothing."""
+    return torch.autocast("cuda", dtype=torch.float16) if enabled else contextlib.nullcontext()
+
+
+def _restore_rng(state: dict[str, Any], ctx: DistContext, seed: int, start_epoch: int) -> None:
+    """Set the torch random state saved in ``last.pt`` for this process.
+
+    A run resumed with the same number of processes continues every process's own
+    stream; with another number, rank 0 continues the saved stream and the other ranks
+    start fresh streams seeded by (seed, rank, epoch).
+    """
+    ranks = state.get("torch_rng_ranks") or []
+    if ctx.enabled and len(ranks) == ctx.world_size:
+        torch.set_rng_state(ranks[ctx.rank].cpu())
+    elif ctx.rank == 0:
+        torch.set_rng_state(state["torch_rng"].cpu())
+    else:
+        torch.manual_seed(distributed.rank_seed(seed, ctx.rank, start_epoch))
 
 
 def _write_history(path: Path, history: list[dict[str, float]]) -> None:

@@ -41,9 +41,9 @@ class ECGCNNConfig:
         Output classes.
     """
 
-    lstm_hidden: int = 128
+    lstm_hidden: int = 64
     lstm_layers: int = 2
-    channels: tuple[int, ...] = (16, 32, 64, 128, 256)
+    channels: tuple[int, ...] = (8, 16, 32, 64, 64)
     se_ratio: float | None = None
     dropout: float = 0.1
     lstm_dropout: float = 0.05
