@@ -31,6 +31,18 @@ METHOD_HELP = (
     "cnn: the ECGCNN weights; rr: the classical RR-irregularity baseline (R peaks + COSEn/turning"
     " points/heart rate; no weights, default threshold RR_THRESHOLD; --weights then only gives eval's --split records)."
 )
+# Options shared by several commands (one definition each).
+WeightsOption = Annotated[Path | None, typer.Option(help="Weights file (default: shipped weights of --variant).")]
+VariantOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Model variant se or l: the shipped weights to use (default se), or the one --weights must hold."
+    ),
+]
+LeadOption = Annotated[str | None, typer.Option(help="Lead name or 0-based index (default: first ECG lead).")]
+ThresholdOption = Annotated[float | None, typer.Option(help="AF threshold on p_af (default: the weights' own).")]
+ThreadsOption = Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's choice).")]
+MethodOption = Annotated[str, typer.Option(help=METHOD_HELP)]
 _state = {"debug": False}
 
 
@@ -70,7 +82,7 @@ def _progress() -> Progress:
 def preprocess(
     data: Annotated[list[Path], typer.Argument(help="Record folders, records or RECORDS files.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Windows file to write (.npz).")] = Path("windows.npz"),
-    lead: Annotated[str | None, typer.Option(help="Lead name or 0-based index (default: first ECG lead).")] = None,
+    lead: LeadOption = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search folders recursively.")] = False,
 ) -> None:
     """Cut labelled records into conditioned windows for training and evaluation."""
@@ -126,7 +138,7 @@ def train(
         str, typer.Option(help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N (cuda:LOCAL_RANK in torchrun).")
     ] = "auto",
     workers: Annotated[int, typer.Option(help="Data-loader worker processes (per training process).")] = 0,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's choice).")] = None,
+    threads: ThreadsOption = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT_DIR/last.pt.")] = False,
     amp: Annotated[
         bool, typer.Option("--amp", help="Mixed precision (float16 autocast + gradient scaling); CUDA only.")
@@ -134,7 +146,7 @@ def train(
 ) -> None:
     """Train ECGCNN on a windows file with a record-wise train/validation/test split.
 
-    Variants: se = ECGCNN_SE (1.85 M parameters), l = ECGCNN_L (1.84 M parameters).
+    Variants: se = ECGCNN_SE (0.29 M parameters), l = ECGCNN_L (0.29 M parameters).
     Runs unchanged under 'torchrun --nproc_per_node N -m afdetect train ...' (data-parallel;
     --batch-size per process; only rank 0 writes files and prints).
     """
@@ -202,17 +214,12 @@ def predict(
         list[str], typer.Argument(help="Records (rec.hea or rec), folders, RECORDS files, or - for paths on stdin.")
     ],
     output: Annotated[str, typer.Option("-o", "--output", help="CSV file to write, or - for stdout.")] = "-",
-    weights: Annotated[Path | None, typer.Option(help="Weights file (default: shipped weights of --variant).")] = None,
-    variant: Annotated[
-        str | None,
-        typer.Option(
-            help="Model variant se or l: the shipped weights to use (default se), or the one --weights must hold."
-        ),
-    ] = None,
-    lead: Annotated[str | None, typer.Option(help="Lead name or 0-based index (default: first ECG lead).")] = None,
-    threshold: Annotated[float | None, typer.Option(help="AF threshold on p_af (default: the weights' own).")] = None,
+    weights: WeightsOption = None,
+    variant: VariantOption = None,
+    lead: LeadOption = None,
+    threshold: ThresholdOption = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search folders recursively.")] = False,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+    threads: ThreadsOption = None,
     jobs: Annotated[
         int, typer.Option("--jobs", "-j", help="Records predicted in parallel worker processes (0: one per core).")
     ] = 1,
@@ -229,7 +236,7 @@ def predict(
     annotate_dir: Annotated[
         Path | None, typer.Option(help="Folder for --annotate files (default: next to each record).")
     ] = None,
-    method: Annotated[str, typer.Option(help=METHOD_HELP)] = "cnn",
+    method: MethodOption = "cnn",
 ) -> None:
     """Label every window of each record AF / non-AF / unreadable; write one CSV table.
 
@@ -288,14 +295,12 @@ def plot(
             "when neither --start nor --duration is given).",
         ),
     ] = None,
-    weights: Annotated[Path | None, typer.Option(help="Weights file (default: shipped weights of --variant).")] = None,
-    variant: Annotated[
-        str | None, typer.Option(help="Model variant se or l (default se), or the one --weights must hold.")
-    ] = None,
-    method: Annotated[str, typer.Option(help=METHOD_HELP)] = "cnn",
-    lead: Annotated[str | None, typer.Option(help="Lead name or 0-based index (default: first ECG lead).")] = None,
-    threshold: Annotated[float | None, typer.Option(help="AF threshold on p_af (default: the weights' own).")] = None,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+    weights: WeightsOption = None,
+    variant: VariantOption = None,
+    method: MethodOption = "cnn",
+    lead: LeadOption = None,
+    threshold: ThresholdOption = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Draw an ECG strip (mV against s) with AF windows shaded and p(AF) per window beneath, or a record overview.
 
@@ -320,21 +325,16 @@ def evaluate_command(
     inputs: Annotated[
         list[Path], typer.Argument(help="A windows file (.npz from preprocess) or labelled record folders/records.")
     ],
-    weights: Annotated[Path | None, typer.Option(help="Weights file (default: shipped weights of --variant).")] = None,
-    variant: Annotated[
-        str | None,
-        typer.Option(
-            help="Model variant se or l: the shipped weights to use (default se), or the one --weights must hold."
-        ),
-    ] = None,
+    weights: WeightsOption = None,
+    variant: VariantOption = None,
     split: Annotated[
         str, typer.Option(help="Records of a windows file to use: all, train, val or test (as split by train).")
     ] = "all",
     out_dir: Annotated[Path, typer.Option(help="Folder for metrics.json, per_record.csv and PNGs.")] = Path("eval"),
-    lead: Annotated[str | None, typer.Option(help="Lead for record inputs (default: first ECG lead).")] = None,
-    threshold: Annotated[float | None, typer.Option(help="AF threshold (default: the weights' own).")] = None,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
-    method: Annotated[str, typer.Option(help=METHOD_HELP)] = "cnn",
+    lead: LeadOption = None,
+    threshold: ThresholdOption = None,
+    threads: ThreadsOption = None,
+    method: MethodOption = "cnn",
 ) -> None:
     """Accuracy, F1, sensitivity, specificity, PPV, AUROC, confusion matrix and per-record table."""
     from afdetect.dataset import load_window_set, windows_from_records

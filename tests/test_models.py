@@ -136,3 +136,23 @@ def test_config_round_trip() -> None:
     assert ECGCNNConfig.from_dict(data) == config
     model = create_model("l", channels=(4, 8))
     assert model.config.channels == (4, 8) and model.config.se_ratio is None
+
+
+def test_documented_parameter_counts_match_the_registry() -> None:
+    """README's model table and `train --help` quote the parameter counts of the registry."""
+    import re
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from afdetect.cli import app
+    from afdetect.models import count_parameters
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    help_text = CliRunner().invoke(app, ["train", "--help"], terminal_width=200).output
+    for variant in ("l", "se"):
+        documented = re.search(rf"\| `{variant}` \| `ecgcnn_{variant}` \|.*\| ([\d.]+) M \|", readme)
+        assert documented is not None, f"README has no parameter count for {variant}"
+        expected = f"{count_parameters(variant) / 1e6:.2f}"
+        assert documented.group(1) == expected
+        assert f"ECGCNN_{variant.upper()} ({expected} M parameters)" in " ".join(help_text.split())
