@@ -8,8 +8,11 @@ size.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -84,3 +87,52 @@ def record_windows(
         windows, valid = cut_windows(signal, chunk - first, win)
         x, problems = condition_windows(windows, valid, info.fs)
         yield WindowBatch(chunk / info.fs, (chunk + valid) / info.fs, x, problems)
+
+
+T = TypeVar("T")
+_DONE = object()
+
+
+def prefetch(items: Iterable[T], depth: int = 1) -> Iterator[T]:
+    """Produce ``items`` in a background thread, up to ``depth`` ahead of the consumer.
+
+    Reading and conditioning the next chunk (NumPy/SciPy, which release the GIL) then
+    overlaps with the model scoring the current one. Items arrive in order; an exception
+    raised while producing is re-raised to the consumer at the same point; a consumer
+    that stops early stops the producer.
+
+    Example
+    -------
+    >>> list(prefetch(range(3)))
+    [0, 1, 2]
+    """
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        slots.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put((_DONE, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            slots.put((_DONE, exc))
+
+    worker = threading.Thread(target=produce, name="afdetect-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = slots.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()

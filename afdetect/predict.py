@@ -31,7 +31,7 @@ from afdetect.config import INFERENCE_BATCH, LABEL_NAMES, RR_THRESHOLD, UNREADAB
 from afdetect.errors import EXIT_OK, EXIT_RECORD_FAILED, RecordError, UsageError
 from afdetect.fileio import atomic_open, check_writable
 from afdetect.models import ECGCNN
-from afdetect.pipeline import DEFAULT_CHUNK_WINDOWS, WindowBatch, record_windows
+from afdetect.pipeline import DEFAULT_CHUNK_WINDOWS, WindowBatch, prefetch, record_windows
 from afdetect.records import find_records, read_header, select_lead
 from afdetect.rr import SCORE_FEATURES, rr_af_probability
 from afdetect.train import predict_proba
@@ -134,7 +134,7 @@ class Predictor:
         """
         info = read_header(record)
         lead_index = select_lead(info, lead)
-        for batch in record_windows(info, lead_index, chunk_windows=chunk_windows):
+        for batch in prefetch(record_windows(info, lead_index, chunk_windows=chunk_windows)):
             yield self.table(str(info.path), batch, self.score(batch))
 
     def predict_record(self, record: str | Path, lead: str | int | None = None) -> pd.DataFrame:

@@ -93,9 +93,9 @@ def test_threshold_override(tiny_weights: Path) -> None:
             Predictor.from_weights(tiny_weights, threshold=bad)
 
 
-def test_shipped_weights_missing_is_a_usage_error() -> None:
-    if default_weights("l").is_file():
-        pytest.skip("shipped weights exist")
+def test_shipped_weights_missing_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr("afdetect.checkpoint.WEIGHTS_DIR", tmp_path)
+    assert default_weights("l") == tmp_path / "ecgcnn_l.pt"
     with pytest.raises(UsageError, match="not found"):
         Predictor.from_weights(variant="l")
 

@@ -104,3 +104,46 @@ def test_special_file_output_is_written_in_place(tmp_path: Path) -> None:
     assert got == ["record,start_s\n"]
     assert is_special_file(fifo) and sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
     assert is_special_file("/dev/null") and not is_special_file(tmp_path) and not is_special_file(tmp_path / "x")
+
+
+def test_prefetch_keeps_order_and_reraises_producer_errors() -> None:
+    from afdetect.errors import RecordError
+    from afdetect.pipeline import prefetch
+
+    assert list(prefetch(iter(range(50)), depth=2)) == list(range(50))
+
+    def failing():
+        yield 1
+        yield 2
+        raise RecordError("rec.hea", "signal file is truncated")
+
+    received = []
+    with pytest.raises(RecordError, match="truncated"):
+        for item in prefetch(failing()):
+            received.append(item)
+    assert received == [1, 2]
+
+
+def test_prefetch_stops_the_producer_when_the_consumer_stops() -> None:
+    import threading
+    import time
+
+    from afdetect.pipeline import prefetch
+
+    produced = []
+
+    def endless():
+        n = 0
+        while True:
+            produced.append(n)
+            yield n
+            n += 1
+
+    stream = prefetch(endless(), depth=1)
+    assert next(stream) == 0
+    stream.close()
+    time.sleep(0.5)
+    count = len(produced)
+    time.sleep(0.3)
+    assert len(produced) == count <= 4
+    assert not any(t.name == "afdetect-prefetch" and t.is_alive() for t in threading.enumerate())
