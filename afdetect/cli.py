@@ -131,7 +131,19 @@ def train(
     lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle schedule).")] = 3e-3,
     patience: Annotated[int, typer.Option(help="Stop after this many epochs without a better validation F1.")] = 8,
     val_fraction: Annotated[float, typer.Option(help="Fraction of records for validation.")] = 0.15,
-    test_fraction: Annotated[float, typer.Option(help="Fraction of records held out for testing.")] = 0.15,
+    test_fraction: Annotated[
+        float, typer.Option(help="Fraction of records held out for testing (unused with --folds).")
+    ] = 0.15,
+    folds: Annotated[
+        int,
+        typer.Option(
+            help="K-fold cross-validation: deal the records into K folds stratified by AF (0: no folds, "
+            "the --test-fraction split)."
+        ),
+    ] = 0,
+    fold: Annotated[
+        int, typer.Option(help="With --folds K: the 0-based fold (0 .. K-1) held out as the test split.")
+    ] = 0,
     augment_p: Annotated[float, typer.Option(help="Probability of each augmentation.")] = 0.4,
     seed: Annotated[int, typer.Option(help="Random seed (split, initialisation, augmentation).")] = 0,
     device: Annotated[
@@ -147,6 +159,8 @@ def train(
     """Train ECGCNN on a windows file with a record-wise train/validation/test split.
 
     Variants: se = ECGCNN_SE (0.29 M parameters), l = ECGCNN_L (0.29 M parameters).
+    With --folds K --fold k the test split is fold k of K record folds stratified by AF
+    (benchmarks/crossval.py trains every fold); 'afdetect eval --split test' then evaluates that fold.
     Runs unchanged under 'torchrun --nproc_per_node N -m afdetect train ...' (data-parallel;
     --batch-size per process; only rank 0 writes files and prints).
     """
@@ -171,6 +185,8 @@ def train(
         patience=patience,
         val_fraction=val_fraction,
         test_fraction=test_fraction,
+        folds=folds,
+        fold=fold,
         augment_p=augment_p,
         seed=seed,
         device=device,
@@ -180,6 +196,7 @@ def train(
     )
 
     def action() -> None:
+        config.validate()  # option errors before any file is touched
         if output is not None:
             check_writable(output)
         if not is_main():  # another torchrun process: rank 0 reports and writes

@@ -13,6 +13,12 @@ and test by record (stratified by AF), never by window; the test records are not
 any way during training, and their names are stored in the weights so ``afdetect eval
 --split test`` can evaluate on them honestly.
 
+K-fold cross-validation (``folds=K``, ``fold=k``): the records are dealt into K folds
+stratified by record-level AF truth (see :func:`record_folds`); fold ``k`` is the test
+fold and ``val_fraction`` of the other records (stratified) validate. Training the K runs
+``fold=0 .. K-1`` with one seed tests every record exactly once
+(``benchmarks/crossval.py`` does this and pools the results).
+
 Under ``torchrun`` the same function trains data-parallel (see :mod:`afdetect.distributed`):
 
 * every process holds one replica (:class:`~torch.nn.parallel.DistributedDataParallel`) on
@@ -80,6 +86,9 @@ class TrainConfig:
 
     ``batch_size`` is per process under ``torchrun``. ``amp`` (mixed precision: float16
     autocast and gradient scaling) needs a CUDA device; :func:`train` refuses it on the CPU.
+    ``folds`` ≥ 2 turns on K-fold cross-validation with ``fold`` (0-based) as the test fold;
+    ``test_fraction`` is then unused (the test fold holds about ``1 / folds`` of the
+    records). ``folds = 0`` (default) is the plain train/validation/test split.
     """
 
     data: Path
@@ -99,6 +108,8 @@ class TrainConfig:
     resume: bool = False
     amp: bool = False
     model_overrides: dict[str, Any] = field(default_factory=dict)
+    folds: int = 0
+    fold: int = 0
 
     def validate(self) -> None:
         """Check option ranges; raise :class:`UsageError` naming the bad option."""
@@ -113,21 +124,87 @@ class TrainConfig:
             (0 < self.val_fraction < 1, "--val-fraction must lie in (0, 1)"),
             (0 <= self.test_fraction < 1 - self.val_fraction, "--test-fraction must lie in [0, 1 - val)"),
             (0 <= self.augment_p <= 1, "--augment-p must lie in [0, 1]"),
+            (
+                self.folds == 0 or self.folds >= 2,
+                f"--folds must be 0 (no cross-validation) or at least 2, got {self.folds}",
+            ),
+            (self.folds >= 2 or self.fold == 0, f"--fold {self.fold} needs --folds (K-fold cross-validation)"),
+            (
+                self.folds < 2 or 0 <= self.fold < self.folds,
+                f"--fold must lie in [0, --folds - 1] = [0, {self.folds - 1}], got {self.fold}",
+            ),
         ]
         for ok, message in checks:
             if not ok:
                 raise UsageError(None, message)
 
 
-def split_records(record_truth: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
+def record_folds(record_truth: np.ndarray, folds: int, rng: np.random.Generator) -> np.ndarray:
+    """Deal records into ``folds`` folds, stratified by record-level AF truth.
+
+    The members of each class are shuffled and dealt round-robin; each class starts
+    dealing where the previous one stopped, so fold sizes differ by at most one record
+    overall and each class's count by at most one per fold.
+
+    Parameters
+    ----------
+    record_truth : numpy.ndarray
+        ``(r,)`` record-level truth (1 AF, 0 non-AF).
+    folds : int
+        Number of folds K (≥ 2).
+    rng : numpy.random.Generator
+        Source of the shuffles (consumed: one permutation per class, in class order).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(r,)`` int64 fold (0 .. K-1) of each record.
+
+    Example
+    -------
+    >>> np.bincount(record_folds(np.array([0] * 6 + [1] * 3), 3, np.random.default_rng(0))).tolist()
+    [3, 3, 3]
+    """
+    if folds < 2:
+        raise ValueError(f"folds must be at least 2, got {folds}")
+    fold_of = np.zeros(len(record_truth), dtype=np.int64)
+    start = 0
+    for cls in np.unique(record_truth):
+        members = rng.permutation(np.flatnonzero(record_truth == cls))
+        fold_of[members] = (start + np.arange(len(members))) % folds
+        start = (start + len(members)) % folds
+    return fold_of
+
+
+def split_records(
+    record_truth: np.ndarray, val_fraction: float, test_fraction: float, seed: int, folds: int = 0, fold: int = 0
+) -> np.ndarray:
     """Assign each record to train (0), validation (1) or test (2), stratified by AF truth.
+
+    With ``folds = 0`` ``test_fraction`` of each class is tested and ``val_fraction``
+    validates. With ``folds = K ≥ 2`` the records are dealt into K stratified folds
+    (:func:`record_folds`, the same for every ``fold`` of one ``seed``), fold ``fold`` is
+    the test split (``test_fraction`` is unused), and ``val_fraction`` of each class of the
+    other records validates (at least one record of a class with two or more, and at
+    least one left for training).
 
     Example
     -------
     >>> split_records(np.array([0] * 8 + [1] * 4), 0.25, 0.25, seed=0).tolist().count(1)
     3
+    >>> split_records(np.array([0] * 8 + [1] * 4), 0.25, 0.0, seed=0, folds=4, fold=1).tolist().count(2)
+    3
     """
     rng = np.random.default_rng(seed)
+    if folds:
+        if not 0 <= fold < folds:
+            raise ValueError(f"fold must lie in [0, {folds - 1}], got {fold}")
+        split = np.where(record_folds(record_truth, folds, rng) == fold, 2, 0).astype(np.int64)
+        for cls in np.unique(record_truth):
+            members = rng.permutation(np.flatnonzero((record_truth == cls) & (split == 0)))
+            n_val = min(len(members) - 1, max(1, int(round(len(members) * val_fraction))))
+            split[members[: max(n_val, 0)]] = 1
+        return split
     split = np.zeros(len(record_truth), dtype=np.int64)
     for cls in np.unique(record_truth):
         members = rng.permutation(np.flatnonzero(record_truth == cls))
@@ -276,7 +353,11 @@ def _train(
         progress = None
 
     record_truth = ws.record_targets()
-    split = split_records(record_truth, config.val_fraction, config.test_fraction, config.seed)
+    split = split_records(
+        record_truth, config.val_fraction, config.test_fraction, config.seed, config.folds, config.fold
+    )
+    if config.folds and not (split == 2).any():
+        raise UsageError(config.data, f"test fold {config.fold} of {config.folds} is empty: fewer records than --folds")
     window_split = split[ws.record_index]
     labelled = ws.labels >= 0
     train_idx = np.flatnonzero(labelled & (window_split == 0))
@@ -330,6 +411,8 @@ def _train(
         "data_provenance": ws.provenance,
         "recipe": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
         "split_seed": config.seed,
+        "folds": config.folds,
+        "fold": config.fold,
         "train_records": int((split == 0).sum()),
         "val_records": [str(r) for r in ws.records[split == 1]],
         "test_records": [str(r) for r in ws.records[split == 2]],

@@ -1,0 +1,179 @@
+"""K-fold cross-validation by record: the fold split, its CLI options and ``benchmarks/crossval.py --quick``."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+from conftest import REPO_ROOT
+from typer.testing import CliRunner
+
+from afdetect.checkpoint import load_weights
+from afdetect.cli import app
+from afdetect.dataset import load_window_set
+from afdetect.errors import EXIT_USAGE, UsageError
+from afdetect.evaluate import evaluate, select_split
+from afdetect.predict import Predictor
+from afdetect.train import TrainConfig, record_folds, split_records
+
+OLD_TRUTH = np.array([0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0])
+OLD_SPLITS = {
+    (0, 0.15, 0.15): "01010200000000221000",
+    (1, 0.2, 0.25): "01102022001000200102",
+    (7, 0.3, 0.1): "00201100010110100020",
+}
+"""``split_records(OLD_TRUTH, val, test, seed)`` of the code before K-fold support (computed then)."""
+OLD_SPLIT_40 = "1200001120002002000000010000110020002000"
+"""``split_records((arange(40) % 5 == 0), 0.15, 0.15, seed=11)`` of the code before K-fold support."""
+
+
+def _load_script() -> ModuleType:
+    path = REPO_ROOT / "benchmarks" / "crossval.py"
+    spec = importlib.util.spec_from_file_location("crossval", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def crossval() -> ModuleType:
+    return _load_script()
+
+
+def _digits(split: np.ndarray) -> str:
+    return "".join(str(v) for v in split.tolist())
+
+
+def test_no_folds_gives_exactly_the_old_split() -> None:
+    for (seed, val, test), expected in OLD_SPLITS.items():
+        assert _digits(split_records(OLD_TRUTH, val, test, seed)) == expected
+        assert _digits(split_records(OLD_TRUTH, val, test, seed, folds=0, fold=0)) == expected
+    truth = (np.arange(40) % 5 == 0).astype(int)
+    assert _digits(split_records(truth, 0.15, 0.15, 11)) == OLD_SPLIT_40
+
+
+@pytest.mark.parametrize("folds", [2, 3, 5])
+def test_folds_partition_the_records(folds: int) -> None:
+    truth = np.array([1] * 11 + [0] * 32)[np.random.default_rng(5).permutation(43)]
+    splits = [split_records(truth, 0.2, 0.15, seed=4, folds=folds, fold=k) for k in range(folds)]
+    tested = np.stack([s == 2 for s in splits])
+    np.testing.assert_array_equal(tested.sum(axis=0), np.ones(len(truth)))  # each record in exactly one test fold
+    sizes = tested.sum(axis=1)
+    assert sizes.max() - sizes.min() <= 1
+    af_per_fold = tested[:, truth == 1].sum(axis=1)
+    assert af_per_fold.min() >= 11 // folds and af_per_fold.max() <= -(-11 // folds)  # AF spread over the folds
+    for k, split in enumerate(splits):
+        assert set(np.unique(split).tolist()) == {0, 1, 2}
+        for cls in (0, 1):  # validation: val_fraction of the other records of each class, at least one
+            rest = (truth == cls) & (split != 2)
+            assert (split[rest] == 1).sum() == max(1, round(rest.sum() * 0.2)), (k, cls)
+        # the test fold of fold k does not depend on which fold is asked for
+        np.testing.assert_array_equal(split == 2, record_folds(truth, folds, np.random.default_rng(4)) == k)
+    again = split_records(truth, 0.2, 0.15, seed=4, folds=folds, fold=1)
+    np.testing.assert_array_equal(again, splits[1])
+    other_seed = split_records(truth, 0.2, 0.15, seed=5, folds=folds, fold=1)
+    assert not np.array_equal(other_seed == 2, splits[1] == 2)
+
+
+def test_record_folds_deal_each_class_evenly() -> None:
+    truth = np.array([0] * 7 + [1] * 3)
+    folds = record_folds(truth, 3, np.random.default_rng(0))
+    assert sorted(np.bincount(folds).tolist()) == [3, 3, 4]
+    assert np.bincount(folds[truth == 1], minlength=3).tolist() == [1, 1, 1]
+    with pytest.raises(ValueError, match="at least 2"):
+        record_folds(truth, 1, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="fold must lie"):
+        split_records(truth, 0.2, 0.0, seed=0, folds=3, fold=3)
+
+
+@pytest.mark.parametrize(
+    ("folds", "fold", "option"),
+    [(1, 0, "--folds"), (-2, 0, "--folds"), (3, 3, "--fold must"), (3, -1, "--fold must"), (0, 2, "--fold 2 needs")],
+)
+def test_train_config_refuses_bad_folds(windows_file: Path, folds: int, fold: int, option: str) -> None:
+    config = TrainConfig(data=windows_file, out_dir=Path("unused"), folds=folds, fold=fold)
+    with pytest.raises(UsageError, match=option):
+        config.validate()
+    TrainConfig(data=windows_file, out_dir=Path("unused"), folds=3, fold=2).validate()
+
+
+def test_cli_refuses_fold_not_below_folds(tmp_path: Path, windows_file: Path) -> None:
+    out = tmp_path / "run"
+    args = ["train", "--data", str(windows_file), "--out-dir", str(out), "--folds", "2", "--fold", "2"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == EXIT_USAGE, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--fold" in errors[0] and "[0, 1]" in errors[0], result.stderr
+    assert not out.exists()  # refused before anything was written
+
+
+def test_subsample_windows_keeps_whole_records_of_both_classes(crossval: ModuleType, windows_file: Path) -> None:
+    ws = load_window_set(windows_file)
+    small = crossval.subsample_windows(ws, 8, seed=0)
+    assert len(small) < len(ws)
+    assert set(small.record_targets().tolist()) == {0, 1}
+    per_record = {str(r): int(n) for r, n in zip(ws.records, np.bincount(ws.record_index), strict=True)}
+    for row, name in enumerate(small.records):
+        assert (small.record_index == row).sum() == per_record[str(name)]  # every window of a kept record
+        original = np.flatnonzero(ws.records == name)[0]
+        np.testing.assert_array_equal(small.windows[small.record_index == row], ws.windows[ws.record_index == original])
+
+
+def test_quick_run_trains_evaluates_and_resumes(crossval: ModuleType, tmp_path: Path, windows_file: Path) -> None:
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    argv = ["--quick", "--windows", str(windows_file), "--runs", str(runs), "--out", str(out)]
+    assert crossval.main(argv) == 0
+    results = json.loads((out / "crossval.json").read_text())
+    report = (out / "crossval.md").read_text()
+    ws = load_window_set(windows_file)
+
+    assert [f["fold"] for f in results["folds"]] == [0, 1]
+    assert results["pooled"]["records"] == len(ws.records)  # every record tested once
+    assert results["pooled"]["windows"] == int((ws.labels >= 0).sum())
+    assert sum(f["windows"] for f in results["folds"]) == results["pooled"]["windows"]
+    for method in ("se", "l", "rr"):
+        pooled = results["pooled"]["methods"][method]
+        for level in ("window", "record"):
+            for name in ("sensitivity", "specificity", "ppv", "f1", "accuracy", "auroc"):
+                assert name in pooled[level]
+        assert pooled["window"]["tp"] + pooled["window"]["fn"] == int((ws.labels == 1).sum())
+        assert pooled["record"]["n"] == len(ws.records)
+        assert all(method in f["methods"] for f in results["folds"])
+    for heading in ("## Pooled over the 2 test folds", "## Per fold", "## Mean ± SD", "original work"):
+        assert heading in report
+    assert "ECGCNN_SE (original work) | MIT-BIH AFDB, their validation split | 93.60 % | 76.05 %" in report
+    assert "| 1 | 6 (3) |" in report  # fold 1: 6 test records, 3 of them AF
+    assert not list(out.glob("*.part")) and not list(out.glob(".*"))
+
+    # the weights of each fold hold out exactly that fold, and `eval --split test` selects it
+    truth = ws.record_targets()
+    for fold in range(2):
+        _, meta = load_weights(runs / "se" / f"fold_{fold}" / "best.pt", "se")
+        assert (meta["training"]["folds"], meta["training"]["fold"]) == (2, fold)
+        expected = record_folds(truth, 2, np.random.default_rng(0)) == fold
+        np.testing.assert_array_equal(select_split(ws, "test", meta), expected)
+        assert not set(meta["training"]["val_records"]) & set(ws.records[expected].tolist())
+
+    # pooling one fold reproduces afdetect.evaluate's metrics of that fold
+    predictor = Predictor.from_weights(runs / "l" / "fold_0" / "best.pt", "l")
+    mask = select_split(ws, "test", predictor.meta)
+    result = evaluate(predictor, ws, mask)
+    pooled = crossval.pooled_metrics([crossval.fold_part(result, ws, mask)])
+    for level in ("window", "record"):
+        for name, value in getattr(result, level).items():
+            assert pooled[level][name] == pytest.approx(value, nan_ok=True), (level, name)
+
+    # resumable: finished folds are skipped (weights untouched), another recipe is refused
+    best = runs / "se" / "fold_1" / "best.pt"
+    stamp = best.stat().st_mtime_ns
+    assert crossval.main(argv) == 0
+    assert best.stat().st_mtime_ns == stamp
+    with pytest.raises(UsageError, match="epochs: 1 there, 2 now"):
+        crossval.main([*argv, "--epochs", "2"])
