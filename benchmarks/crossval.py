@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -48,17 +47,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from common import json_safe, load_or_build_windows, pct
 
 from afdetect import __version__
 from afdetect.checkpoint import sha256
 from afdetect.config import RECORD_AF_FRACTION
-from afdetect.dataset import WindowSet, load_window_set, save_window_set, windows_from_records
+from afdetect.dataset import WindowSet, load_window_set, save_window_set
 from afdetect.errors import AfdetectError, UsageError
 from afdetect.evaluate import EvalResult, evaluate, select_split
 from afdetect.fileio import atomic_open
 from afdetect.metrics import auroc, binary_metrics, record_scores
 from afdetect.predict import Predictor
-from afdetect.records import find_records
 from afdetect.train import TrainConfig, split_records, train
 
 REPO = Path(__file__).resolve().parent.parent
@@ -174,16 +173,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 # --- data ---------------------------------------------------------------------------------
 
 
-def load_or_build_windows(path: Path, data_dir: Path) -> WindowSet:
-    """Load the CinC 2017 windows file, building it from ``data_dir/cinc2017`` when missing."""
-    if not path.is_file():
-        source = data_dir / "cinc2017"
-        print(f"{path} missing: building it from {source} (as 'afdetect preprocess')", file=sys.stderr)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_window_set(windows_from_records(find_records([source])), path)
-    return load_window_set(path)
-
-
 def subsample_windows(ws: WindowSet, max_windows: int, seed: int) -> WindowSet:
     """Whole records holding about ``max_windows`` windows, half of them from AF records (seeded).
 
@@ -284,7 +273,7 @@ def train_fold(config: TrainConfig) -> dict[str, Any]:
     best = train(config, progress)
     done = {
         "recipe": wanted,
-        "best": _clean(best),
+        "best": json_safe(best),
         "seconds": round(time.time() - started, 1),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -470,28 +459,11 @@ def evaluate_folds(ws: WindowSet, args: argparse.Namespace) -> dict[str, Any]:
 # --- report -------------------------------------------------------------------------------
 
 
-def _clean(value: Any) -> Any:
-    """Plain JSON types: NaN/inf become ``None``, NumPy scalars become Python ones."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    return value
-
-
-def _pct(value: float | None, digits: int = 1) -> str:
-    return "–" if value is None else f"{100 * value:.{digits}f} %"
-
-
 def _metric(metrics: dict[str, Any], name: str, digits: int = 1) -> str:
     value = metrics.get(name)
     if name == "auroc":
         return "–" if value is None else f"{value:.3f}"
-    return _pct(value, digits)
+    return pct(value, digits)
 
 
 def _mean_sd(entry: dict[str, float | None], name: str) -> str:
@@ -582,7 +554,7 @@ def markdown_report(results: dict[str, Any]) -> str:
         original = ORIGINAL_WORK[key]
         lines.append(
             f"| {METHODS[key]} (original work) | MIT-BIH AFDB, their validation split | "
-            f"{_pct(original['accuracy'], 2)} | {_pct(original['f1'], 2)} |"
+            f"{pct(original['accuracy'], 2)} | {pct(original['f1'], 2)} |"
         )
         if key not in pooled["methods"]:
             continue
@@ -590,7 +562,7 @@ def markdown_report(results: dict[str, Any]) -> str:
             ours = pooled["methods"][key][level]
             lines.append(
                 f"| {METHODS[key]} (afdetect) | CinC 2017, {k}-fold pooled, {level} level | "
-                f"{_pct(ours['accuracy'], 2)} | {_pct(ours['f1'], 2)} |"
+                f"{pct(ours['accuracy'], 2)} | {pct(ours['f1'], 2)} |"
             )
     lines += [
         "",
@@ -606,7 +578,7 @@ def markdown_report(results: dict[str, Any]) -> str:
     for entry in results["folds"]:
         for key, info in entry["runs"].items():
             lines.append(
-                f"| {METHODS[key]} | {entry['fold']} | {info['best_epoch']} | {_pct(info['val_f1'])} | "
+                f"| {METHODS[key]} | {entry['fold']} | {info['best_epoch']} | {pct(info['val_f1'])} | "
                 f"{entry['methods'][key]['threshold']:.3f} | {info['train_seconds']:.0f} s | `{info['weights']}` | "
                 f"`{info['sha256']}` |"
             )
@@ -632,7 +604,7 @@ def print_summary(results: dict[str, Any]) -> None:
         print(f"{METHODS[key]:12} {cells}")
     print("\nOriginal work (MIT-BIH AFDB, for scale only): accuracy / F1(AF)")
     for key in ("l", "se"):
-        print(f"{METHODS[key]:12} {_pct(ORIGINAL_WORK[key]['accuracy'], 2)} / {_pct(ORIGINAL_WORK[key]['f1'], 2)}")
+        print(f"{METHODS[key]:12} {pct(ORIGINAL_WORK[key]['accuracy'], 2)} / {pct(ORIGINAL_WORK[key]['f1'], 2)}")
 
 
 def _shown(path: Path) -> str:
@@ -690,7 +662,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
     }
     results["run"]["seconds"] = round(time.time() - started, 1)
-    results = _clean(results)
+    results = json_safe(results)
     with atomic_open(args.out / "crossval.json") as handle:
         json.dump(results, handle, indent=2, allow_nan=False)
     with atomic_open(args.out / "crossval.md") as handle:

@@ -35,28 +35,27 @@ its figures are not the model card's.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
 import shutil
 import sys
-import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from common import json_safe, load_or_build_windows, pct, scratch_dir
 from scipy import signal as sps
 
 from afdetect import __version__
 from afdetect.checkpoint import sha256
 from afdetect.config import LABEL_NAMES
-from afdetect.dataset import WindowSet, load_window_set, save_window_set, windows_from_records
+from afdetect.dataset import WindowSet, windows_from_records
 from afdetect.ec57 import compare_records, ec57_statistics
 from afdetect.errors import AfdetectError, UsageError
 from afdetect.evaluate import EvalResult, evaluate, select_split
@@ -133,16 +132,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 # --- inputs -------------------------------------------------------------------------------
-
-
-def load_or_build_windows(path: Path, data_dir: Path) -> WindowSet:
-    """Load the CinC 2017 windows file, building it from ``data_dir/cinc2017`` when missing."""
-    if not path.is_file():
-        source = data_dir / "cinc2017"
-        print(f"{path} missing: building it from {source} (as 'afdetect preprocess')", file=sys.stderr)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_window_set(windows_from_records(find_records([source])), path)
-    return load_window_set(path)
 
 
 def load_predictors(weights_se: Path, weights_l: Path) -> dict[str, Predictor]:
@@ -264,7 +253,7 @@ def bootstrap_intervals(
             values = np.asarray(draws[level][name], dtype=float)
             values = values[np.isfinite(values)]
             bounds = np.percentile(values, [tail, 100 - tail]) if len(values) else [math.nan, math.nan]
-            intervals[level][name] = [_clean(float(b)) for b in bounds]
+            intervals[level][name] = [json_safe(float(b)) for b in bounds]
     return intervals
 
 
@@ -298,7 +287,7 @@ def evaluate_cinc_test(
             result.y_true, result.p_af, result.threshold, local_index, truth, n_resamples, seed
         )
         summary["seconds"] = round(time.time() - started, 1)
-        section["methods"][key] = _clean(summary)
+        section["methods"][key] = json_safe(summary)
         plot_confusion(out / f"cinc2017_test_confusion_{key}.png", summary["confusion_matrix"], METHODS[key])
         roc["window"][METHODS[key]] = (*roc_curve(result.y_true, result.p_af), result.window["auroc"])
         fraction, mean_p = record_scores(local_index, result.p_af, result.threshold, len(records))
@@ -334,7 +323,7 @@ def evaluate_cpsc(predictors: dict[str, Predictor], directory: Path) -> dict[str
             entry["window_error"] = str(exc)
         comparisons = compare_records(predictor, records)
         entry["ec57"] = ec57_statistics(comparisons) if comparisons else None
-        section["methods"][key] = _clean(entry)
+        section["methods"][key] = json_safe(entry)
     return section
 
 
@@ -431,7 +420,7 @@ def resampling_check(
             )
             t = result.threshold
             delta = (merged["p_new"] - merged["p_orig"]).abs()
-            entry["methods"][key] = _clean(
+            entry["methods"][key] = json_safe(
                 {
                     "window": result.window,
                     "record": result.record,
@@ -497,7 +486,7 @@ def synthetic_check(predictors: dict[str, Predictor], workdir: Path, seeds: int,
                     "fraction_af": float((readable == LABEL_NAMES[1]).mean()) if len(readable) else math.nan,
                 }
             )
-    return _clean(
+    return json_safe(
         {
             "fs_hz": SYNTHETIC_FS,
             "leads": SYNTHETIC_LEADS,
@@ -529,29 +518,12 @@ def copy_curves(curves: dict[str, Path], out: Path) -> dict[str, str | None]:
 # --- report -------------------------------------------------------------------------------
 
 
-def _clean(value: Any) -> Any:
-    """Plain JSON types: NaN/inf become ``None``, NumPy scalars become Python ones."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    return value
-
-
-def _pct(value: float | None, digits: int = 1) -> str:
-    return "–" if value is None else f"{100 * value:.{digits}f} %"
-
-
 def _num(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
 def _metric(metrics: dict[str, Any], name: str) -> str:
-    return _num(metrics.get(name)) if name == "auroc" else _pct(metrics.get(name))
+    return _num(metrics.get(name)) if name == "auroc" else pct(metrics.get(name))
 
 
 def _with_ci(entry: dict[str, Any], level: str, name: str) -> str:
@@ -627,12 +599,12 @@ def markdown_report(results: dict[str, Any]) -> str:
         ours = cinc["methods"][key]
         lines.append(
             f"| {METHODS[key]} (original work) | MIT-BIH AFDB, their validation split | "
-            f"{_pct(original['accuracy'], 2)} | {_pct(original['f1'], 2)} |"
+            f"{pct(original['accuracy'], 2)} | {pct(original['f1'], 2)} |"
         )
         for level in LEVELS:
             lines.append(
                 f"| {METHODS[key]} (afdetect) | CinC 2017 test split, {level} level | "
-                f"{_pct(ours[level]['accuracy'], 2)} | {_pct(ours[level]['f1'], 2)} |"
+                f"{pct(ours[level]['accuracy'], 2)} | {pct(ours[level]['f1'], 2)} |"
             )
     lines += [
         "",
@@ -659,7 +631,7 @@ def markdown_report(results: dict[str, Any]) -> str:
             window = entry.get("window", {})
             gross = (entry.get("ec57") or {}).get("gross", {})
             cells = [_metric(window, m) for m in ("accuracy", "f1", "sensitivity", "specificity", "auroc")]
-            cells += [_pct(gross.get(m)) for m in ("episode_se", "episode_ppv", "duration_se", "duration_ppv")]
+            cells += [pct(gross.get(m)) for m in ("episode_se", "episode_ppv", "duration_se", "duration_ppv")]
             lines.append(f"| {METHODS[key]} | " + " | ".join(cells) + " |")
         lines += ["", "– : undefined (no AF, or no call, in the denominator)."]
 
@@ -708,7 +680,7 @@ def markdown_report(results: dict[str, Any]) -> str:
     table = pd.DataFrame(synthetic["rows"])
     for (rhythm, bpm), group in table.groupby(["rhythm", "hr_bpm"], sort=False):
         by_method = group.set_index("method")
-        cells = [_pct(_clean(by_method.loc[k, "fraction_af"])) if k in by_method.index else "–" for k in METHODS]
+        cells = [pct(json_safe(by_method.loc[k, "fraction_af"])) if k in by_method.index else "–" for k in METHODS]
         name = {"sinus": "sinus", "af": "AF"}[rhythm]
         lines.append(f"| {name} | {bpm} bpm | " + " | ".join(cells) + f" | {int(group['windows'].iloc[0])} |")
 
@@ -734,7 +706,7 @@ def print_summary(results: dict[str, Any]) -> None:
         for key, entry in cpsc["methods"].items():
             gross = (entry.get("ec57") or {}).get("gross", {})
             cells = " ".join(
-                f"{_pct(gross.get(m)):>9}" for m in ("episode_se", "episode_ppv", "duration_se", "duration_ppv")
+                f"{pct(gross.get(m)):>9}" for m in ("episode_se", "episode_ppv", "duration_se", "duration_ppv")
             )
             print(f"{METHODS[key]:12} {cells}")
     print("\nResampling (difference to the original rate: window accuracy, F1, AUROC; mean |Δp|; flipped calls)")
@@ -797,7 +769,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     print("2/5 CPSC 2021", file=sys.stderr)
     results["cpsc2021"] = evaluate_cpsc(predictors, args.data / "cpsc2021")
-    with _workdir(args.workdir) as workdir:
+    with scratch_dir(args.workdir) as workdir:
         print("3/5 resampling check", file=sys.stderr)
         cnn = {k: predictors[k] for k in ("se", "l")}
         results["resampling"] = resampling_check(cnn, ws, mask, original, args.data, workdir)
@@ -807,7 +779,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["training_curves"] = copy_curves({"se": args.curves_se, "l": args.curves_l}, args.out)
     run["seconds"] = round(time.time() - started, 1)
     with atomic_open(args.out / "results.json") as handle:
-        json.dump(_clean(results), handle, indent=2, allow_nan=False)
+        json.dump(json_safe(results), handle, indent=2, allow_nan=False)
     with atomic_open(args.out / "RESULTS.md") as handle:
         handle.write(markdown_report(results))
     print_summary(results)
@@ -821,17 +793,6 @@ def _shown(path: Path) -> str:
         return str(path.resolve().relative_to(REPO))
     except ValueError:
         return str(path)
-
-
-@contextlib.contextmanager
-def _workdir(path: Path | None) -> Iterator[Path]:
-    """The given folder (kept afterwards), or a temporary one (removed afterwards)."""
-    if path is not None:
-        path.mkdir(parents=True, exist_ok=True)
-        yield path
-        return
-    with tempfile.TemporaryDirectory(prefix="afdetect_bench_") as tmp:
-        yield Path(tmp)
 
 
 if __name__ == "__main__":

@@ -32,16 +32,13 @@ ten minutes at a time straight into 16-bit samples (86 MB for 24 h), then writte
 from __future__ import annotations
 
 import argparse
-import contextlib
 import cProfile
 import io
 import pstats
 import re
 import resource
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 import wfdb
+from common import scratch_dir
 from scipy import signal as sps
 
 FS_HZ = 250
@@ -215,19 +213,6 @@ def _mib(n_bytes: float) -> str:
     return f"{n_bytes / 2**20:.0f} MiB"
 
 
-@contextlib.contextmanager
-def _workdir(path: Path | None) -> Iterator[Path]:
-    if path is not None:
-        path.mkdir(parents=True, exist_ok=True)
-        yield path
-    else:
-        tmp = Path(tempfile.mkdtemp(prefix="afdetect_bench_"))
-        try:
-            yield tmp
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns 1 when a run failed (or a target failed with --strict)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -248,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"weights {weights}; peak RSS from {'/usr/bin/time -v' if TIME_BIN.is_file() else 'getrusage'}")
     results: dict[float, tuple[RunResult, RunResult]] = {}
-    with _workdir(args.workdir) as workdir:
+    with scratch_dir(args.workdir) as workdir:
         for hours in args.hours:
             name = f"holter_{hours:g}h".replace(".", "_")
             record = workdir / name

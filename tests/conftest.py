@@ -6,11 +6,13 @@ them first with :func:`synth.copy_record`). Use ``record_factory`` for a record 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -184,3 +186,16 @@ def shared_data() -> Path:
 def pytest_configure(config: pytest.Config) -> None:
     """Silence pandas' deprecation notices raised inside wfdb (not ours to fix)."""
     config.addinivalue_line("filterwarnings", "ignore:The inplace keyword in DataFrame")
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """Import ``benchmarks/NAME.py`` as a module (with ``benchmarks/`` importable, as when run)."""
+    folder = str(REPO_ROOT / "benchmarks")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "benchmarks" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -12,7 +10,7 @@ import numpy as np
 import pytest
 import synth
 import torch
-from conftest import REPO_ROOT, TINY_MODEL
+from conftest import TINY_MODEL, load_benchmark
 
 from afdetect.checkpoint import save_weights
 from afdetect.errors import UsageError
@@ -22,13 +20,7 @@ CINC_NAMES = {"S0": ("sinus", "N"), "S1": ("sinus", "O"), "F0": ("af", "A"), "F1
 
 
 def _load_script() -> ModuleType:
-    path = REPO_ROOT / "benchmarks" / "evaluate_models.py"
-    spec = importlib.util.spec_from_file_location("evaluate_models", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("evaluate_models")
 
 
 @pytest.fixture(scope="module")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
+from conftest import load_benchmark
 from typer.testing import CliRunner
 
 from afdetect.checkpoint import load_weights
@@ -33,13 +31,7 @@ OLD_SPLIT_40 = "1200001120002002000000010000110020002000"
 
 
 def _load_script() -> ModuleType:
-    path = REPO_ROOT / "benchmarks" / "crossval.py"
-    spec = importlib.util.spec_from_file_location("crossval", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("crossval")
 
 
 @pytest.fixture(scope="module")

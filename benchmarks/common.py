@@ -1,0 +1,55 @@
+"""Helpers shared by the benchmark scripts (inputs, temporary folders, report formatting)."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from afdetect.dataset import WindowSet, load_window_set, save_window_set, windows_from_records
+from afdetect.records import find_records
+
+
+def load_or_build_windows(path: Path, data_dir: Path) -> WindowSet:
+    """Load the CinC 2017 windows file, building it from ``data_dir/cinc2017`` when missing."""
+    if not path.is_file():
+        source = data_dir / "cinc2017"
+        print(f"{path} missing: building it from {source} (as 'afdetect preprocess')", file=sys.stderr)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_window_set(windows_from_records(find_records([source])), path)
+    return load_window_set(path)
+
+
+@contextlib.contextmanager
+def scratch_dir(path: Path | None) -> Iterator[Path]:
+    """The given folder (kept afterwards), or a temporary one (removed afterwards)."""
+    if path is not None:
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="afdetect_bench_") as tmp:
+        yield Path(tmp)
+
+
+def json_safe(value: Any) -> Any:
+    """Plain JSON types: NaN/inf become ``None``, NumPy scalars become Python ones."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    """A fraction as a percentage, ``–`` when undefined."""
+    return "–" if value is None else f"{100 * value:.{digits}f} %"
