@@ -29,7 +29,7 @@ from afdetect.batch import iter_record_tables
 from afdetect.checkpoint import default_weights, load_weights
 from afdetect.config import INFERENCE_BATCH, LABEL_NAMES, RR_THRESHOLD, UNREADABLE
 from afdetect.errors import EXIT_OK, EXIT_RECORD_FAILED, RecordError, UsageError
-from afdetect.fileio import atomic_open, check_writable
+from afdetect.fileio import atomic_open, check_writable, is_special_file
 from afdetect.models import ECGCNN
 from afdetect.pipeline import DEFAULT_CHUNK_WINDOWS, WindowBatch, prefetch, record_windows
 from afdetect.records import find_records, read_header, select_lead
@@ -229,11 +229,14 @@ def predict_to_csv(
             if errors is not None:
                 errors.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True, emoji=False)
     records, failed = list(found), unresolved
+    # A failed record's rows are taken back out of a regular output file (written to a
+    # temporary file first); stdout and special files (/dev/null, a FIFO) cannot be rewound.
+    can_rewind = output != "-" and not is_special_file(output)
     with _csv_sink(output) as handle:
         handle.write(",".join(WINDOW_COLUMNS) + "\n")
         handle.flush()
         for record, record_tables in iter_record_tables(predictor, records, lead, jobs):
-            mark = handle.tell() if output != "-" and handle.seekable() else None
+            mark = handle.tell() if can_rewind else None
             try:
                 tables = []
                 for table in record_tables:

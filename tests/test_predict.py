@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -155,3 +156,22 @@ def test_predict_to_csv_stdout(capsys: pytest.CaptureFixture[str], af_record: Pa
 def test_predict_to_csv_unwritable_output(tmp_path: Path, af_record: Path) -> None:
     with pytest.raises(UsageError, match="does not exist"):
         predict_to_csv(_constant(0.8), [str(af_record)], str(tmp_path / "no" / "out.csv"))
+
+
+def test_failed_record_with_special_file_output_is_reported_not_crashed(
+    record_factory, tiny_weights: Path, tmp_path: Path
+) -> None:
+    """`-o /dev/null` (written in place, cannot be rewound) with a failing record: one error line, exit 1."""
+    from typer.testing import CliRunner
+
+    from afdetect.cli import app
+
+    good = record_factory("good", 250, synth.ecg_signal(250, 40, seed=2))
+    bad = tmp_path / "bad"
+    bad.with_suffix(".hea").write_text("bad 1 250 10000\nbad.dat 16 200/mV 16 0 0 0 0 II\n")
+    bad.with_suffix(".dat").write_bytes(b"\x00" * 100)
+    result = CliRunner().invoke(app, ["predict", str(good), str(bad), "--weights", str(tiny_weights), "-o", os.devnull])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert "signal file is truncated" in result.output
+    assert "1 of 2 records failed" in result.output
