@@ -30,11 +30,11 @@ from afdetect.checkpoint import default_weights, load_weights
 from afdetect.config import INFERENCE_BATCH, LABEL_NAMES, RR_THRESHOLD, UNREADABLE
 from afdetect.errors import EXIT_OK, EXIT_RECORD_FAILED, RecordError, UsageError
 from afdetect.fileio import atomic_open, check_writable, is_special_file
+from afdetect.inference import predict_proba
 from afdetect.models import ECGCNN
 from afdetect.pipeline import DEFAULT_CHUNK_WINDOWS, WindowBatch, prefetch, record_windows
 from afdetect.records import find_records, read_header, select_lead
 from afdetect.rr import SCORE_FEATURES, rr_af_probability
-from afdetect.train import predict_proba
 
 WINDOW_COLUMNS = ("record", "start_s", "end_s", "label", "p_af", "problem")
 

@@ -62,8 +62,9 @@ from afdetect.dataset import WindowSet, load_window_set
 from afdetect.distributed import DistContext
 from afdetect.errors import UsageError
 from afdetect.fileio import atomic_open, atomic_path
+from afdetect.inference import predict_logits
 from afdetect.metrics import best_threshold, binary_metrics, record_metrics
-from afdetect.models import ECGCNN, create_model, model_config
+from afdetect.models import create_model, model_config
 from afdetect.plots import plot_history
 
 METRIC_COLUMNS = (
@@ -278,21 +279,6 @@ def resolve_device(device: str) -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(None, "--device cuda requested but no CUDA device is available")
     return resolved
-
-
-@torch.inference_mode()
-def predict_logits(model: ECGCNN, x: np.ndarray, batch_size: int = 256) -> torch.Tensor:
-    """Class logits ``(n, n_classes)`` (on the CPU) for conditioned windows ``(n, samples)``."""
-    model.eval()
-    device = next(model.parameters()).device
-    x = torch.as_tensor(np.asarray(x, dtype=np.float32))
-    out = [model(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)]
-    return torch.cat(out) if out else torch.zeros(0, model.config.n_classes)
-
-
-def predict_proba(model: ECGCNN, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """AF probability for conditioned windows ``(n, samples)``."""
-    return torch.softmax(predict_logits(model, x, batch_size), dim=1)[:, 1].numpy()
 
 
 def train(

@@ -16,10 +16,10 @@ import synth
 from afdetect.checkpoint import load_weights
 from afdetect.config import CLIP_FRACTION, INFERENCE_BATCH, window_samples
 from afdetect.fileio import atomic_open, check_writable, is_special_file
+from afdetect.inference import predict_proba
 from afdetect.pipeline import record_windows
 from afdetect.predict import ModelScorer, Predictor
 from afdetect.records import read_header
-from afdetect.train import predict_proba
 from afdetect.transforms import assess_quality, assess_windows
 
 

@@ -12,12 +12,12 @@ import torch
 from afdetect.checkpoint import load_weights
 from afdetect.dataset import load_window_set
 from afdetect.errors import UsageError
+from afdetect.inference import predict_proba
 from afdetect.models import create_model
 from afdetect.train import (
     METRIC_COLUMNS,
     TrainConfig,
     WindowDataset,
-    predict_proba,
     resolve_device,
     split_records,
     train,
