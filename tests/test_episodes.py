@@ -192,7 +192,12 @@ def test_episode_time_adds_up_to_af_window_time(labels: list[str], tail: float) 
     assert summary["af_s"] == pytest.approx(af_time, abs=1e-3 * (len(episodes) + 1))
     readable = summary["analysed_s"] - summary["unreadable_s"]
     if summary["af_burden_pct"] is not None:
-        assert summary["af_burden_pct"] == pytest.approx(100 * af_time / readable, abs=0.01)
+        # Times are reported to the millisecond (so within 1 ms per episode edge and per
+        # summed span), and burden is capped at 100 %: on short readable times a few ms
+        # are worth more than 0.01 %.
+        slack = 100 * 1e-3 * (2 * len(episodes) + 2) / readable
+        expected = min(100 * af_time / readable, 100.0)
+        assert summary["af_burden_pct"] == pytest.approx(expected, abs=max(0.01, slack))
 
 
 @settings(max_examples=200, deadline=None)
