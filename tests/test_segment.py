@@ -7,7 +7,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from afdetect.config import HOP_S, IGNORE_LABEL, MIN_RECORD_S, WINDOW_S, window_samples
+from afdetect.config import (
+    AF_MIN_FRACTION,
+    HOP_S,
+    IGNORE_LABEL,
+    MIN_RECORD_S,
+    NON_AF_MAX_FRACTION,
+    WINDOW_S,
+    window_samples,
+)
 from afdetect.records import RhythmInterval
 from afdetect.segment import af_fractions, cut_windows, label_windows, window_starts
 
@@ -109,3 +117,29 @@ def test_label_windows_uses_real_signal_of_padded_window() -> None:
     # A padded tail window covers [15, 35): its label counts only that real signal.
     ivs = [RhythmInterval(0, 15, "(N"), RhythmInterval(15, 35, "(AFIB")]
     assert label_windows(np.array([0.0, 15.0]), np.array([30.0, 35.0]), ivs).tolist() == [IGNORE_LABEL, 1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rhythms=st.lists(st.sampled_from(["(N", "(AFIB", "(AFL", "(J"]), min_size=1, max_size=8),
+    lengths=st.lists(st.integers(1, 120), min_size=8, max_size=8),
+)
+def test_window_labels_match_the_reference_intervals(rhythms: list[str], lengths: list[int]) -> None:
+    """Each window's label follows from the time it spends in AF and flutter, counted second by second."""
+    bounds = np.concatenate([[0], np.cumsum(lengths[: len(rhythms)])]).astype(float)
+    intervals = [RhythmInterval(a, b, r) for a, b, r in zip(bounds[:-1], bounds[1:], rhythms, strict=True)]
+    duration = bounds[-1]
+    starts = window_starts(int(duration), 1.0, min_record_s=1.0).astype(float)
+    ends = np.minimum(starts + WINDOW_S, duration)
+    labels = label_windows(starts, ends, intervals)
+    rhythm_at = np.repeat(rhythms, np.diff(bounds).astype(int))  # one entry per second
+    for start, end, label in zip(starts, ends, labels, strict=True):
+        seconds = rhythm_at[int(start) : int(end)]
+        af = np.isin(seconds, ["(AFIB"]).mean()
+        flutter = np.isin(seconds, ["(AFL"]).mean()
+        if af >= AF_MIN_FRACTION:
+            assert label == 1
+        elif af <= NON_AF_MAX_FRACTION and flutter == 0:
+            assert label == 0
+        else:
+            assert label == IGNORE_LABEL
