@@ -6,13 +6,15 @@ import contextlib
 import math
 import sys
 import tempfile
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from afdetect.dataset import WindowSet, load_window_set, save_window_set, windows_from_records
+from afdetect.errors import AfdetectError
 from afdetect.records import find_records
 
 
@@ -53,3 +55,14 @@ def json_safe(value: Any) -> Any:
 def pct(value: float | None, digits: int = 1) -> str:
     """A fraction as a percentage, ``–`` when undefined."""
     return "–" if value is None else f"{100 * value:.{digits}f} %"
+
+
+def run_main(main: Callable[[], int]) -> None:
+    """Run a benchmark's ``main`` as a script: afdetect errors become one line and their exit code."""
+    with warnings.catch_warnings():  # wfdb's import raises pandas deprecation notices
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+            sys.exit(main())
+        except AfdetectError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(exc.exit_code)

@@ -38,7 +38,6 @@ import json
 import os
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -47,13 +46,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from common import json_safe, load_or_build_windows, pct
+from common import json_safe, load_or_build_windows, pct, run_main
 
 from afdetect import __version__
 from afdetect.checkpoint import sha256
 from afdetect.config import RECORD_AF_FRACTION
 from afdetect.dataset import WindowSet, load_window_set, save_window_set
-from afdetect.errors import AfdetectError, UsageError
+from afdetect.errors import UsageError
 from afdetect.evaluate import EvalResult, evaluate, select_split
 from afdetect.fileio import atomic_open
 from afdetect.metrics import auroc, binary_metrics, record_scores
@@ -673,10 +672,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    with warnings.catch_warnings():  # wfdb's import raises pandas deprecation notices
-        warnings.simplefilter("ignore", FutureWarning)
-        try:
-            sys.exit(main())
-        except AfdetectError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            sys.exit(exc.exit_code)
+    run_main(main)

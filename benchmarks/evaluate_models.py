@@ -41,7 +41,6 @@ import os
 import shutil
 import sys
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,7 +48,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from common import json_safe, load_or_build_windows, pct, scratch_dir
+from common import json_safe, load_or_build_windows, pct, run_main, scratch_dir
 from scipy import signal as sps
 
 from afdetect import __version__
@@ -796,10 +795,4 @@ def _shown(path: Path) -> str:
 
 
 if __name__ == "__main__":
-    with warnings.catch_warnings():  # wfdb's import raises pandas deprecation notices
-        warnings.simplefilter("ignore", FutureWarning)
-        try:
-            sys.exit(main())
-        except AfdetectError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            sys.exit(exc.exit_code)
+    run_main(main)
