@@ -92,21 +92,24 @@ def assess_quality(x: np.ndarray) -> str | None:
     valid = x[np.isfinite(x)]
     if len(valid) < (1 - MAX_INVALID_FRACTION) * len(x):
         return "invalid samples"
-    if valid.std() < FLAT_STD_MV:
-        return "flat"
-    lo, hi = valid.min(), valid.max()
-    at_rails = np.count_nonzero(valid <= lo) + np.count_nonzero(valid >= hi)
-    if at_rails > CLIP_FRACTION * len(valid):
-        return "clipped"
-    return None
+    return _flat_or_clipped(valid[None])[0]
+
+
+def _flat_or_clipped(x: np.ndarray) -> list[str | None]:
+    """The flat and clipped rules of :func:`assess_quality` for rows of finite samples ``(n, k)``."""
+    flat = x.std(axis=1) < FLAT_STD_MV
+    lo, hi = x.min(axis=1, keepdims=True), x.max(axis=1, keepdims=True)
+    at_rails = np.count_nonzero(x <= lo, axis=1) + np.count_nonzero(x >= hi, axis=1)
+    clipped = at_rails > CLIP_FRACTION * x.shape[1]
+    return ["flat" if f else "clipped" if c else None for f, c in zip(flat, clipped, strict=True)]
 
 
 def assess_windows(windows: np.ndarray, valid: np.ndarray) -> list[str | None]:
     """:func:`assess_quality` of every window of a batch, vectorised over the windows.
 
     Windows that are complete and hold no invalid sample (nearly all of a record) are judged
-    together, with the same float32 reductions :func:`assess_quality` applies to one window,
-    so the verdicts are identical; the others (padded tail, NaN) go through
+    together by the same rule function :func:`assess_quality` applies to one window, so the
+    verdicts are identical; the others (padded tail, NaN) go through
     :func:`assess_quality` one by one.
 
     Parameters
@@ -132,13 +135,8 @@ def assess_windows(windows: np.ndarray, valid: np.ndarray) -> list[str | None]:
     whole = (valid == length) & np.isfinite(windows).all(axis=1)
     rows = np.flatnonzero(whole)
     if len(rows):
-        x = windows[rows]
-        flat = x.std(axis=1) < FLAT_STD_MV
-        lo, hi = x.min(axis=1, keepdims=True), x.max(axis=1, keepdims=True)
-        at_rails = np.count_nonzero(x <= lo, axis=1) + np.count_nonzero(x >= hi, axis=1)
-        clipped = at_rails > CLIP_FRACTION * length
-        for i, is_flat, is_clipped in zip(rows, flat, clipped, strict=True):
-            problems[i] = "flat" if is_flat else "clipped" if is_clipped else None
+        for i, problem in zip(rows, _flat_or_clipped(windows[rows]), strict=True):
+            problems[i] = problem
     for i in np.flatnonzero(~whole):
         problems[i] = assess_quality(windows[i, : valid[i]])
     return problems
