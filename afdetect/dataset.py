@@ -31,6 +31,7 @@ from numpy.lib import format as npy_format
 
 from afdetect import __version__
 from afdetect.config import (
+    AF_RHYTHMS,
     BANDPASS_HZ,
     CINC_LABEL_MAP,
     HOP_S,
@@ -236,7 +237,7 @@ def _labeller(
     """Window-labelling function and record-level label for one record."""
     if path.with_suffix(".atr").is_file():
         intervals = read_rhythm_intervals(path)
-        has_af = any(label_windows(np.array([iv.start_s]), np.array([iv.end_s]), [iv])[0] == 1 for iv in intervals)
+        has_af = any(iv.rhythm in AF_RHYTHMS for iv in intervals)
         return (lambda s, e: label_windows(s, e, intervals)), LABEL_NAMES[int(has_af)]
     if path.parent not in references:
         references[path.parent] = read_reference_labels(path.parent)
