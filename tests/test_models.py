@@ -55,6 +55,30 @@ def test_conditional_batch_norm_starts_as_batch_norm_and_depends_on_z() -> None:
     assert not torch.allclose(cbn(x, z1), cbn(x, z2))
 
 
+def test_conditional_batch_norm_eval_fusion_matches_the_definition() -> None:
+    # Evaluation folds the running statistics into one multiply-add; it must equal
+    # scale(z) * BN(x) + shift(z) with trained (non-trivial) statistics and affine terms.
+    torch.manual_seed(3)
+    cbn = ConditionalBatchNorm2d(4, cond_size=5)
+    with torch.no_grad():
+        cbn.affine.weight.normal_()
+        cbn.norm.weight.uniform_(0.5, 2.0)
+        cbn.norm.bias.normal_()
+        cbn.norm.running_mean.normal_()
+        cbn.norm.running_var.uniform_(0.1, 3.0)
+    x, z = torch.randn(3, 4, 5, 7) * 2 + 1, torch.randn(3, 5)
+    scale, shift = cbn.affine(z).chunk(2, dim=1)
+    cbn.eval()
+    expected = (1 + scale)[:, :, None, None] * cbn.norm(x) + shift[:, :, None, None]
+    torch.testing.assert_close(cbn(x, z), expected)
+    # Training mode still normalises with the batch's own statistics.
+    cbn.train()
+    batch_stats = (1 + scale)[:, :, None, None] * nn.functional.batch_norm(
+        x, None, None, cbn.norm.weight, cbn.norm.bias, training=True
+    ) + shift[:, :, None, None]
+    torch.testing.assert_close(cbn(x, z), batch_stats)
+
+
 def test_conditioning_changes_the_cnn_output() -> None:
     torch.manual_seed(2)
     block = ConditionalResidualBlock(1, 4, cond_size=8, dropout=0.0).eval()
