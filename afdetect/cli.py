@@ -354,9 +354,8 @@ def evaluate_command(
     method: MethodOption = "cnn",
 ) -> None:
     """Accuracy, F1, sensitivity, specificity, PPV, AUROC, confusion matrix and per-record table."""
-    from afdetect.dataset import load_window_set, windows_from_records
-    from afdetect.ec57 import compare_records, ec57_statistics
-    from afdetect.evaluate import evaluate, select_split, write_report
+    from afdetect.dataset import load_window_set
+    from afdetect.evaluate import evaluate, evaluate_records, select_split, write_report
     from afdetect.predict import Predictor, set_inference_threads
     from afdetect.records import find_records
 
@@ -369,8 +368,7 @@ def evaluate_command(
             ws = load_window_set(inputs[0])
             if method == "rr" and weights is None and split != "all":
                 raise UsageError(None, "--split with --method rr needs --weights (the weights whose split to use)")
-            mask = select_split(ws, split, predictor.meta)
-            records: list[Path] = []
+            result = evaluate(predictor, ws, select_split(ws, split, predictor.meta))
         else:
             records = find_records([str(i) for i in inputs])
 
@@ -378,15 +376,10 @@ def evaluate_command(
                 if error is not None:
                     failures.append(str(error))
 
-            try:
-                ws = windows_from_records(records, lead=lead, on_record=on_record)
+            try:  # one streamed pass: metrics, and EC57 statistics of records with .atr rhythm annotations
+                result = evaluate_records(predictor, records, lead=lead, on_record=on_record)
             finally:  # a skipped record must not pass silently: the metrics leave it out
                 _report_skipped(failures, len(records))
-            mask = None
-        result = evaluate(predictor, ws, mask)
-        comparisons = compare_records(predictor, records, lead=lead)  # records with .atr rhythm annotations
-        if comparisons:
-            result.ec57 = ec57_statistics(comparisons)
         written = write_report(result, out_dir, title=predictor.meta["model"])
         table = Table(title=f"{predictor.meta['model']} on {', '.join(map(str, inputs))} ({split})")
         table.add_column("level")

@@ -43,7 +43,7 @@ from afdetect.config import (
 from afdetect.errors import AfdetectError, RecordError, UsageError
 from afdetect.fileio import atomic_path
 from afdetect.pipeline import record_windows
-from afdetect.records import read_header, read_reference_labels, read_rhythm_intervals, select_lead
+from afdetect.records import RhythmInterval, read_header, read_reference_labels, read_rhythm_intervals, select_lead
 from afdetect.segment import label_windows
 
 
@@ -186,16 +186,16 @@ def windows_from_records(
     skipped = 0
     for path in records:
         try:
-            label_fn, source_label = _labeller(path, references)
+            reference = record_labeller(path, references)
             info = read_header(path)
             lead_index = select_lead(info, lead)
             for batch in record_windows(info, lead_index):
                 keep = np.array([p is None for p in batch.problems], dtype=bool)
-                labels = label_fn(batch.start_s, batch.end_s)
+                labels = reference.label_windows(batch.start_s, batch.end_s)
                 index = np.full(int(keep.sum()), len(names))
                 parts.append((batch.x[keep], labels[keep], batch.start_s[keep], batch.end_s[keep], index))
             names.append(record_key(path))
-            record_labels.append(source_label)
+            record_labels.append(reference.source_label)
             if on_record:
                 on_record(path, None)
         except AfdetectError as exc:
@@ -231,14 +231,39 @@ def windows_from_records(
     return ws
 
 
-def _labeller(
-    path: Path, references: dict[Path, dict[str, str]]
-) -> tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], str]:
-    """Window-labelling function and record-level label for one record."""
+@dataclass(frozen=True)
+class RecordLabels:
+    """Reference labels of one record: the window labeller, the record-level label and its rhythm."""
+
+    label_windows: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    """Maps window starts and ends (s) to labels (1 AF, 0 non-AF, ``IGNORE_LABEL``)."""
+    source_label: str
+    """``AF``/``non-AF`` from rhythm annotations, else the ``REFERENCE.csv`` label (``A``, ``N``, ...)."""
+    rhythm: list[RhythmInterval] | None
+    """The ``.atr`` rhythm intervals; ``None`` for a record labelled by ``REFERENCE.csv``."""
+
+
+def record_labeller(path: Path, references: dict[Path, dict[str, str]]) -> RecordLabels:
+    """Reference labels of one record, from its ``.atr`` rhythm annotations or a ``REFERENCE.csv`` beside it.
+
+    ``references`` caches the ``REFERENCE.csv`` of each folder already read (pass the same
+    dict for every record of a run).
+
+    Raises
+    ------
+    RecordError
+        When the record has neither annotations nor a known ``REFERENCE.csv`` label.
+
+    Example
+    -------
+    >>> labels = record_labeller(Path("../shared/data/cinc2017/A00004"), {})  # doctest: +SKIP
+    >>> labels.source_label, labels.label_windows(np.array([0.0]), np.array([30.0]))  # doctest: +SKIP
+    ('A', array([1]))
+    """
     if path.with_suffix(".atr").is_file():
         intervals = read_rhythm_intervals(path)
         has_af = any(iv.rhythm in AF_RHYTHMS for iv in intervals)
-        return (lambda s, e: label_windows(s, e, intervals)), LABEL_NAMES[int(has_af)]
+        return RecordLabels(lambda s, e: label_windows(s, e, intervals), LABEL_NAMES[int(has_af)], intervals)
     if path.parent not in references:
         references[path.parent] = read_reference_labels(path.parent)
     label = references[path.parent].get(path.name)
@@ -247,4 +272,4 @@ def _labeller(
     if label not in CINC_LABEL_MAP:
         raise RecordError(path, f"unknown REFERENCE.csv label {label!r}; expected one of {list(CINC_LABEL_MAP)}")
     cls = CINC_LABEL_MAP[label]
-    return (lambda s, e: np.full(len(s), cls, dtype=np.int64)), label
+    return RecordLabels(lambda s, e: np.full(len(s), cls, dtype=np.int64), label, None)

@@ -31,21 +31,16 @@ statistics are the mean of the per-record values over the records where each is 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from afdetect.config import AF_RHYTHMS, EC57_START_S, FLUTTER_RHYTHMS
-from afdetect.episodes import covered_time_before, merge_episodes
-from afdetect.errors import RecordError
-from afdetect.records import RhythmInterval, read_header, read_rhythm_intervals
-
-if TYPE_CHECKING:
-    from afdetect.predict import Predictor
+from afdetect.episodes import covered_time_before
+from afdetect.records import RhythmInterval
 
 Span = tuple[float, float]
 """A time interval ``(start_s, end_s)``, start inclusive, end exclusive (s)."""
@@ -243,53 +238,6 @@ def ec57_statistics(comparisons: Sequence[EpisodeComparison]) -> dict[str, Any]:
         "average": average,
         "records": [c.to_dict() for c in comparisons],
     }
-
-
-def compare_records(
-    predictor: Predictor,
-    records: Iterable[Path],
-    lead: str | int | None = None,
-    extension: str = "atr",
-    exclude_flutter: bool = False,
-    on_error: Callable[[Path, RecordError], None] | None = None,
-) -> list[EpisodeComparison]:
-    """Predict each record that has rhythm annotations and compare its AF episodes (EC57).
-
-    Test episodes are :func:`afdetect.episodes.merge_episodes` of the record's predicted
-    windows (the episodes ``afdetect predict --episodes`` reports). Records without a
-    ``.<extension>`` file are skipped silently; records that cannot be read are skipped and
-    passed to ``on_error``.
-
-    Returns
-    -------
-    list of EpisodeComparison
-        One per compared record, named ``folder/record`` (as in ``per_record.csv``).
-
-    Example
-    -------
-    >>> records = find_records(["../shared/data/cpsc2021"])  # doctest: +SKIP
-    >>> comparisons = compare_records(Predictor.from_weights(), records)  # doctest: +SKIP
-    >>> ec57_statistics(comparisons)["gross"]["episode_se"]  # doctest: +SKIP
-    """
-    comparisons = []
-    for path in records:
-        path = Path(path)
-        if not path.with_suffix(f".{extension}").is_file():
-            continue
-        try:
-            info = read_header(path)
-            reference = read_rhythm_intervals(path, extension)
-            table = predictor.predict_record(path, lead)
-        except RecordError as exc:
-            if on_error is not None:
-                on_error(path, exc)
-            continue
-        test = episode_spans(merge_episodes(table))
-        name = f"{path.parent.name}/{path.name}"
-        comparisons.append(
-            compare_af_episodes(reference, test, name, end_s=info.duration_s, exclude_flutter=exclude_flutter)
-        )
-    return comparisons
 
 
 def _ratio(a: float, b: float) -> float:

@@ -9,6 +9,7 @@ when any of its windows is AF.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,15 @@ import numpy as np
 import pandas as pd
 
 from afdetect.config import LABEL_NAMES
-from afdetect.dataset import WindowSet
-from afdetect.errors import UsageError
+from afdetect.dataset import WindowSet, record_key, record_labeller
+from afdetect.ec57 import EpisodeComparison, compare_af_episodes, ec57_statistics, episode_spans
+from afdetect.episodes import merge_episodes
+from afdetect.errors import AfdetectError, UsageError
 from afdetect.fileio import atomic_open
 from afdetect.metrics import binary_metrics, confusion, record_metrics, record_scores, roc_curve
 from afdetect.plots import plot_confusion, plot_roc
 from afdetect.predict import Predictor
+from afdetect.records import read_header, select_lead
 
 SPLITS = ("all", "train", "val", "test")
 
@@ -84,26 +88,143 @@ def evaluate(predictor: Predictor, ws: WindowSet, record_mask: np.ndarray | None
     if len(idx) == 0:
         raise UsageError(None, "no labelled window to evaluate in the selected records")
     p_af = predictor.scorer(np.asarray(ws.windows[idx], dtype=np.float32))
-    y = ws.labels[idx]
-    t = predictor.threshold
     records, local_index = np.unique(ws.record_index[idx], return_inverse=True)
-    truth = ws.record_targets()[records]
-    fraction, mean_p = record_scores(local_index, p_af, t, len(records))
+    return _result(
+        predictor.threshold,
+        ws.labels[idx],
+        p_af,
+        local_index,
+        ws.record_targets()[records],
+        ws.records[records],
+        ws.record_labels[records],
+    )
+
+
+def evaluate_records(
+    predictor: Predictor,
+    records: Iterable[Path],
+    lead: str | int | None = None,
+    on_record: Callable[[Path, AfdetectError | None], None] | None = None,
+    exclude_flutter: bool = False,
+) -> EvalResult:
+    """Score labelled records in one streamed pass: window, record and EC57 episode metrics.
+
+    Each record is read, windowed and scored once, chunk by chunk, exactly as ``afdetect
+    predict`` does, so memory stays flat over day-long records and the EC57 test episodes
+    of a record with rhythm annotations are the episodes ``predict --episodes`` reports
+    (:func:`afdetect.episodes.merge_episodes`). Window labels come from the ``.atr``
+    rhythm annotations or a ``REFERENCE.csv`` (:func:`afdetect.dataset.record_labeller`).
+    Unreadable windows are left out of the metrics (and are no AF in the episodes);
+    windows without a clean label (mixed, flutter) count only in the episodes.
+
+    Parameters
+    ----------
+    predictor : Predictor
+        Window scorer and threshold.
+    records : iterable of Path
+        Record paths (see :func:`afdetect.records.find_records`).
+    lead : str or int or None
+        Lead to use (default: first ECG lead).
+    on_record : callable, optional
+        Called after each record with its path and the error (``None`` on success);
+        records that cannot be read or have no label are skipped.
+    exclude_flutter : bool
+        Cut reference flutter out of the test episodes' positive predictivity (``epicmp -x``).
+
+    Raises
+    ------
+    UsageError
+        When no record can be read, or none gives a labelled window.
+
+    Example
+    -------
+    >>> result = evaluate_records(Predictor.from_weights(), find_records(["../shared/data/cpsc2021"]))  # doctest: +SKIP
+    >>> result.ec57["gross"]["episode_se"]  # doctest: +SKIP
+    """
+    references: dict[Path, dict[str, str]] = {}
+    y_parts: list[np.ndarray] = []
+    p_parts: list[np.ndarray] = []
+    index_parts: list[np.ndarray] = []
+    names: list[str] = []
+    source_labels: list[str] = []
+    comparisons: list[EpisodeComparison] = []
+    read = 0
+    for path in map(Path, records):
+        try:
+            reference = record_labeller(path, references)
+            info = read_header(path)
+            lead_index = select_lead(info, lead)
+            ys, ps, tables = [], [], []
+            for batch, p_af in predictor.score_record(info, lead_index):
+                labels = reference.label_windows(batch.start_s, batch.end_s)
+                keep = ~np.isnan(p_af) & (labels >= 0)
+                ys.append(labels[keep])
+                ps.append(p_af[keep])
+                if reference.rhythm is not None:
+                    tables.append(predictor.table(str(path), batch, p_af))
+        except AfdetectError as exc:
+            if on_record:
+                on_record(path, exc)
+            continue
+        y = np.concatenate(ys)
+        if len(y):
+            y_parts.append(y)
+            p_parts.append(np.concatenate(ps))
+            index_parts.append(np.full(len(y), len(names)))
+            names.append(record_key(path))
+            source_labels.append(reference.source_label)
+        if reference.rhythm is not None:
+            test = episode_spans(merge_episodes(pd.concat(tables, ignore_index=True)))
+            comparisons.append(
+                compare_af_episodes(
+                    reference.rhythm, test, record_key(path), end_s=info.duration_s, exclude_flutter=exclude_flutter
+                )
+            )
+        read += 1
+        if on_record:
+            on_record(path, None)
+    if not names:
+        message = "no labelled window to evaluate in the given records" if read else "no labelled record could be read"
+        raise UsageError(None, message)
+    y, p_af, local_index = (np.concatenate(parts) for parts in (y_parts, p_parts, index_parts))
+    truth = np.zeros(len(names), dtype=np.int64)
+    np.maximum.at(truth, local_index, y)
+    result = _result(predictor.threshold, y, p_af, local_index, truth, np.asarray(names), np.asarray(source_labels))
+    if comparisons:
+        result.ec57 = ec57_statistics(comparisons)
+    return result
+
+
+def _result(
+    threshold: float,
+    y: np.ndarray,
+    p_af: np.ndarray,
+    local_index: np.ndarray,
+    truth: np.ndarray,
+    names: np.ndarray,
+    source_labels: np.ndarray,
+) -> EvalResult:
+    """Window and record metrics and the per-record table of scored windows.
+
+    ``local_index`` names each window's record (0 .. R-1); ``truth``, ``names`` and
+    ``source_labels`` describe the R records.
+    """
+    fraction, mean_p = record_scores(local_index, p_af, threshold, len(names))
     per_record = pd.DataFrame(
         {
-            "record": ws.records[records],
-            "source_label": ws.record_labels[records],
+            "record": names,
+            "source_label": source_labels,
             "truth": np.array(LABEL_NAMES)[truth],
-            "windows": np.bincount(local_index, minlength=len(records)),
+            "windows": np.bincount(local_index, minlength=len(names)),
             "af_fraction": np.round(fraction, 4),
             "mean_p_af": np.round(mean_p, 4),
         }
     )
     return EvalResult(
-        window=binary_metrics(y, p_af, t),
-        record=record_metrics(local_index, truth, p_af, t),
+        window=binary_metrics(y, p_af, threshold),
+        record=record_metrics(local_index, truth, p_af, threshold),
         per_record=per_record,
-        threshold=t,
+        threshold=threshold,
         y_true=y,
         p_af=p_af,
     )

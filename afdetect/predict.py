@@ -33,7 +33,7 @@ from afdetect.fileio import atomic_open, check_writable, is_special_file
 from afdetect.inference import predict_proba
 from afdetect.models import ECGCNN
 from afdetect.pipeline import DEFAULT_CHUNK_WINDOWS, WindowBatch, prefetch, record_windows
-from afdetect.records import find_records, read_header, select_lead
+from afdetect.records import RecordInfo, find_records, read_header, select_lead
 from afdetect.rr import SCORE_FEATURES, rr_af_probability
 
 WINDOW_COLUMNS = ("record", "start_s", "end_s", "label", "p_af", "problem")
@@ -134,8 +134,18 @@ class Predictor:
         """
         info = read_header(record)
         lead_index = select_lead(info, lead)
+        for batch, p_af in self.score_record(info, lead_index, chunk_windows):
+            yield self.table(str(info.path), batch, p_af)
+
+    def score_record(
+        self, info: RecordInfo, lead_index: int, chunk_windows: int = DEFAULT_CHUNK_WINDOWS
+    ) -> Iterator[tuple[WindowBatch, np.ndarray]]:
+        """Windows of one lead of a record and their AF probabilities (NaN: unreadable), a chunk at a time.
+
+        Reading and conditioning the next chunk overlap with scoring this one (a prefetch thread).
+        """
         for batch in prefetch(record_windows(info, lead_index, chunk_windows=chunk_windows)):
-            yield self.table(str(info.path), batch, self.score(batch))
+            yield batch, self.score(batch)
 
     def predict_record(self, record: str | Path, lead: str | int | None = None) -> pd.DataFrame:
         """The whole per-window table of one record."""

@@ -5,18 +5,15 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from afdetect.ec57 import (
     STATISTICS,
     EpisodeComparison,
     compare_af_episodes,
-    compare_records,
     ec57_statistics,
     rhythm_spans,
 )
-from afdetect.predict import Predictor
 from afdetect.records import RhythmInterval, read_rhythm_intervals
 
 
@@ -149,43 +146,6 @@ def test_gross_and_average_statistics_by_hand() -> None:
 def test_statistics_of_no_records_are_undefined() -> None:
     s = ec57_statistics([])
     assert all(math.isnan(s["gross"][name]) and math.isnan(s["average"][name]) for name in STATISTICS)
-
-
-def constant_predictor(p_af: float) -> Predictor:
-    """A predictor calling every readable window with probability ``p_af``."""
-    return Predictor(lambda x: np.full(len(x), p_af), 0.5, {"model": "constant"})
-
-
-def test_compare_records_with_a_predictor_calling_everything_af(fmt212_record: Path, tmp_path: Path) -> None:
-    # fmt212_record: N 0-40, AFIB 40-100, AFL 100-120, N 120-140 (s). Everything called AF -> one test
-    # episode 0-140. ESe 1/1, E+P 1/1, DSe 60/60, D+P 60/140; with exclude_flutter D+P 60/(140-20).
-    assert [iv.rhythm for iv in read_rhythm_intervals(fmt212_record)] == ["(N", "(AFIB", "(AFL", "(N"]
-    no_annotations = tmp_path / "plain"
-    for f in fmt212_record.parent.glob(f"{fmt212_record.name}.*"):
-        if f.suffix != ".atr":
-            no_annotations.mkdir(exist_ok=True)
-            (no_annotations / f.name).write_bytes(f.read_bytes())
-    records = [fmt212_record, no_annotations / fmt212_record.name]
-    (c,) = compare_records(constant_predictor(0.9), records)  # the record without .atr is skipped
-    assert c.record == f"{fmt212_record.parent.name}/{fmt212_record.name}"
-    assert (c.ref_episodes, c.ref_detected, c.test_episodes, c.test_true) == (1, 1, 1, 1)
-    assert stats(c) == pytest.approx((1.0, 1.0, 1.0, 60 / 140))
-    (x,) = compare_records(constant_predictor(0.9), records, exclude_flutter=True)
-    assert x.duration_ppv == pytest.approx(60 / 120)
-    # Nothing called AF: the reference episode is missed, no test episode.
-    (n,) = compare_records(constant_predictor(0.1), records)
-    assert (n.ref_detected, n.test_episodes) == (0, 0)
-    assert n.episode_se == 0.0 and math.isnan(n.episode_ppv)
-
-
-def test_compare_records_reports_unreadable_records(fmt212_record: Path, tmp_path: Path) -> None:
-    broken = tmp_path / fmt212_record.name
-    for f in fmt212_record.parent.glob(f"{fmt212_record.name}.*"):
-        (tmp_path / f.name).write_bytes(f.read_bytes())
-    (tmp_path / f"{fmt212_record.name}.dat").unlink()
-    errors: list[Path] = []
-    assert compare_records(constant_predictor(0.9), [broken], on_error=lambda p, e: errors.append(p)) == []
-    assert errors == [broken]
 
 
 def test_reference_against_itself_on_cpsc2021(shared_data: Path) -> None:

@@ -9,12 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import synth
 
 from afdetect.config import IGNORE_LABEL
-from afdetect.dataset import WindowSet, load_window_set
+from afdetect.dataset import WindowSet, load_window_set, record_labeller
 from afdetect.errors import UsageError
-from afdetect.evaluate import evaluate, select_split, write_report
+from afdetect.evaluate import evaluate, evaluate_records, select_split, write_report
 from afdetect.predict import Predictor
+from afdetect.records import read_rhythm_intervals
 
 # Three records; each window's first sample holds the probability the fake scorer returns.
 LABELS = [1, 1, IGNORE_LABEL, 0, 0, 0, 0, 0]
@@ -103,3 +105,97 @@ def test_evaluate_tiny_model_on_windows_file(windows_file: Path, tiny_weights: P
     assert result.window["n"] == int((ws.labels >= 0).sum())
     assert result.record["n"] == len(ws.records)
     assert np.all((result.p_af >= 0) & (result.p_af <= 1))
+
+
+# --- evaluation on records (one streamed pass) ---------------------------------------------
+
+
+class CountingScorer:
+    """A scorer returning a constant probability and counting the windows it scored."""
+
+    def __init__(self, p_af: float) -> None:
+        self.p_af, self.windows = p_af, 0
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        self.windows += len(x)
+        return np.full(len(x), self.p_af)
+
+
+def annotated_and_plain(fmt212_record: Path, tmp_path: Path) -> list[Path]:
+    """The annotated fmt212 record and a copy without ``.atr``, labelled ``N`` by ``REFERENCE.csv``."""
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for f in fmt212_record.parent.glob(f"{fmt212_record.name}.*"):
+        if f.suffix != ".atr":
+            (plain / f.name).write_bytes(f.read_bytes())
+    synth.write_reference_csv(plain, {fmt212_record.name: "N"})
+    return [fmt212_record, plain / fmt212_record.name]
+
+
+def test_evaluate_records_scores_each_window_once_and_compares_annotated_episodes(
+    fmt212_record: Path, tmp_path: Path
+) -> None:
+    # fmt212_record: N 0-40, AFIB 40-100, AFL 100-120, N 120-140 (s). Everything called AF -> one test
+    # episode 0-140. ESe 1/1, E+P 1/1, DSe 60/60, D+P 60/140; with exclude_flutter D+P 60/(140-20).
+    assert [iv.rhythm for iv in read_rhythm_intervals(fmt212_record)] == ["(N", "(AFIB", "(AFL", "(N"]
+    records = annotated_and_plain(fmt212_record, tmp_path)
+    scorer = CountingScorer(0.9)
+    seen: list[tuple[str, object]] = []
+    result = evaluate_records(
+        Predictor(scorer, 0.5, {"model": "constant"}), records, on_record=lambda p, e: seen.append((p.parent.name, e))
+    )
+    n_windows = len(Predictor(scorer, 0.5, {}).predict_record(fmt212_record))
+    assert scorer.windows == 3 * n_windows  # both records in one pass each, then the predict_record check
+    assert seen == [(fmt212_record.parent.name, None), ("plain", None)]
+    # Window metrics: the annotated record's clean windows and every window of the plain (N) record.
+    truth = label_windows_of(fmt212_record)
+    assert list(result.y_true) == [*truth[truth >= 0], *[0] * n_windows]
+    assert list(result.per_record["record"]) == [f"{fmt212_record.parent.name}/afdb1", "plain/afdb1"]
+    assert list(result.per_record["truth"]) == ["AF", "non-AF"]
+    assert result.record["tp"] == 1 and result.record["fp"] == 1
+    # EC57: only the annotated record is compared.
+    assert result.ec57["records_compared"] == 1
+    (c,) = result.ec57["records"]
+    assert c["record"] == f"{fmt212_record.parent.name}/afdb1"
+    assert (c["ref_episodes"], c["ref_detected"], c["test_episodes"], c["test_true"]) == (1, 1, 1, 1)
+    assert (c["episode_se"], c["episode_ppv"], c["duration_se"]) == (1.0, 1.0, 1.0)
+    assert c["duration_ppv"] == pytest.approx(60 / 140)
+    flutter_cut = evaluate_records(Predictor(CountingScorer(0.9), 0.5, {}), records, exclude_flutter=True)
+    assert flutter_cut.ec57["records"][0]["duration_ppv"] == pytest.approx(60 / 120)
+    # Nothing called AF: the reference episode is missed, no test episode.
+    (n,) = evaluate_records(Predictor(CountingScorer(0.1), 0.5, {}), records).ec57["records"]
+    assert (n["ref_detected"], n["test_episodes"], n["episode_se"]) == (0, 0, 0.0)
+    assert math.isnan(n["episode_ppv"])
+
+
+def label_windows_of(record: Path) -> np.ndarray:
+    """Reference labels of every window ``afdetect predict`` makes of ``record``."""
+    table = Predictor(CountingScorer(0.0), 0.5, {}).predict_record(record)
+    return record_labeller(record, {}).label_windows(table["start_s"].to_numpy(), table["end_s"].to_numpy())
+
+
+def test_evaluate_records_skips_unreadable_and_unlabelled_records(fmt212_record: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for f in fmt212_record.parent.glob(f"{fmt212_record.name}.*"):
+        if f.suffix != ".dat":
+            (broken / f.name).write_bytes(f.read_bytes())
+    unlabelled = tmp_path / "unlabelled"
+    unlabelled.mkdir()
+    for f in fmt212_record.parent.glob(f"{fmt212_record.name}.*"):
+        if f.suffix != ".atr":
+            (unlabelled / f.name).write_bytes(f.read_bytes())
+    errors: dict[str, str] = {}
+
+    def on_record(path: Path, error: object) -> None:
+        errors[path.parent.name] = str(error)
+
+    records = [broken / fmt212_record.name, unlabelled / fmt212_record.name, fmt212_record]
+    result = evaluate_records(Predictor(CountingScorer(0.9), 0.5, {}), records, on_record=on_record)
+    assert list(result.per_record["record"]) == [f"{fmt212_record.parent.name}/afdb1"]
+    assert result.ec57["records_compared"] == 1
+    assert "afdb1.dat" in errors["broken"]
+    assert "no label" in errors["unlabelled"]
+    assert errors[fmt212_record.parent.name] == "None"
+    with pytest.raises(UsageError, match="no labelled record could be read"):
+        evaluate_records(Predictor(CountingScorer(0.9), 0.5, {}), records[:2])
