@@ -11,6 +11,9 @@ Targets (printed with PASS/FAIL): the 10 h record in at most 15 s end to end and
 the bare read; the 24 h record's peak RSS at most 1 GiB and at most 1.3× the 10 h figure
 (memory must stay flat with record length, it does when windows stream in chunks).
 
+Each command runs ``--repeat`` times (default 3), read and predict interleaved; the median wall
+time and the largest peak RSS are reported, with the spread of the wall times.
+
 Peak RSS comes from ``/usr/bin/time -v`` when present, else from
 ``resource.getrusage(RUSAGE_CHILDREN)`` (the largest child so far).
 
@@ -176,6 +179,23 @@ def timed_run(command: list[str]) -> RunResult:
     return RunResult(wall, peak, proc.returncode, proc.stderr)
 
 
+def median_run(runs: list[RunResult]) -> RunResult:
+    """Summary of repeated runs of one command: median wall time, largest peak RSS.
+
+    The first failing run (non-zero exit), if any, is returned instead, so a failure is never
+    averaged away.
+
+    Example
+    -------
+    >>> median_run([RunResult(3.0, 10, 0, ""), RunResult(1.0, 30, 0, ""), RunResult(2.0, 20, 0, "")])
+    RunResult(wall_s=2.0, peak_rss=30, returncode=0, stderr='')
+    """
+    failed = [run for run in runs if run.returncode != 0]
+    if failed:
+        return failed[0]
+    return RunResult(float(np.median([r.wall_s for r in runs])), max(r.peak_rss for r in runs), 0, runs[-1].stderr)
+
+
 def predict_command(record: Path, weights: Path, threads: int | None) -> list[str]:
     """The ``afdetect predict`` command line measured."""
     command = [sys.executable, "-m", "afdetect", "predict", str(record), "-o", "/dev/null", "--weights", str(weights)]
@@ -209,6 +229,11 @@ def _check(label: str, ok: bool, detail: str) -> bool:
     return ok
 
 
+def _spread(runs: list[RunResult]) -> str:
+    walls = sorted(r.wall_s for r in runs)
+    return f"{walls[0]:.2f}–{walls[-1]:.2f}"
+
+
 def _mib(n_bytes: float) -> str:
     return f"{n_bytes / 2**20:.0f} MiB"
 
@@ -222,7 +247,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="pass --threads to afdetect predict")
     parser.add_argument("--profile", action="store_true", help="also cProfile the predict path of the first record")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of each command (interleaved); the median is reported"
+    )
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error(f"--repeat must be at least 1, got {args.repeat}")
 
     from afdetect.checkpoint import default_weights
     from afdetect.segment import window_starts
@@ -243,8 +273,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"wrote {record} ({hours:g} h) in {time.perf_counter() - start:.1f} s")
             head = wfdb.rdheader(str(record))
             n_windows = len(window_starts(head.sig_len, head.fs))
-            read = timed_run(read_command(record))
-            pred = timed_run(predict_command(record, weights, args.threads))
+            # Interleaved repeats, so both commands see the same page cache and machine load.
+            reads, preds = [], []
+            for _ in range(args.repeat):
+                reads.append(timed_run(read_command(record)))
+                preds.append(timed_run(predict_command(record, weights, args.threads)))
+            read, pred = median_run(reads), median_run(preds)
             if pred.returncode != 0 or read.returncode != 0:
                 print(f"error: a run on {record} failed:\n{pred.stderr[-2000:]}{read.stderr[-2000:]}", file=sys.stderr)
                 return 1
@@ -255,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"peak RSS {_mib(pred.peak_rss)} | bare wfdb.rdrecord {read.wall_s:.2f} s, "
                 f"peak RSS {_mib(read.peak_rss)} | ratio {pred.wall_s / read.wall_s:.1f}×"
             )
+            if args.repeat > 1:
+                print(f"  medians of {args.repeat} runs; predict {_spread(preds)} s, bare read {_spread(reads)} s")
         if args.profile and args.hours:
             record = workdir / f"holter_{args.hours[0]:g}h".replace(".", "_")
             print(profile_predict(record, weights, args.threads))

@@ -1,0 +1,31 @@
+"""Smoke test of ``benchmarks/predict_speed.py``: a short synthetic Holter record, tiny weights, repeated runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import wfdb
+from conftest import load_benchmark
+
+
+def test_short_record_is_written_read_and_predicted(
+    tiny_weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = load_benchmark("predict_speed")
+    argv = ["--hours", "0.05", "--weights", str(tiny_weights), "--workdir", str(tmp_path), "--repeat", "2"]
+    assert bench.main(argv) == 0
+    out = capsys.readouterr().out
+    record = wfdb.rdheader(str(tmp_path / "holter_0_05h"))
+    assert (record.fs, record.n_sig, record.sig_len, record.fmt) == (250, 2, 45_000, ["212", "212"])
+    # 180 s in 30 s windows every 15 s: 11 windows; two interleaved runs of each command summarised.
+    assert "0.05 h (11 windows): predict" in out
+    assert "medians of 2 runs; predict" in out
+    assert "(targets apply to --hours 10 24)" in out
+
+
+def test_median_run_reports_a_failure_rather_than_a_median() -> None:
+    bench = load_benchmark("predict_speed")
+    ok, failed = bench.RunResult(1.0, 5, 0, ""), bench.RunResult(9.0, 7, 1, "boom")
+    assert bench.median_run([ok, failed, ok]) == failed
+    assert bench.median_run([ok, bench.RunResult(3.0, 9, 0, "")]) == bench.RunResult(2.0, 9, 0, "")
