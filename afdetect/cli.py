@@ -17,6 +17,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from afdetect.config import (
+    AUGMENT_P,
+    TEST_FRACTION,
+    TRAIN_BATCH,
+    TRAIN_EPOCHS,
+    TRAIN_LR,
+    TRAIN_PATIENCE,
+    VAL_FRACTION,
+)
 from afdetect.errors import EXIT_INTERRUPTED, EXIT_RECORD_FAILED, EXIT_USAGE, AfdetectError, UsageError
 
 app = typer.Typer(
@@ -126,14 +135,16 @@ def train(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Also copy the best weights to this file.")
     ] = None,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 30,
-    batch_size: Annotated[int, typer.Option(help="Windows per batch.")] = 64,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle schedule).")] = 3e-3,
-    patience: Annotated[int, typer.Option(help="Stop after this many epochs without a better validation F1.")] = 8,
-    val_fraction: Annotated[float, typer.Option(help="Fraction of records for validation.")] = 0.15,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = TRAIN_EPOCHS,
+    batch_size: Annotated[int, typer.Option(help="Windows per batch.")] = TRAIN_BATCH,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle schedule).")] = TRAIN_LR,
+    patience: Annotated[
+        int, typer.Option(help="Stop after this many epochs without a better validation F1.")
+    ] = TRAIN_PATIENCE,
+    val_fraction: Annotated[float, typer.Option(help="Fraction of records for validation.")] = VAL_FRACTION,
     test_fraction: Annotated[
         float, typer.Option(help="Fraction of records held out for testing (unused with --folds).")
-    ] = 0.15,
+    ] = TEST_FRACTION,
     folds: Annotated[
         int,
         typer.Option(
@@ -144,7 +155,7 @@ def train(
     fold: Annotated[
         int, typer.Option(help="With --folds K: the 0-based fold (0 .. K-1) held out as the test split.")
     ] = 0,
-    augment_p: Annotated[float, typer.Option(help="Probability of each augmentation.")] = 0.4,
+    augment_p: Annotated[float, typer.Option(help="Probability of each augmentation.")] = AUGMENT_P,
     seed: Annotated[int, typer.Option(help="Random seed (split, initialisation, augmentation).")] = 0,
     device: Annotated[
         str, typer.Option(help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N (cuda:LOCAL_RANK in torchrun).")

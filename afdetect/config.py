@@ -133,6 +133,24 @@ RR_THRESHOLD: float = 0.85
 ``benchmarks/fit_rr_baseline.py``; the score's logistic weights are class-balanced, hence a
 threshold well above 0.5). Above ``RR_UNDETERMINED_P``, so beat-less windows are non-AF."""
 
+# Training recipe (afdetect.train.TrainConfig and ``afdetect train``): the shipped weights' recipe.
+TRAIN_EPOCHS: int = 50
+"""Maximum training epochs (the one-cycle learning-rate schedule spans them all)."""
+TRAIN_PATIENCE: int = 20
+"""Early stopping: epochs without a better validation F1(AF) before training stops."""
+TRAIN_BATCH: int = 64
+"""Windows per training batch (per process under ``torchrun``)."""
+TRAIN_LR: float = 3e-3
+"""Peak learning rate of the one-cycle schedule (RAdam)."""
+TRAIN_WEIGHT_DECAY: float = 1e-4
+"""RAdam weight decay."""
+VAL_FRACTION: float = 0.15
+"""Share of each class's records that validates (early stopping and the AF threshold)."""
+TEST_FRACTION: float = 0.15
+"""Share of each class's records held out for testing (without K-fold cross-validation)."""
+AUGMENT_P: float = 0.4
+"""Probability of each augmentation (see :mod:`afdetect.augment`)."""
+
 # Prediction speed and review figures (afdetect.predict, afdetect.review).
 INFERENCE_BATCH: int = 32
 """Windows per model forward pass in prediction. Small batches keep the CNN's feature maps in

@@ -58,6 +58,16 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from afdetect import distributed
 from afdetect.augment import augment_window
 from afdetect.checkpoint import save_weights
+from afdetect.config import (
+    AUGMENT_P,
+    TEST_FRACTION,
+    TRAIN_BATCH,
+    TRAIN_EPOCHS,
+    TRAIN_LR,
+    TRAIN_PATIENCE,
+    TRAIN_WEIGHT_DECAY,
+    VAL_FRACTION,
+)
 from afdetect.dataset import WindowSet, load_window_set
 from afdetect.distributed import DistContext
 from afdetect.errors import UsageError
@@ -95,15 +105,15 @@ class TrainConfig:
     data: Path
     out_dir: Path
     variant: str = "se"
-    epochs: int = 20
-    batch_size: int = 64
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
+    epochs: int = TRAIN_EPOCHS
+    batch_size: int = TRAIN_BATCH
+    lr: float = TRAIN_LR
+    weight_decay: float = TRAIN_WEIGHT_DECAY
+    val_fraction: float = VAL_FRACTION
+    test_fraction: float = TEST_FRACTION
     seed: int = 0
-    patience: int = 6
-    augment_p: float = 0.4
+    patience: int = TRAIN_PATIENCE
+    augment_p: float = AUGMENT_P
     device: str = "auto"
     num_workers: int = 0
     resume: bool = False

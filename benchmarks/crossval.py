@@ -59,7 +59,7 @@ from common import json_safe, load_or_build_windows, pct, run_main
 
 from afdetect import __version__
 from afdetect.checkpoint import sha256
-from afdetect.config import RECORD_AF_FRACTION
+from afdetect.config import RECORD_AF_FRACTION, TRAIN_BATCH, TRAIN_EPOCHS, TRAIN_PATIENCE, VAL_FRACTION
 from afdetect.dataset import WindowSet, load_window_set, save_window_set
 from afdetect.errors import UsageError
 from afdetect.evaluate import EvalResult, evaluate, select_split
@@ -91,11 +91,10 @@ ORIGINAL_WORK: dict[str, dict[str, float]] = {
 }
 """The original work's ECGCNN results (MIT-BIH AFDB, its validation split)."""
 
-DEFAULTS = {"folds": 3, "epochs": 50, "patience": 20, "threads": 2, "max_windows": None}
-"""Full-run options: the shipped weights' recipe (50 epochs, patience 20; the other
-:class:`~afdetect.train.TrainConfig` fields at their defaults) on 3 folds, which two CPU
-cores finish in an afternoon (each fold trains on 57 % of the records, against 70 % for the
-shipped weights)."""
+DEFAULTS = {"folds": 3, "epochs": TRAIN_EPOCHS, "patience": TRAIN_PATIENCE, "threads": 2, "max_windows": None}
+"""Full-run options: the shipped weights' recipe (:mod:`afdetect.config`'s training constants,
+the :class:`~afdetect.train.TrainConfig` defaults) on 3 folds, which two CPU cores finish in
+an afternoon (each fold trains on 57 % of the records, against 70 % for the shipped weights)."""
 QUICK = {
     "folds": 2,
     "epochs": 1,
@@ -151,10 +150,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--folds", type=int, default=None, help="Number of folds K (default 3; quick 2).")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS), help="Variants to train.")
-    parser.add_argument("--epochs", type=int, default=None, help="Maximum epochs per fold (default 50; quick 1).")
-    parser.add_argument("--patience", type=int, default=None, help="Early-stopping patience (default 20; quick 1).")
-    parser.add_argument("--batch-size", type=int, default=64, help="Windows per batch.")
-    parser.add_argument("--val-fraction", type=float, default=0.15, help="Validation share of the non-test records.")
+    parser.add_argument(
+        "--epochs", type=int, default=None, help=f"Maximum epochs per fold (default {TRAIN_EPOCHS}; quick 1)."
+    )
+    parser.add_argument(
+        "--patience", type=int, default=None, help=f"Early-stopping patience (default {TRAIN_PATIENCE}; quick 1)."
+    )
+    parser.add_argument("--batch-size", type=int, default=TRAIN_BATCH, help="Windows per batch.")
+    parser.add_argument(
+        "--val-fraction", type=float, default=VAL_FRACTION, help="Validation share of the non-test records."
+    )
     parser.add_argument("--seed", type=int, default=0, help="Seed of the folds, initialisation and augmentation.")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
     parser.add_argument("--threads", type=int, default=None, help="Torch CPU threads (default 2; quick: torch's).")
