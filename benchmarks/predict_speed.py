@@ -11,6 +11,9 @@ Targets (printed with PASS/FAIL): the 10 h record in at most 15 s end to end and
 the bare read; the 24 h record's peak RSS at most 1 GiB and at most 1.3× the 10 h figure
 (memory must stay flat with record length, it does when windows stream in chunks).
 
+A fresh interpreter that only imports ``afdetect.predict`` (torch, scipy.signal, wfdb, pandas)
+is timed too: the start-up floor every ``afdetect`` run pays before reading a sample.
+
 Each command runs ``--repeat`` times (default 3), read and predict interleaved; the median wall
 time and the largest peak RSS are reported, with the spread of the wall times.
 
@@ -207,6 +210,11 @@ def read_command(record: Path) -> list[str]:
     return [sys.executable, "-c", "import sys, wfdb; wfdb.rdrecord(sys.argv[1])", str(record)]
 
 
+def imports_command() -> list[str]:
+    """A fresh interpreter importing what ``afdetect predict`` imports (torch, scipy.signal, wfdb, pandas)."""
+    return [sys.executable, "-c", "import afdetect.predict"]
+
+
 def profile_predict(record: Path, weights: Path, threads: int | None = None, top: int = 25) -> str:
     """cProfile the predict path in-process (imports and weights loading excluded); return the top entries."""
     from afdetect.predict import Predictor, predict_to_csv, set_inference_threads
@@ -263,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"weights {weights}; peak RSS from {'/usr/bin/time -v' if TIME_BIN.is_file() else 'getrusage'}")
     results: dict[float, tuple[RunResult, RunResult]] = {}
+    imports = median_run([timed_run(imports_command()) for _ in range(args.repeat)])
+    print(f"start-up floor: a fresh interpreter importing afdetect.predict takes {imports.wall_s:.2f} s")
     with scratch_dir(args.workdir) as workdir:
         for hours in args.hours:
             name = f"holter_{hours:g}h".replace(".", "_")
@@ -304,6 +314,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         ratio = pred.wall_s / read.wall_s
         ok &= _check("10 h vs bare read", ratio <= TARGET_10H_READ_RATIO, f"{ratio:.1f}× ≤ {TARGET_10H_READ_RATIO}×")
+        print(
+            f"  (of which start-up {imports.wall_s:.2f} s = {imports.wall_s / read.wall_s:.1f}× the bare read; "
+            f"the rest, {pred.wall_s - imports.wall_s:.2f} s, is {(pred.wall_s - imports.wall_s) / read.wall_s:.1f}×)"
+        )
     if 24.0 in results:
         rss = results[24.0][0].peak_rss
         ok &= _check("24 h peak RSS", rss <= TARGET_24H_RSS_BYTES, f"{_mib(rss)} ≤ {_mib(TARGET_24H_RSS_BYTES)}")
