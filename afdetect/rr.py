@@ -38,6 +38,7 @@ Am J Physiol Heart Circ Physiol 2011;300:H319-25.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
@@ -404,10 +405,76 @@ def window_features(x_windows: np.ndarray, fs: float = MODEL_FS, chunk: int = 51
     return out
 
 
-def score_features(features: dict[str, np.ndarray], undetermined: float = RR_UNDETERMINED_P) -> np.ndarray:
-    """Logistic AF score from window features (:data:`SCORE_FEATURES`, fitted coefficients).
+@dataclass(frozen=True)
+class RRScore:
+    """Coefficients of the logistic AF score over :data:`SCORE_FEATURES` (standardised)."""
 
-    ``p = 1 / (1 + exp(-(SCORE_BIAS + Σ w_k (f_k - mean_k) / scale_k)))``. Windows whose
+    mean: tuple[float, ...] = SCORE_MEAN
+    scale: tuple[float, ...] = SCORE_SCALE
+    weights: tuple[float, ...] = SCORE_WEIGHTS
+    bias: float = SCORE_BIAS
+
+
+SCORE_RIDGE: float = 1e-3
+"""Ridge penalty of :func:`fit_score` on the standardised weights (not the intercept)."""
+
+
+def fit_score(features: dict[str, np.ndarray], y: np.ndarray, ridge: float = SCORE_RIDGE) -> RRScore:
+    """Fit the logistic score on labelled windows: class-balanced, lightly ridge-penalised.
+
+    Windows with a NaN feature (fewer than ``RR_MIN_BEATS`` beats) are left out. This is how
+    the shipped ``SCORE_*`` constants were fitted (``benchmarks/fit_rr_baseline.py``), and how
+    cross-validation refits the baseline on each fold's training records.
+
+    Parameters
+    ----------
+    features : dict of numpy.ndarray
+        :func:`window_features` of the windows.
+    y : numpy.ndarray
+        Window labels, 1 AF and 0 non-AF (both classes present).
+    ridge : float
+        Penalty on the squared standardised weights.
+
+    Example
+    -------
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.repeat([0, 1], 50)
+    >>> feats = {k: rng.normal(size=100) + y for k in SCORE_FEATURES}
+    >>> all(w > 0 for w in fit_score(feats, y).weights)
+    True
+    """
+    from scipy import optimize
+
+    x = np.stack([np.asarray(features[name], dtype=np.float64) for name in SCORE_FEATURES], axis=1)
+    ok = np.all(np.isfinite(x), axis=1)
+    x, target = x[ok], np.asarray(y, dtype=np.float64)[ok]
+    if len(np.unique(target)) < 2:
+        raise ValueError("fit_score needs windows of both classes with enough beats")
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    z = (x - mean) / np.where(scale > 0, scale, 1.0)
+    sample_w = np.where(target == 1, 0.5 / target.mean(), 0.5 / (1 - target.mean()))
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        logit = z @ theta[1:] + theta[0]
+        p = 1 / (1 + np.exp(-logit))
+        value = np.mean(sample_w * (np.logaddexp(0, logit) - target * logit)) + ridge * np.sum(theta[1:] ** 2)
+        g = sample_w * (p - target) / len(target)
+        return value, np.concatenate([[g.sum()], z.T @ g + 2 * ridge * theta[1:]])
+
+    theta = optimize.minimize(loss, np.zeros(z.shape[1] + 1), jac=True, method="L-BFGS-B").x
+    return RRScore(_floats(mean), _floats(np.where(scale > 0, scale, 1.0)), _floats(theta[1:]), float(theta[0]))
+
+
+def _floats(values: np.ndarray) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)
+
+
+def score_features(
+    features: dict[str, np.ndarray], undetermined: float = RR_UNDETERMINED_P, score: RRScore = RRScore()
+) -> np.ndarray:
+    """Logistic AF score from window features (:data:`SCORE_FEATURES`; default: the shipped coefficients).
+
+    ``p = 1 / (1 + exp(-(bias + Σ w_k (f_k - mean_k) / scale_k)))``. Windows whose
     features are NaN (fewer than ``RR_MIN_BEATS`` beats) get ``undetermined``.
 
     Example
@@ -416,14 +483,14 @@ def score_features(features: dict[str, np.ndarray], undetermined: float = RR_UND
     [0.5]
     """
     z = np.stack([np.asarray(features[name], dtype=np.float64) for name in SCORE_FEATURES], axis=-1)
-    z = (z - np.array(SCORE_MEAN)) / np.array(SCORE_SCALE)
-    logit = SCORE_BIAS + z @ np.array(SCORE_WEIGHTS)
+    z = (z - np.array(score.mean)) / np.array(score.scale)
+    logit = score.bias + z @ np.array(score.weights)
     p = 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
     return np.where(np.isfinite(p), p, undetermined)
 
 
 def rr_af_probability(
-    x_windows: np.ndarray, fs: float = MODEL_FS, undetermined: float = RR_UNDETERMINED_P
+    x_windows: np.ndarray, fs: float = MODEL_FS, undetermined: float = RR_UNDETERMINED_P, score: RRScore = RRScore()
 ) -> np.ndarray:
     """AF score in [0, 1] of conditioned windows, from RR irregularity alone.
 
@@ -436,6 +503,8 @@ def rr_af_probability(
     undetermined : float
         Score of windows with fewer than ``RR_MIN_BEATS`` detected beats (no rhythm
         evidence); default ``RR_UNDETERMINED_P`` = 0.5, below the shipped ``RR_THRESHOLD``.
+    score : RRScore
+        Coefficients of the logistic score (default: the shipped ones).
 
     Returns
     -------
@@ -447,4 +516,4 @@ def rr_af_probability(
     >>> rr_af_probability(np.zeros((2, 3840))).tolist()  # flat: no beats
     [0.5, 0.5]
     """
-    return score_features(window_features(x_windows, fs), undetermined)
+    return score_features(window_features(x_windows, fs), undetermined, score)

@@ -22,33 +22,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy import optimize
 
 from afdetect import rr
 from afdetect.config import RR_THRESHOLD, RR_UNDETERMINED_P
 from afdetect.dataset import load_window_set
 from afdetect.metrics import best_threshold, binary_metrics
 from afdetect.train import TrainConfig, split_records
-
-L2 = 1e-3
-"""Ridge penalty on the standardised weights (not the intercept)."""
-
-
-def fit_logistic(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
-    """Class-balanced, lightly ridge-penalised logistic regression; returns (weights, bias)."""
-    sample_w = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
-
-    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        logit = z @ theta[1:] + theta[0]
-        p = 1 / (1 + np.exp(-logit))
-        nll = np.logaddexp(0, logit) - y * logit
-        value = np.mean(sample_w * nll) + L2 * np.sum(theta[1:] ** 2)
-        g = sample_w * (p - y) / len(y)
-        grad = np.concatenate([[g.sum()], z.T @ g + 2 * L2 * theta[1:]])
-        return value, grad
-
-    result = optimize.minimize(loss, np.zeros(z.shape[1] + 1), jac=True, method="L-BFGS-B")
-    return result.x[1:], float(result.x[0])
 
 
 def main() -> None:
@@ -73,19 +52,15 @@ def main() -> None:
         p = rr.score_features(features)
         threshold = RR_THRESHOLD
     else:
-        x = np.stack([features[name] for name in rr.SCORE_FEATURES], axis=1)
-        ok = train & np.all(np.isfinite(x), axis=1)
-        mean, scale = x[ok].mean(axis=0), x[ok].std(axis=0)
-        weights, bias = fit_logistic((x[ok] - mean) / scale, y[ok].astype(float))
-        logit = bias + ((x - mean) / scale) @ weights
-        p = np.where(np.all(np.isfinite(x), axis=1), 1 / (1 + np.exp(-logit)), RR_UNDETERMINED_P)
+        score = rr.fit_score({k: v[train] for k, v in features.items()}, y[train])
+        p = rr.score_features(features, score=score)
         threshold = best_threshold(y[train], p[train])
-        print(f"fitted on {ok.sum()} training windows ({int(y[ok].sum())} AF) of {int((split == 0).sum())} records")
+        print(f"fitted on the training windows ({int(y[train].sum())} AF) of {int((split == 0).sum())} records")
         print(f"SCORE_FEATURES = {rr.SCORE_FEATURES}")
-        print(f"SCORE_MEAN = {tuple(round(float(v), 4) for v in mean)}")
-        print(f"SCORE_SCALE = {tuple(round(float(v), 4) for v in scale)}")
-        print(f"SCORE_WEIGHTS = {tuple(round(float(v), 4) for v in weights)}")
-        print(f"SCORE_BIAS = {round(bias, 4)}")
+        print(f"SCORE_MEAN = {tuple(round(v, 4) for v in score.mean)}")
+        print(f"SCORE_SCALE = {tuple(round(v, 4) for v in score.scale)}")
+        print(f"SCORE_WEIGHTS = {tuple(round(v, 4) for v in score.weights)}")
+        print(f"SCORE_BIAS = {round(score.bias, 4)}")
         print(f"RR_THRESHOLD = {threshold}  (F1-optimal on the training windows)")
     undetermined = np.isclose(p, RR_UNDETERMINED_P) & ~np.all(
         np.isfinite(np.stack([features[n] for n in rr.SCORE_FEATURES], axis=1)), axis=1

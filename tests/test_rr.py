@@ -205,3 +205,27 @@ def test_rr_baseline_on_real_cinc_records(shared_data: Path) -> None:
     af = predictor.predict_record(shared_data / "cinc2017" / "A00004")  # REFERENCE: A
     assert normal["label"].tolist() == ["non-AF"]
     assert af["label"].tolist() == ["AF"]
+
+
+def test_fit_score_learns_the_direction_skips_beatless_windows_and_scores_with_it() -> None:
+    rng = np.random.default_rng(3)
+    y = np.repeat([0, 1], 200)
+    # AF windows are more irregular (cosen, tpr) and faster; qrs_corr carries no signal.
+    features = {
+        "cosen": rng.normal(-2.0, 0.5, 400) + 1.5 * y,
+        "tpr": rng.normal(0.4, 0.1, 400) + 0.2 * y,
+        "heart_rate_bpm": rng.normal(75, 10, 400) + 20 * y,
+        "qrs_corr": rng.normal(0.95, 0.02, 400),
+    }
+    features["cosen"][:5] = np.nan  # windows with too few beats are left out of the fit
+    score = rr.fit_score(features, y)
+    assert score.weights[0] > 0 and score.weights[1] > 0 and score.weights[2] > 0
+    assert abs(score.weights[3]) < score.weights[0]
+    assert score.mean[2] == pytest.approx(np.mean(features["heart_rate_bpm"][5:]))
+    p = rr.score_features(features, score=score)
+    assert np.all(p[:5] == RR_UNDETERMINED_P)
+    assert p[y == 1].mean() > 0.8 > 0.2 > p[(y == 0) & ~np.isnan(features["cosen"])].mean()
+    # The shipped coefficients are the default score.
+    np.testing.assert_array_equal(rr.score_features(features), rr.score_features(features, score=rr.RRScore()))
+    with pytest.raises(ValueError, match="both classes"):
+        rr.fit_score(features, np.zeros(400))
