@@ -65,9 +65,7 @@ class WindowSet:
 
     def record_targets(self) -> np.ndarray:
         """Record-level AF truth (1 when any window of the record is AF)."""
-        target = np.zeros(len(self.records), dtype=np.int64)
-        np.maximum.at(target, self.record_index, (self.labels == 1).astype(np.int64))
-        return target
+        return record_af_truth(self.record_index, self.labels, len(self.records))
 
     def summary(self) -> list[tuple[str, int, int, int, int]]:
         """Per source: (source, records, AF windows, non-AF windows, ignored windows)."""
@@ -87,6 +85,19 @@ class WindowSet:
                 )
             )
         return rows
+
+
+def record_af_truth(record_index: np.ndarray, labels: np.ndarray, n_records: int) -> np.ndarray:
+    """Record-level AF truth ``(n_records,)``: 1 when any window of the record is labelled AF.
+
+    Example
+    -------
+    >>> record_af_truth(np.array([0, 0, 1, 2]), np.array([0, 1, 0, -1]), 3).tolist()
+    [1, 0, 0]
+    """
+    target = np.zeros(n_records, dtype=np.int64)
+    np.maximum.at(target, record_index, (labels == 1).astype(np.int64))
+    return target
 
 
 def save_window_set(ws: WindowSet, path: str | Path) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from afdetect.config import LABEL_NAMES
-from afdetect.dataset import WindowSet, record_key, record_labeller
+from afdetect.dataset import WindowSet, record_af_truth, record_key, record_labeller
 from afdetect.ec57 import EpisodeComparison, compare_af_episodes, ec57_statistics, episode_spans
 from afdetect.episodes import merge_episodes
 from afdetect.errors import AfdetectError, UsageError
@@ -187,8 +187,7 @@ def evaluate_records(
         message = "no labelled window to evaluate in the given records" if read else "no labelled record could be read"
         raise UsageError(None, message)
     y, p_af, local_index = (np.concatenate(parts) for parts in (y_parts, p_parts, index_parts))
-    truth = np.zeros(len(names), dtype=np.int64)
-    np.maximum.at(truth, local_index, y)
+    truth = record_af_truth(local_index, y, len(names))
     result = _result(predictor.threshold, y, p_af, local_index, truth, np.asarray(names), np.asarray(source_labels))
     if comparisons:
         result.ec57 = ec57_statistics(comparisons)
