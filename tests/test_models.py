@@ -9,7 +9,7 @@ from torch import nn
 from afdetect.config import LABEL_NAMES, MODEL_FS, window_samples
 from afdetect.models import MODEL_CONFIGS, VARIANTS, create_model, describe_models, model_config
 from afdetect.models.ecgcnn import ECGCNN, ECGCNNConfig
-from afdetect.models.layers import ConditionalBatchNorm2d, ConditionalResidualBlock, SEModule
+from afdetect.models.layers import ConditionalBatchNorm2d, ConditionalResidualBlock, PointwiseConv2d, SEModule
 from afdetect.transforms import log_spectrogram
 
 N_SAMPLES = window_samples(MODEL_FS)
@@ -180,3 +180,20 @@ def test_documented_parameter_counts_match_the_registry() -> None:
         expected = f"{count_parameters(variant) / 1e6:.2f}"
         assert documented.group(1) == expected
         assert f"ECGCNN_{variant.upper()} ({expected} M parameters)" in " ".join(help_text.split())
+
+
+@pytest.mark.parametrize("in_ch", [1, 8])
+def test_pointwise_conv_is_a_1x1_convolution(in_ch: int) -> None:
+    """Same parameters (checkpoint keys), values and gradients as ``nn.Conv2d(in_ch, out, 1, bias=False)``."""
+    torch.manual_seed(0)
+    layer = PointwiseConv2d(in_ch, 16)
+    conv = nn.Conv2d(in_ch, 16, 1, bias=False)
+    assert list(layer.state_dict()) == list(conv.state_dict()) == ["weight"]
+    conv.load_state_dict(layer.state_dict())
+    x = torch.randn(3, in_ch, 17, 41)
+    for memory_format in (torch.contiguous_format, torch.channels_last):
+        x_fmt = x.contiguous(memory_format=memory_format)
+        torch.testing.assert_close(layer(x_fmt), conv(x_fmt))
+    layer(x).square().sum().backward()
+    conv(x).square().sum().backward()
+    torch.testing.assert_close(layer.weight.grad, conv.weight.grad, rtol=1e-5, atol=1e-4)  # sums of 2,000 products
