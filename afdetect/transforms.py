@@ -8,11 +8,9 @@ computes them on its own device, batched.
 from __future__ import annotations
 
 from fractions import Fraction
-from functools import lru_cache
 
 import numpy as np
 import torch
-from scipy import signal as sps
 
 from afdetect.config import (
     BANDPASS_HZ,
@@ -25,10 +23,11 @@ from afdetect.config import (
     N_FFT,
     STFT_HOP,
 )
+from afdetect.filters import filtfilt_bandpass, resample_polyphase
 
 
 def resample_windows(x: np.ndarray, fs_in: float, fs_out: float = MODEL_FS) -> np.ndarray:
-    """Resample along the last axis with a polyphase anti-aliasing filter.
+    """Resample along the last axis with a polyphase anti-aliasing filter (as ``scipy.signal.resample_poly``).
 
     Parameters
     ----------
@@ -51,23 +50,23 @@ def resample_windows(x: np.ndarray, fs_in: float, fs_out: float = MODEL_FS) -> n
     ratio = Fraction(fs_out / fs_in).limit_denominator(1000)
     if ratio == 1:
         return np.asarray(x, dtype=np.float32)
-    y = sps.resample_poly(x, ratio.numerator, ratio.denominator, axis=-1)
-    return y.astype(np.float32)
-
-
-@lru_cache(maxsize=8)
-def _bandpass_sos(fs: float, low: float, high: float) -> np.ndarray:
-    high = min(high, 0.45 * fs)
-    return sps.butter(2, [low, high], btype="bandpass", fs=fs, output="sos")
+    return resample_polyphase(x, ratio.numerator, ratio.denominator)
 
 
 def bandpass(x: np.ndarray, fs: float = MODEL_FS, band: tuple[float, float] = BANDPASS_HZ) -> np.ndarray:
     """Zero-phase Butterworth band-pass (order 2 each way) along the last axis.
 
-    Removes baseline wander below ``band[0]`` Hz and muscle/mains noise above ``band[1]`` Hz.
+    Removes baseline wander below ``band[0]`` Hz and muscle/mains noise above ``band[1]`` Hz
+    (capped at 0.45 ``fs``). The same as ``scipy.signal.sosfiltfilt`` of the ``butter`` design
+    (:func:`afdetect.filters.filtfilt_bandpass`).
+
+    Example
+    -------
+    >>> bandpass(np.ones((2, 3840))).shape  # a constant (baseline) is removed
+    (2, 3840)
     """
-    sos = _bandpass_sos(float(fs), *band)
-    return sps.sosfiltfilt(sos, x, axis=-1).astype(np.float32)
+    low, high = band
+    return filtfilt_bandpass(x, (low, min(high, 0.45 * fs)), fs).astype(np.float32)
 
 
 def normalise(x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
