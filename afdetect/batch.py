@@ -124,10 +124,10 @@ def _start_context() -> multiprocessing.context.BaseContext:
 
 
 def _init_worker(predictor: Predictor, lead: str | int | None) -> None:
-    """Worker start: one torch thread, Ctrl-C left to the parent, the predictor kept."""
-    import torch
+    """Worker start: one scoring thread (torch on one thread), Ctrl-C left to the parent, the predictor kept."""
+    from afdetect.inference import set_inference_threads
 
-    torch.set_num_threads(1)
+    set_inference_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker["predictor"], _worker["lead"] = predictor, lead
 

@@ -50,7 +50,7 @@ VariantOption = Annotated[
 ]
 LeadOption = Annotated[str | None, typer.Option(help="Lead name or 0-based index (default: first ECG lead).")]
 ThresholdOption = Annotated[float | None, typer.Option(help="AF threshold on p_af (default: the weights' own).")]
-ThreadsOption = Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's choice).")]
+ThreadsOption = Annotated[int | None, typer.Option(help="CPU threads to use (default: one per core).")]
 MethodOption = Annotated[str, typer.Option(help=METHOD_HELP)]
 _state = {"debug": False}
 
@@ -275,11 +275,11 @@ def predict(
     """
     from afdetect.batch import resolve_jobs
     from afdetect.burden import BurdenReport, check_burden_outputs
-    from afdetect.predict import Predictor, predict_to_csv, set_inference_threads
-
-    set_inference_threads(threads)
+    from afdetect.inference import set_inference_threads
+    from afdetect.predict import Predictor, predict_to_csv
 
     def action() -> int:
+        set_inference_threads(threads)
         check_burden_outputs(episodes, summary, annotate, annotate_dir)
         predictor = Predictor.for_method(method, weights, variant, threshold)
         report = BurdenReport(annotate, annotate_dir)
@@ -335,12 +335,12 @@ def plot(
     The strip shows the chosen lead at its own sampling rate; the overview (long records)
     streams the whole record and plots p(AF) of every window against time in hours.
     """
-    from afdetect.predict import Predictor, set_inference_threads
+    from afdetect.inference import set_inference_threads
+    from afdetect.predict import Predictor
     from afdetect.review import plot_record
 
-    set_inference_threads(threads)
-
     def action() -> None:
+        set_inference_threads(threads)
         predictor = Predictor.for_method(method, weights, variant, threshold)
         result = plot_record(predictor, record, output, start, duration, lead, overview)
         err.print(f"wrote {escape(result.describe())}", highlight=False, soft_wrap=True)
@@ -367,12 +367,12 @@ def evaluate_command(
     """Accuracy, F1, sensitivity, specificity, PPV, AUROC, confusion matrix and per-record table."""
     from afdetect.dataset import load_window_set
     from afdetect.evaluate import evaluate, evaluate_records, select_split, write_report
-    from afdetect.predict import Predictor, set_inference_threads
+    from afdetect.inference import set_inference_threads
+    from afdetect.predict import Predictor
     from afdetect.records import find_records
 
-    set_inference_threads(threads)
-
     def action() -> int:
+        set_inference_threads(threads)
         predictor = Predictor.for_method(method, weights, variant, threshold)
         failures: list[str] = []
         if len(inputs) == 1 and inputs[0].suffix == ".npz":

@@ -34,7 +34,6 @@ from afdetect.inference import predict_proba
 from afdetect.models import ECGCNN
 from afdetect.pipeline import DEFAULT_CHUNK_WINDOWS, WindowBatch, prefetch, record_windows
 from afdetect.records import RecordInfo, find_records, read_header, select_lead
-from afdetect.rr import SCORE_FEATURES, rr_af_probability
 
 WINDOW_COLUMNS = ("record", "start_s", "end_s", "label", "p_af", "problem")
 
@@ -88,6 +87,8 @@ class Predictor:
         >>> Predictor.rr_baseline().meta["model"]
         'rr_baseline'
         """
+        from afdetect.rr import SCORE_FEATURES, rr_af_probability  # SciPy peaks: only this method imports them
+
         if threshold is not None and not 0 < threshold < 1:
             raise UsageError(None, f"--threshold must lie in (0, 1), got {threshold}")
         meta = {"model": "rr_baseline", "method": "rr", "threshold": RR_THRESHOLD, "features": list(SCORE_FEATURES)}
@@ -190,12 +191,6 @@ class ModelScorer:
 
 def _model_scorer(model: ECGCNN, batch_size: int = INFERENCE_BATCH) -> Scorer:
     return ModelScorer(model, batch_size)
-
-
-def set_inference_threads(threads: int | None) -> None:
-    """Use ``threads`` CPU threads for torch (default: all cores torch sees)."""
-    if threads:
-        torch.set_num_threads(threads)
 
 
 def predict_to_csv(

@@ -58,9 +58,10 @@ from afdetect.dataset import WindowSet, windows_from_records
 from afdetect.errors import AfdetectError, UsageError
 from afdetect.evaluate import EvalResult, evaluate, evaluate_records, select_split
 from afdetect.fileio import atomic_open, atomic_path
+from afdetect.inference import set_inference_threads
 from afdetect.metrics import binary_metrics, record_metrics, record_scores, roc_curve
 from afdetect.plots import plot_confusion, plot_roc_curves
-from afdetect.predict import Predictor, set_inference_threads
+from afdetect.predict import Predictor
 from afdetect.records import find_records, read_header, read_signal, select_lead
 from afdetect.synthetic import multi_lead, rhythm_signal, write_mat_record, write_record, write_reference_csv
 

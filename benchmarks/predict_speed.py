@@ -11,7 +11,7 @@ Targets (printed with PASS/FAIL): the 10 h record in at most 15 s end to end and
 the bare read; the 24 h record's peak RSS at most 1 GiB and at most 1.3× the 10 h figure
 (memory must stay flat with record length, it does when windows stream in chunks).
 
-A fresh interpreter that only imports ``afdetect.predict`` (torch, scipy.signal, wfdb, pandas)
+A fresh interpreter that only imports ``afdetect.predict`` (torch, wfdb, pandas)
 is timed too: the start-up floor every ``afdetect`` run pays before reading a sample.
 
 Each command runs ``--repeat`` times (default 3), read and predict interleaved; the median wall
@@ -211,13 +211,14 @@ def read_command(record: Path) -> list[str]:
 
 
 def imports_command() -> list[str]:
-    """A fresh interpreter importing what ``afdetect predict`` imports (torch, scipy.signal, wfdb, pandas)."""
+    """A fresh interpreter importing what ``afdetect predict`` imports (torch, wfdb, pandas)."""
     return [sys.executable, "-c", "import afdetect.predict"]
 
 
 def profile_predict(record: Path, weights: Path, threads: int | None = None, top: int = 25) -> str:
     """cProfile the predict path in-process (imports and weights loading excluded); return the top entries."""
-    from afdetect.predict import Predictor, predict_to_csv, set_inference_threads
+    from afdetect.inference import set_inference_threads
+    from afdetect.predict import Predictor, predict_to_csv
 
     set_inference_threads(threads)
     predictor = Predictor.from_weights(weights)

@@ -10,12 +10,13 @@ import importlib.util
 import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -24,6 +25,7 @@ with warnings.catch_warnings():  # wfdb's import raises pandas deprecation notic
     warnings.simplefilter("ignore")
     import synth
 
+from afdetect import inference
 from afdetect.config import MODEL_FS, window_samples
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +41,14 @@ TINY_MODEL: dict[str, object] = {"channels": (4, 8), "lstm_hidden": 8, "lstm_lay
 
 CINC_LIKE_DURATIONS_S: tuple[float, ...] = (30.0, 45.0, 20.0, 30.0)
 """Durations of the records of each class in ``cinc_like_dir``: 1 + 2 + 1 (padded) + 1 windows."""
+
+
+@pytest.fixture(autouse=True)
+def _restore_inference_threads() -> Iterator[None]:
+    """CLI commands run in-process set process-wide thread counts; give every test the defaults back."""
+    yield
+    inference._scoring_threads = 1
+    torch.set_num_threads(inference.DEFAULT_THREADS)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -175,3 +177,27 @@ def test_failed_record_with_special_file_output_is_reported_not_crashed(
     assert "Traceback" not in result.output
     assert "signal file is truncated" in result.output
     assert "1 of 2 records failed" in result.output
+
+
+def test_predict_command_imports_no_scipy(tiny_weights: Path, fmt212_record: Path, tmp_path: Path) -> None:
+    """Importing ``scipy.signal`` alone takes about 1 s; ``afdetect predict`` (cnn method) must not pay it."""
+    out = tmp_path / "out.csv"
+    code = (
+        "import sys\n"
+        "from afdetect.cli import main\n"
+        "sys.argv = ['afdetect', 'predict', *sys.argv[1:]]\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
+        "print(sorted(m for m in sys.modules if m == 'scipy' or m.startswith('scipy.')))\n"
+    )
+    args = [
+        f"{fmt212_record}.hea",
+        "-o",
+        str(out),
+        "--weights",
+        str(tiny_weights),
+        "--summary",
+        str(tmp_path / "s.json"),
+    ]
+    run = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"
+    assert len(pd.read_csv(out)) == 9

@@ -1,5 +1,6 @@
 """Holter-scale prediction paths give the results of the plain ones: chunked streaming, vectorised
-quality checks, small inference batches, pickled predictors, window spans, special-file outputs."""
+quality checks, small inference batches, scoring threads, pickled predictors, window spans,
+special-file outputs."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import synth
+import torch
 
+from afdetect.batch import _init_worker
 from afdetect.checkpoint import load_weights
 from afdetect.config import CLIP_FRACTION, INFERENCE_BATCH, window_samples
+from afdetect.errors import UsageError
 from afdetect.fileio import atomic_open, check_writable, is_special_file
-from afdetect.inference import predict_proba
+from afdetect.inference import DEFAULT_THREADS, inference_threads, predict_proba, set_inference_threads
 from afdetect.pipeline import record_windows
 from afdetect.predict import ModelScorer, Predictor
 from afdetect.records import read_header
@@ -147,3 +151,26 @@ def test_prefetch_stops_the_producer_when_the_consumer_stops() -> None:
     time.sleep(0.3)
     assert len(produced) == count <= 4
     assert not any(t.name == "afdetect-prefetch" and t.is_alive() for t in threading.enumerate())
+
+
+def test_scoring_threads_do_not_change_probabilities(tiny_weights: Path, long_record: Path) -> None:
+    info = read_header(long_record)
+    (batch,) = list(record_windows(info, 0, chunk_windows=10_000))
+    x = batch.x[[p is None for p in batch.problems]]
+    model, _ = load_weights(tiny_weights)
+    assert inference_threads() == 1
+    plain = predict_proba(model, x, 3)
+    assert set_inference_threads(3) == 3 and inference_threads() == 3
+    assert torch.get_num_threads() == 1  # one torch thread per scoring thread
+    np.testing.assert_allclose(predict_proba(model, x, 3), plain, atol=1e-6)
+    assert len(x) > 3 * 3  # more batches than threads: every thread scored some
+    assert set_inference_threads(None) == DEFAULT_THREADS
+    with pytest.raises(UsageError, match="--threads must be at least 1, got 0"):
+        set_inference_threads(0)
+
+
+def test_batch_workers_score_on_one_thread(tiny_weights: Path) -> None:
+    """``--jobs`` workers are forked from a parent that may score on several threads: each must use one."""
+    set_inference_threads(2)
+    _init_worker(Predictor.from_weights(tiny_weights), None)
+    assert inference_threads() == 1 and torch.get_num_threads() == 1
