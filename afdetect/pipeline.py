@@ -96,7 +96,7 @@ _DONE = object()
 def prefetch(items: Iterable[T], depth: int = 1) -> Iterator[T]:
     """Produce ``items`` in a background thread, up to ``depth`` ahead of the consumer.
 
-    Reading and conditioning the next chunk (NumPy/SciPy, which release the GIL) then
+    Reading and conditioning the next chunk (NumPy, which releases the GIL in array operations) then
     overlaps with the model scoring the current one. Items arrive in order; an exception
     raised while producing is re-raised to the consumer at the same point; a consumer
     that stops early stops the producer.
