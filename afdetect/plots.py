@@ -157,7 +157,8 @@ def _plot_probability(ax: Any, table: pd.DataFrame, threshold: float, scale: flo
     bad = np.isnan(p_af)
     if bad.any():
         ax.plot(centre[bad], np.zeros(bad.sum()), "x", color=UNREADABLE_COLOUR, label=UNREADABLE)
-    ax.set(ylim=(-0.05, 1.05), ylabel="p(AF)")
+    # Head-room above 1 keeps the legend off the trace (AF windows sit near p = 1).
+    ax.set(ylim=(-0.05, 1.35), yticks=np.linspace(0, 1, 6), ylabel="p(AF)")
     ax.legend(loc="upper right", fontsize="small", ncol=3)
 
 
