@@ -125,13 +125,11 @@ def butterworth_bandpass_zpk(order: int, band: tuple[float, float], fs: float) -
 
 
 @lru_cache(maxsize=16)
-def _bandpass_response(order: int, band: tuple[float, float], fs: float, n_fft: int) -> tuple[np.ndarray, float]:
-    """Frequency response on the ``rfft`` grid of ``n_fft`` points, and the DC gain."""
+def _bandpass_response(order: int, band: tuple[float, float], fs: float, n_fft: int) -> np.ndarray:
+    """Frequency response on the ``rfft`` grid of ``n_fft`` points."""
     zeros, poles, gain = butterworth_bandpass_zpk(order, band, fs)
     unit = np.exp(2j * np.pi * np.arange(n_fft // 2 + 1) / n_fft)[:, None]
-    response = gain * np.prod(unit - zeros, axis=1) / np.prod(unit - poles, axis=1)
-    dc = float(np.real(gain * np.prod(1 - zeros) / np.prod(1 - poles)))
-    return response, dc
+    return gain * np.prod(unit - zeros, axis=1) / np.prod(unit - poles, axis=1)
 
 
 @lru_cache(maxsize=16)
@@ -149,10 +147,10 @@ def _fft_length(n: int) -> int:
 def filtfilt_bandpass(x: np.ndarray, band: tuple[float, float], fs: float, order: int = 2) -> np.ndarray:
     """Zero-phase Butterworth band-pass along the last axis (forward, then backward).
 
-    Each pass starts from the filter's steady state for the first input sample, so its output
-    is the DC gain times that sample plus the zero-state response to the input minus it; the
-    zero-state response is a linear convolution, computed by FFT over a length that the
-    impulse response has decayed within (``DECAY_TOLERANCE``).
+    Each pass starts from the filter's steady state for the first input sample. A band-pass
+    passes no DC (its zeros at z = 1), so that steady state outputs 0 and the pass is the
+    zero-state response to the input minus its first sample: a linear convolution, computed
+    by FFT over a length that the impulse response has decayed within (``DECAY_TOLERANCE``).
 
     Parameters
     ----------
@@ -187,15 +185,14 @@ def filtfilt_bandpass(x: np.ndarray, band: tuple[float, float], fs: float, order
     )
     n = extended.shape[-1]
     n_fft = _fft_length(n + _decay_samples(order, band, float(fs)))
-    response, dc = _bandpass_response(order, band, float(fs), n_fft)
+    response = _bandpass_response(order, band, float(fs), n_fft)
 
     def one_pass(u: np.ndarray) -> np.ndarray:
         padded = np.zeros((*u.shape[:-1], n_fft))
         np.subtract(u, u[..., :1], out=padded[..., :n])
         spectrum = np.fft.rfft(padded)
         spectrum *= response
-        y = np.fft.irfft(spectrum, n_fft)[..., :n]
-        return y + dc * u[..., :1] if dc else y
+        return np.fft.irfft(spectrum, n_fft)[..., :n]
 
     backward = one_pass(extended)[..., ::-1]
     return one_pass(backward)[..., ::-1][..., pad:-pad]

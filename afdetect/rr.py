@@ -450,8 +450,9 @@ def fit_score(features: dict[str, np.ndarray], y: np.ndarray, ridge: float = SCO
     x, target = x[ok], np.asarray(y, dtype=np.float64)[ok]
     if len(np.unique(target)) < 2:
         raise ValueError("fit_score needs windows of both classes with enough beats")
-    mean, scale = x.mean(axis=0), x.std(axis=0)
-    z = (x - mean) / np.where(scale > 0, scale, 1.0)
+    std = x.std(axis=0)
+    mean, scale = x.mean(axis=0), np.where(std > 0, std, 1.0)
+    z = (x - mean) / scale
     sample_w = np.where(target == 1, 0.5 / target.mean(), 0.5 / (1 - target.mean()))
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -462,7 +463,7 @@ def fit_score(features: dict[str, np.ndarray], y: np.ndarray, ridge: float = SCO
         return value, np.concatenate([[g.sum()], z.T @ g + 2 * ridge * theta[1:]])
 
     theta = optimize.minimize(loss, np.zeros(z.shape[1] + 1), jac=True, method="L-BFGS-B").x
-    return RRScore(_floats(mean), _floats(np.where(scale > 0, scale, 1.0)), _floats(theta[1:]), float(theta[0]))
+    return RRScore(_floats(mean), _floats(scale), _floats(theta[1:]), float(theta[0]))
 
 
 def _floats(values: np.ndarray) -> tuple[float, ...]:
