@@ -1,9 +1,10 @@
 """The one definition of every constant the pipeline stages share.
 
 Every stage (segmenting, transforms, model, training, prediction) reads these values;
-nothing else in the package repeats them. Checkpoints store the values they were trained
-with, and prediction uses the checkpoint's copy, so a future change here cannot silently
-mismatch shipped weights.
+nothing else in the package repeats them. The input a model sees is gathered in one frozen
+:class:`Preprocessing`, stored in the windows file and in the weights; prediction builds its
+pipeline from the weights' copy, and a windows file and weights that disagree are refused,
+so a future change here cannot silently mismatch shipped weights.
 
 Choices
 -------
@@ -22,6 +23,9 @@ MIN_RECORD_S = 8 s
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
 
 MODEL_FS: int = 128
 """Sampling rate of the model input (Hz)."""
@@ -86,11 +90,56 @@ def window_samples(fs: float = MODEL_FS, window_s: float = WINDOW_S) -> int:
     return int(round(window_s * fs))
 
 
+@dataclass(frozen=True)
+class Preprocessing:
+    """The input a model is trained on: rates, windows, band-pass, frames, STFT and classes.
+
+    Saved in the windows file (``provenance["preprocessing"]``) and in the weights
+    (``preprocessing``); the predictor builds its pipeline from the weights' copy.
+
+    Example
+    -------
+    >>> Preprocessing.from_dict({"model_fs": 128, "window_s": 30.0}) == Preprocessing()
+    True
+    >>> Preprocessing().differences(Preprocessing(hop_s=10.0))
+    ['hop_s 15.0 vs 10.0']
+    """
+
+    model_fs: int = MODEL_FS
+    window_s: float = WINDOW_S
+    hop_s: float = HOP_S
+    bandpass_hz: tuple[float, float] = BANDPASS_HZ
+    frame_length: int = FRAME_LENGTH
+    frame_step: int = FRAME_STEP
+    n_fft: int = N_FFT
+    stft_hop: int = STFT_HOP
+    label_names: tuple[str, ...] = LABEL_NAMES
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types (tuples as lists), as the windows file and the weights store them."""
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Preprocessing:
+        """Read a stored copy back; fields a file predates take this version's defaults."""
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in known}
+        return cls(**kwargs)
+
+    def differences(self, other: Preprocessing) -> list[str]:
+        """``"name mine vs other"`` for each field that differs (empty when the two agree)."""
+        return [
+            f"{f.name} {getattr(self, f.name)} vs {getattr(other, f.name)}"
+            for f in fields(self)
+            if getattr(self, f.name) != getattr(other, f.name)
+        ]
+
+
 RECORD_AF_FRACTION: float = 0.5
 """A record is called AF (record-level metrics) when at least this fraction of its
 judged windows is AF."""
 
-# AF episodes and burden (afdetect.episodes). Windows overlap, so each window "owns" the
+# AF episodes and burden (afdetect.rhythm.episodes). Windows overlap, so each window "owns" the
 # middle of its span: from the midpoint between its centre and the previous window's centre to
 # the midpoint with the next one (the first window owns from the record start, the last to the
 # record end). With 30 s windows every 15 s that is the window's middle 15 s; owned spans tile
@@ -115,12 +164,12 @@ EC57_START_S: float = 0.0
 """Start (s) of the EC57 episode comparison in each record. ``epicmp`` defaults to 300 s (a
 5-minute learning period for adaptive devices); afdetect has no learning period and CPSC 2021
 records are often shorter than 5 min, so the whole record is compared. Pass ``start_s=300`` to
-``afdetect.ec57.compare_af_episodes`` to reproduce ``epicmp``'s default."""
+``afdetect.evaluate.ec57.compare_af_episodes`` to reproduce ``epicmp``'s default."""
 
 SUMMARY_TABLE_MAX_ROWS: int = 50
 """Most per-record rows the predict/eval summary tables print (files always hold every record)."""
 
-# Classical RR-irregularity baseline (afdetect.rr, ``--method rr``).
+# Classical RR-irregularity baseline (afdetect.signal.beats, ``--method rr``).
 RR_REFRACTORY_S: float = 0.25
 """Shortest RR interval (s) the R-peak detector accepts (240 bpm)."""
 RR_MIN_BEATS: int = 8
@@ -133,7 +182,7 @@ RR_THRESHOLD: float = 0.85
 ``benchmarks/fit_rr_baseline.py``; the score's logistic weights are class-balanced, hence a
 threshold well above 0.5). Above ``RR_UNDETERMINED_P``, so beat-less windows are non-AF."""
 
-# Training recipe (afdetect.train.TrainConfig and ``afdetect train``): the shipped weights' recipe.
+# Training recipe (afdetect.training.loop.TrainConfig and ``afdetect train``): the shipped weights' recipe.
 TRAIN_EPOCHS: int = 50
 """Maximum training epochs (the one-cycle learning-rate schedule spans them all)."""
 TRAIN_PATIENCE: int = 20
@@ -149,9 +198,9 @@ VAL_FRACTION: float = 0.15
 TEST_FRACTION: float = 0.15
 """Share of each class's records held out for testing (without K-fold cross-validation)."""
 AUGMENT_P: float = 0.4
-"""Probability of each augmentation (see :mod:`afdetect.augment`)."""
+"""Probability of each augmentation (see :mod:`afdetect.training.augment`)."""
 
-# Prediction speed and review figures (afdetect.predict, afdetect.review).
+# Prediction speed and review figures (afdetect.detect.predictor, afdetect.viz.record).
 INFERENCE_BATCH: int = 32
 """Windows per model forward pass in prediction. Small batches keep the CNN's feature maps in
 the CPU cache: on CPU, 32 windows a pass run about 2.5× faster than 256 and need a fraction of
@@ -163,3 +212,7 @@ STRIP_DEFAULT_S: float = 30.0
 OVERVIEW_MIN_S: float = 600.0
 """Records longer than this (s) get the whole-record overview when ``afdetect plot`` is given
 neither ``--start`` nor ``--duration`` (shorter records are drawn whole as a strip)."""
+
+
+DEFAULT_PREPROCESSING = Preprocessing()
+"""This version's preprocessing (the constants above)."""

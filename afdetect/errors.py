@@ -10,6 +10,8 @@ Exit codes
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 EXIT_OK = 0
@@ -47,3 +49,71 @@ class UsageError(AfdetectError):
     """Options, outputs or weights that make the whole command impossible."""
 
     exit_code = EXIT_USAGE
+
+
+_PARAMETER_FIELD = re.compile(r"\{([a-z_]+)\}")
+
+
+class ParameterError(UsageError):
+    """A bad argument of a library call, worded with its parameter name.
+
+    ``message`` names parameters as ``{name}`` fields: ``str(error)`` shows the names
+    themselves (``threshold must lie in (0, 1), got 2``), :meth:`reworded` another name for
+    each (the CLI shows its flags: ``--threshold must lie in (0, 1), got 2``).
+
+    Example
+    -------
+    >>> error = ParameterError("{threshold} must lie in (0, 1), got 2")
+    >>> str(error), error.parameter
+    ('threshold must lie in (0, 1), got 2', 'threshold')
+    >>> error.reworded(lambda name: "--" + name)
+    '--threshold must lie in (0, 1), got 2'
+    """
+
+    def __init__(self, message: str, path: str | Path | None = None) -> None:
+        self.template = message
+        names = _PARAMETER_FIELD.findall(message)
+        self.parameter = names[0] if names else None
+        super().__init__(path, _PARAMETER_FIELD.sub(r"\1", message))
+
+    def reworded(self, name: Callable[[str], str]) -> str:
+        """The message with each ``{parameter}`` replaced by ``name(parameter)``."""
+        problem = _PARAMETER_FIELD.sub(lambda m: name(m.group(1)), self.template)
+        return f"{self.path}: {problem}" if self.path else problem
+
+
+def check_range(
+    name: str,
+    value: float,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    detail: str = "",
+) -> None:
+    """Raise :class:`ParameterError` naming ``name`` unless ``low ≤ value ≤ high`` (``<`` where open).
+
+    Example
+    -------
+    >>> check_range("threshold", 0.5, 0, 1, low_open=True, high_open=True)
+    >>> check_range("threshold", 2, 0, 1, low_open=True, high_open=True)
+    Traceback (most recent call last):
+    ...
+    afdetect.errors.ParameterError: threshold must lie in (0, 1), got 2
+    >>> check_range("epochs", 0, 1)
+    Traceback (most recent call last):
+    ...
+    afdetect.errors.ParameterError: epochs must be at least 1, got 0
+    """
+    below = low is not None and (value <= low if low_open else value < low)
+    above = high is not None and (value >= high if high_open else value > high)
+    if not (below or above):
+        return
+    if high is None:
+        bound = f"more than {low:g}" if low_open else f"at least {low:g}"
+        message = f"{{{name}}} must be {bound}, got {value}"
+    else:
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        message = f"{{{name}}} must lie in {interval}, got {value}"
+    raise ParameterError(message + detail)

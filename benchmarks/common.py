@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from afdetect.dataset import WindowSet, load_window_set, save_window_set, windows_from_records
 from afdetect.errors import AfdetectError
-from afdetect.records import find_records
+from afdetect.io.find import find_records
+from afdetect.training.cache import WindowSet, load_window_set, save_window_set, windows_from_records
 
 
 def load_or_build_windows(path: Path, data_dir: Path) -> WindowSet:

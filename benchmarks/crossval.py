@@ -1,11 +1,11 @@
 """K-fold cross-validation by record: ECGCNN_SE and ECGCNN_L against the RR baseline on CinC 2017.
 
 The records of the windows file are dealt into K folds stratified by record-level AF truth
-(:func:`afdetect.train.record_folds`, seeded). For each fold k and variant, one training run
-(:func:`afdetect.train.train` with ``folds=K, fold=k``) holds fold k out as its test split,
+(:func:`afdetect.training.splits.record_folds`, seeded). For each fold k and variant, one training run
+(:func:`afdetect.training.loop.train` with ``folds=K, fold=k``) holds fold k out as its test split,
 validates (early stopping, threshold) on ``val_fraction`` of the other records and trains on
 the rest. Each fold's ``best.pt`` is then evaluated on its own test fold only
-(:func:`afdetect.evaluate.evaluate` on ``select_split(ws, "test", meta)``, the records its
+(:func:`afdetect.evaluate.records.evaluate` on ``select_split(ws, "test", meta)``, the records its
 weights name), and the RR-irregularity baseline, refitted on the same training records
 (:func:`fit_rr_fold`), on the same test records. Every record is tested
 exactly once, by weights that never saw it; the script checks this from the weights files
@@ -59,16 +59,19 @@ import numpy as np
 import torch
 from common import json_safe, load_or_build_windows, pct, run_main
 
-from afdetect import __version__, rr
-from afdetect.checkpoint import sha256
+from afdetect import __version__
 from afdetect.config import RECORD_AF_FRACTION, TRAIN_BATCH, TRAIN_EPOCHS, TRAIN_PATIENCE, VAL_FRACTION
-from afdetect.dataset import WindowSet, load_window_set, save_window_set
+from afdetect.detect import rr as rr_score
+from afdetect.detect.predictor import Predictor
 from afdetect.errors import UsageError
-from afdetect.evaluate import EvalResult, evaluate, select_split
-from afdetect.fileio import atomic_open
-from afdetect.metrics import auroc, best_threshold, binary_metrics, record_scores
-from afdetect.predict import Predictor
-from afdetect.train import TrainConfig, split_records, train
+from afdetect.evaluate.metrics import auroc, best_threshold, binary_metrics, record_scores
+from afdetect.evaluate.records import EvalResult, evaluate, select_split
+from afdetect.io.atomic import atomic_open
+from afdetect.models.weights import sha256
+from afdetect.signal import rr
+from afdetect.training.cache import WindowSet, load_window_set, save_window_set
+from afdetect.training.loop import TrainConfig, train
+from afdetect.training.splits import split_records
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = Path(os.environ.get("AFDETECT_DATA", REPO.parent / "shared" / "data"))
@@ -95,7 +98,7 @@ ORIGINAL_WORK: dict[str, dict[str, float]] = {
 
 DEFAULTS = {"folds": 3, "epochs": TRAIN_EPOCHS, "patience": TRAIN_PATIENCE, "threads": 2, "max_windows": None}
 """Full-run options: the shipped weights' recipe (:mod:`afdetect.config`'s training constants,
-the :class:`~afdetect.train.TrainConfig` defaults) on 3 folds, which two CPU cores finish in
+the :class:`~afdetect.training.loop.TrainConfig` defaults) on 3 folds, which two CPU cores finish in
 an afternoon (each fold trains on 57 % of the records, against 70 % for the shipped weights)."""
 QUICK = {
     "folds": 2,
@@ -123,7 +126,7 @@ RECIPE_KEYS = (
     "folds",
     "fold",
 )
-"""The :class:`~afdetect.train.TrainConfig` fields a finished fold must share with the current options."""
+"""The :class:`~afdetect.training.loop.TrainConfig` fields a finished fold must share with the current options."""
 
 
 # --- options -----------------------------------------------------------------------------
@@ -278,7 +281,7 @@ def train_fold(config: TrainConfig) -> dict[str, Any]:
         print(f"  {out}: done (best epoch {done['best']['epoch']}), skipped", file=sys.stderr)
         return done
     if best_path.is_file():
-        stored = Predictor.from_weights(best_path, config.variant).meta.get("training", {}).get("recipe", {})
+        stored = Predictor.from_weights(best_path, variant=config.variant).meta.get("training", {}).get("recipe", {})
         _check_recipe(out, {k: stored.get(k) for k in RECIPE_KEYS}, wanted)
     config.resume = (out / "last.pt").is_file()
     started = time.time()
@@ -327,11 +330,11 @@ class FoldPart:
 
 
 def fold_part(result: EvalResult, ws: WindowSet, mask: np.ndarray) -> FoldPart:
-    """The :class:`FoldPart` of an :func:`~afdetect.evaluate.evaluate` result (same window order)."""
+    """The :class:`FoldPart` of an :func:`~afdetect.evaluate.records.evaluate` result (same window order)."""
     idx = np.flatnonzero(mask[ws.record_index] & (ws.labels >= 0))
     records, local_index = np.unique(ws.record_index[idx], return_inverse=True)
     if len(idx) != len(result.y_true) or not np.array_equal(ws.labels[idx], result.y_true):
-        raise RuntimeError("window order differs from afdetect.evaluate.evaluate's")
+        raise RuntimeError("window order differs from afdetect.evaluate.records.evaluate's")
     return FoldPart(result.y_true, result.p_af, result.threshold, local_index, ws.record_targets()[records])
 
 
@@ -342,8 +345,8 @@ def pooled_metrics(parts: Sequence[FoldPart]) -> dict[str, dict[str, float]]:
     probabilities of all folds are concatenated (AUROC ranks the concatenated
     probabilities). A record is called AF when at least ``RECORD_AF_FRACTION`` of its
     windows are; record AUROC ranks records by that fraction, ties broken by mean ``p_af``
-    (as :func:`afdetect.metrics.record_metrics`). One part gives exactly
-    :func:`~afdetect.evaluate.evaluate`'s metrics.
+    (as :func:`afdetect.evaluate.metrics.record_metrics`). One part gives exactly
+    :func:`~afdetect.evaluate.records.evaluate`'s metrics.
 
     Example
     -------
@@ -419,7 +422,7 @@ def check_test_folds(
 def fit_rr_fold(ws: WindowSet, meta: dict) -> Predictor:
     """The RR baseline refitted on a fold's training records, the records its deep models trained on.
 
-    The logistic score (:func:`afdetect.rr.fit_score`) and its F1-optimal threshold are fitted
+    The logistic score (:func:`afdetect.detect.rr.fit_score`) and its F1-optimal threshold are fitted
     on those records' labelled windows, as ``benchmarks/fit_rr_baseline.py`` fitted the shipped
     constants on the default split, so the baseline never sees the fold's test records either.
     """
@@ -427,11 +430,11 @@ def fit_rr_fold(ws: WindowSet, meta: dict) -> Predictor:
     idx = np.flatnonzero(train[ws.record_index] & (ws.labels >= 0))
     features = rr.window_features(np.asarray(ws.windows[idx], dtype=np.float32))
     y = ws.labels[idx]
-    score = rr.fit_score(features, y)
-    threshold = best_threshold(y, rr.score_features(features, score=score))
+    score = rr_score.fit_score(features, y)
+    threshold = best_threshold(y, rr_score.score_features(features, score=score))
     shipped = Predictor.rr_baseline().meta
     meta = {**shipped, "threshold": threshold, "score": asdict(score), "fitted_on_records": int(train.sum())}
-    return Predictor(partial(rr.rr_af_probability, score=score), threshold, meta)
+    return Predictor(partial(rr_score.rr_af_probability, score=score), threshold, meta)
 
 
 def evaluate_folds(ws: WindowSet, args: argparse.Namespace) -> dict[str, Any]:
@@ -447,7 +450,7 @@ def evaluate_folds(ws: WindowSet, args: argparse.Namespace) -> dict[str, Any]:
         runs: dict[str, dict[str, Any]] = {}
         for variant in args.variants:
             run_dir = args.runs / variant / f"fold_{fold}"
-            predictor = Predictor.from_weights(run_dir / "best.pt", variant)
+            predictor = Predictor.from_weights(run_dir / "best.pt", variant=variant)
             predictors[variant] = predictor
             masks[variant].append(select_split(ws, "test", predictor.meta))
             metas[variant].append(predictor.meta)
@@ -530,7 +533,7 @@ def markdown_report(results: dict[str, Any]) -> str:
         f"by weights trained on the other folds (threshold and early stopping on "
         f"{100 * run['val_fraction']:.0f} % of their records), so every record is tested exactly once and never by "
         "weights that saw it. The RR baseline is refitted per fold on the same training records (its logistic "
-        "score and F1-optimal threshold, `afdetect.rr.fit_score`) and scored on the same test records. Record "
+        "score and F1-optimal threshold, `afdetect.detect.rr.fit_score`) and scored on the same test records. Record "
         "level: a record is called AF when at least half of its windows are.",
         "",
         f"## Pooled over the {k} test folds",

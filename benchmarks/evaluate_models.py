@@ -15,11 +15,11 @@ baseline and writes PNG figures, ``results.json`` and a markdown table ``RESULTS
 4. **Resampling check**: the same test records resampled to 250 Hz and 500 Hz
    (``scipy.signal.resample_poly``), written as WFDB format-16 records and evaluated as records;
    metrics and per-window probability differences beside the original 300 Hz figures.
-5. **Synthetic 12-lead 500 Hz records** (:mod:`afdetect.synthetic`): sinus rhythm at 45, 70 and
+5. **Synthetic 12-lead 500 Hz records** (:mod:`afdetect.io.synthetic`): sinus rhythm at 45, 70 and
    130 bpm (fraction of windows called AF, should be 0) and AF at the same rates (should be high).
 6. The training curves (``runs/se/curves.png``, ``runs/l/curves.png``) copied beside them.
 
-Every file is written atomically (:mod:`afdetect.fileio`). The windows file is built from
+Every file is written atomically (:mod:`afdetect.io.atomic`). The windows file is built from
 ``DATA/cinc2017`` when missing (as ``afdetect preprocess`` does).
 
 Usage::
@@ -52,18 +52,20 @@ from common import json_safe, load_or_build_windows, pct, run_main, scratch_dir
 from scipy import signal as sps
 
 from afdetect import __version__
-from afdetect.checkpoint import sha256
 from afdetect.config import LABEL_NAMES
-from afdetect.dataset import WindowSet, windows_from_records
+from afdetect.detect.inference import set_inference_threads
+from afdetect.detect.predictor import Predictor
 from afdetect.errors import AfdetectError, UsageError
-from afdetect.evaluate import EvalResult, evaluate, evaluate_records, select_split
-from afdetect.fileio import atomic_open, atomic_path
-from afdetect.inference import set_inference_threads
-from afdetect.metrics import binary_metrics, record_metrics, record_scores, roc_curve
-from afdetect.plots import plot_confusion, plot_roc_curves
-from afdetect.predict import Predictor
-from afdetect.records import find_records, read_header, read_signal, select_lead
-from afdetect.synthetic import multi_lead, rhythm_signal, write_mat_record, write_record, write_reference_csv
+from afdetect.evaluate.metrics import binary_metrics, record_metrics, record_scores, roc_curve
+from afdetect.evaluate.records import EvalResult, evaluate, evaluate_records, select_split
+from afdetect.io.atomic import atomic_open, atomic_path
+from afdetect.io.find import find_records
+from afdetect.io.header import read_header
+from afdetect.io.signals import read_signal, select_lead
+from afdetect.io.synthetic import multi_lead, rhythm_signal, write_mat_record, write_record, write_reference_csv
+from afdetect.models.weights import sha256
+from afdetect.training.cache import WindowSet, windows_from_records
+from afdetect.viz.plots import plot_confusion, plot_roc_curves
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = Path(os.environ.get("AFDETECT_DATA", REPO.parent / "shared" / "data"))
@@ -142,8 +144,8 @@ def load_predictors(weights_se: Path, weights_l: Path) -> dict[str, Predictor]:
         When the weights files name different test records (trained with other seeds).
     """
     predictors = {
-        "se": Predictor.from_weights(weights_se, "se"),
-        "l": Predictor.from_weights(weights_l, "l"),
+        "se": Predictor.from_weights(weights_se, variant="se"),
+        "l": Predictor.from_weights(weights_l, variant="l"),
         "rr": Predictor.rr_baseline(),
     }
     tests = [set(predictors[v].meta.get("training", {}).get("test_records", [])) for v in ("se", "l")]
@@ -279,7 +281,7 @@ def evaluate_cinc_test(
         started = time.time()
         result = evaluate(predictor, ws, mask)
         if len(result.y_true) != len(local_index):
-            raise RuntimeError("window order differs from afdetect.evaluate.evaluate's")
+            raise RuntimeError("window order differs from afdetect.evaluate.records.evaluate's")
         results[key] = result
         summary = result.to_json()
         summary["ci"] = bootstrap_intervals(
@@ -666,7 +668,7 @@ def markdown_report(results: dict[str, Any]) -> str:
         f"## 5. Synthetic 12-lead {synthetic['fs_hz']} Hz records (synthetic signals, not patient data)",
         "",
         f"{synthetic['records_per_rate']} record(s) of {synthetic['record_s']:g} s per rhythm and rate, written as "
-        "CinC 2020 / PTB-XL style MATLAB-v4 WFDB records by `afdetect.synthetic`; lead I is analysed. "
+        "CinC 2020 / PTB-XL style MATLAB-v4 WFDB records by `afdetect.io.synthetic`; lead I is analysed. "
         "Fraction of windows called AF (sinus: should be 0; AF: should be high).",
         "",
         "| rhythm | heart rate | " + " | ".join(METHODS[k] for k in METHODS) + " | windows per method |",
@@ -749,7 +751,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "methods": {
             "se": {"weights": _shown(args.weights_se), "sha256": sha256(args.weights_se)[:16]},
             "l": {"weights": _shown(args.weights_l), "sha256": sha256(args.weights_l)[:16]},
-            "rr": {"weights": "(none: afdetect.rr)", "sha256": "–"},
+            "rr": {"weights": "(none: afdetect.signal.beats)", "sha256": "–"},
         },
     }
     for key, predictor in predictors.items():

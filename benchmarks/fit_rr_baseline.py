@@ -1,6 +1,6 @@
 """Fit the RR-baseline's logistic score on the training records of the CinC 2017 windows.
 
-The split is the trainer's default record-wise split (``afdetect.train.split_records`` with
+The split is the trainer's default record-wise split (``afdetect.training.splits.split_records`` with
 the ``TrainConfig`` default fractions and seed), so the RR baseline and ECGCNN learn from
 the same training records and neither sees the validation or test records. Coefficients
 and the F1-optimal threshold are fitted on the training windows only; validation and test
@@ -23,11 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from afdetect import rr
 from afdetect.config import RR_THRESHOLD, RR_UNDETERMINED_P
-from afdetect.dataset import load_window_set
-from afdetect.metrics import best_threshold, binary_metrics
-from afdetect.train import TrainConfig, split_records
+from afdetect.detect import rr as rr_score
+from afdetect.evaluate.metrics import best_threshold, binary_metrics
+from afdetect.signal import rr
+from afdetect.training.cache import load_window_set
+from afdetect.training.loop import TrainConfig
+from afdetect.training.splits import split_records
 
 
 def main() -> None:
@@ -49,21 +51,21 @@ def main() -> None:
     train = parts["train"]
 
     if args.check:
-        p = rr.score_features(features)
+        p = rr_score.score_features(features)
         threshold = RR_THRESHOLD
     else:
-        score = rr.fit_score({k: v[train] for k, v in features.items()}, y[train])
-        p = rr.score_features(features, score=score)
+        score = rr_score.fit_score({k: v[train] for k, v in features.items()}, y[train])
+        p = rr_score.score_features(features, score=score)
         threshold = best_threshold(y[train], p[train])
         print(f"fitted on the training windows ({int(y[train].sum())} AF) of {int((split == 0).sum())} records")
-        print(f"SCORE_FEATURES = {rr.SCORE_FEATURES}")
+        print(f"SCORE_FEATURES = {rr_score.SCORE_FEATURES}")
         print(f"SCORE_MEAN = {tuple(round(v, 4) for v in score.mean)}")
         print(f"SCORE_SCALE = {tuple(round(v, 4) for v in score.scale)}")
         print(f"SCORE_WEIGHTS = {tuple(round(v, 4) for v in score.weights)}")
         print(f"SCORE_BIAS = {round(score.bias, 4)}")
         print(f"RR_THRESHOLD = {threshold}  (F1-optimal on the training windows)")
     undetermined = np.isclose(p, RR_UNDETERMINED_P) & ~np.all(
-        np.isfinite(np.stack([features[n] for n in rr.SCORE_FEATURES], axis=1)), axis=1
+        np.isfinite(np.stack([features[n] for n in rr_score.SCORE_FEATURES], axis=1)), axis=1
     )
     print(f"windows with fewer than RR_MIN_BEATS beats: {int(undetermined.sum())}")
     print(f"{'part':6} {'n':>5} {'AF':>4} {'F1':>6} {'sens':>6} {'spec':>6} {'PPV':>6} {'AUROC':>6}")

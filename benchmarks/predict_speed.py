@@ -11,7 +11,7 @@ Targets (printed with PASS/FAIL): the 10 h record in at most 15 s end to end and
 the bare read; the 24 h record's peak RSS at most 1 GiB and at most 1.3× the 10 h figure
 (memory must stay flat with record length, it does when windows stream in chunks).
 
-A fresh interpreter that only imports ``afdetect.predict`` (torch, wfdb, pandas)
+A fresh interpreter that only imports ``afdetect.detect.predictor`` (torch, wfdb, pandas)
 is timed too: the start-up floor every ``afdetect`` run pays before reading a sample.
 
 Each command runs ``--repeat`` times (default 3), read and predict interleaved; the median wall
@@ -212,13 +212,14 @@ def read_command(record: Path) -> list[str]:
 
 def imports_command() -> list[str]:
     """A fresh interpreter importing what ``afdetect predict`` imports (torch, wfdb, pandas)."""
-    return [sys.executable, "-c", "import afdetect.predict"]
+    return [sys.executable, "-c", "import afdetect.detect.predictor"]
 
 
 def profile_predict(record: Path, weights: Path, threads: int | None = None, top: int = 25) -> str:
     """cProfile the predict path in-process (imports and weights loading excluded); return the top entries."""
-    from afdetect.inference import set_inference_threads
-    from afdetect.predict import Predictor, predict_to_csv
+    from afdetect.detect.inference import set_inference_threads
+    from afdetect.detect.predictor import Predictor
+    from afdetect.detect.runs import predict_to_csv
 
     set_inference_threads(threads)
     predictor = Predictor.from_weights(weights)
@@ -263,8 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat < 1:
         parser.error(f"--repeat must be at least 1, got {args.repeat}")
 
-    from afdetect.checkpoint import default_weights
-    from afdetect.segment import window_starts
+    from afdetect.models.weights import default_weights
+    from afdetect.signal.windows import window_starts
 
     weights = args.weights or default_weights("se")
     if not weights.is_file():
@@ -273,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"weights {weights}; peak RSS from {'/usr/bin/time -v' if TIME_BIN.is_file() else 'getrusage'}")
     results: dict[float, tuple[RunResult, RunResult]] = {}
     imports = median_run([timed_run(imports_command()) for _ in range(args.repeat)])
-    print(f"start-up floor: a fresh interpreter importing afdetect.predict takes {imports.wall_s:.2f} s")
+    print(f"start-up floor: a fresh interpreter importing afdetect.detect.predictor takes {imports.wall_s:.2f} s")
     with scratch_dir(args.workdir) as workdir:
         for hours in args.hours:
             name = f"holter_{hours:g}h".replace(".", "_")

@@ -1,12 +1,12 @@
 """Data-parallel training throughput: 1 process vs N processes (gloo, CPU, 1 thread each).
 
-Each configuration runs the training step of ``afdetect.train`` — :class:`WindowDataset`
+Each configuration runs the training step of ``afdetect.training.loop`` — :class:`WindowDataset`
 with augmentation, a seeded :class:`DistributedSampler`, DistributedDataParallel (when more
 than one process), cross-entropy, RAdam, gradient clipping — for ``--warmup`` untimed and
 then ``--steps`` timed optimiser steps, in processes started with ``torch.multiprocessing``
 and given the environment ``torchrun`` would give them (``RANK``, ``WORLD_SIZE``,
 ``LOCAL_RANK``, ``MASTER_ADDR=127.0.0.1``, a free ``MASTER_PORT``), so the process group
-is made by :func:`afdetect.distributed.init_distributed` exactly as in ``afdetect train``.
+is made by :func:`afdetect.training.distributed.init_distributed` exactly as in ``afdetect train``.
 
 Throughput is windows per second over all processes (``processes x batch x steps`` over
 the wall time between two barriers); the speed-up is relative to the first ``--processes``
@@ -39,11 +39,11 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from afdetect import distributed
 from afdetect.config import MODEL_FS, window_samples
-from afdetect.dataset import WindowSet, load_window_set, save_window_set
-from afdetect.models import create_model
-from afdetect.train import WindowDataset
+from afdetect.models.registry import create_model
+from afdetect.training import distributed
+from afdetect.training.cache import WindowSet, load_window_set, save_window_set
+from afdetect.training.data import WindowDataset
 
 TINY_MODEL: dict[str, object] = {"channels": (4, 8), "lstm_hidden": 8, "lstm_layers": 1}
 """Model overrides of ``--tiny`` (to check that the script works, not to measure)."""

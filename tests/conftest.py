@@ -25,8 +25,8 @@ with warnings.catch_warnings():  # wfdb's import raises pandas deprecation notic
     warnings.simplefilter("ignore")
     import synth
 
-from afdetect import inference
 from afdetect.config import MODEL_FS, window_samples
+from afdetect.detect import inference
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -143,8 +143,8 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Weights file of an untrained tiny ``se`` model (threshold 0.5), saved with ``save_weights``."""
     import torch
 
-    from afdetect.checkpoint import save_weights
-    from afdetect.models import create_model
+    from afdetect.models.registry import create_model
+    from afdetect.models.weights import save_weights
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("weights") / "tiny_se.pt"
@@ -156,8 +156,8 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def windows_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Small windows file: 12 records (6 AF, 6 non-AF) × 2 conditioned windows at ``MODEL_FS``, plus
     one ignored (label -1) window in record 0."""
-    from afdetect.dataset import WindowSet, save_window_set
-    from afdetect.transforms import bandpass, normalise
+    from afdetect.signal.conditioning import bandpass, normalise
+    from afdetect.training.cache import WindowSet, save_window_set
 
     n_samples = window_samples(MODEL_FS)
     windows, labels, index, starts = [], [], [], []

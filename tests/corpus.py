@@ -232,8 +232,8 @@ def write_tiny_weights(path: Path, variant: str = "se", seed: int = 0) -> Path:
     """Save a tiny ECGCNN of ``variant`` as an afdetect weights file; return ``path``."""
     import torch
 
-    from afdetect.checkpoint import save_weights
-    from afdetect.models import create_model
+    from afdetect.models.registry import create_model
+    from afdetect.models.weights import save_weights
 
     torch.manual_seed(seed)
     model = create_model(variant, channels=(4, 8), lstm_hidden=8, lstm_layers=1)

@@ -4,7 +4,7 @@ Usage::
 
     torchrun --standalone --nproc_per_node 2 tests/dist_train_worker.py DATA OUT_DIR EPOCHS [EPOCHS ...]
 
-Trains with :func:`afdetect.train.train` (process group joined from the ``torchrun``
+Trains with :func:`afdetect.training.loop.train` (process group joined from the ``torchrun``
 environment) for the first ``EPOCHS``, then resumes from ``last.pt`` up to each further
 ``EPOCHS`` (a new process group each time, as a new launch would). After every epoch each
 process writes ``OUT_DIR/rank{R}.pt`` (its model state) and ``OUT_DIR/rank{R}.json``
@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from afdetect import distributed
-from afdetect.train import TrainConfig, train
+from afdetect.training import distributed
+from afdetect.training.loop import TrainConfig, train
 
 TINY_MODEL: dict[str, object] = {"channels": (4, 8), "lstm_hidden": 8, "lstm_layers": 1}
 """Config overrides of the tiny ECGCNN trained here (as ``TINY_MODEL`` in conftest.py)."""

@@ -1,4 +1,4 @@
-"""WFDB rhythm annotation output (afdetect.annotations): write, then read back with wfdb.rdann."""
+"""WFDB rhythm annotation output (afdetect.io.annotations): write, then read back with wfdb.rdann."""
 
 from __future__ import annotations
 
@@ -11,10 +11,16 @@ import pytest
 import synth
 import wfdb
 
-from afdetect.annotations import check_annotation_extension, rhythm_changes, write_rhythm_annotations
 from afdetect.config import HOP_S, LABEL_NAMES, WINDOW_S
 from afdetect.errors import UsageError
-from afdetect.records import read_header, read_rhythm_intervals
+from afdetect.io.annotations import (
+    check_annotation_extension,
+    read_rhythm_intervals,
+    rhythm_changes,
+    write_rhythm_annotations,
+)
+from afdetect.io.header import read_header
+from afdetect.rhythm.episodes import merge_episodes
 
 AF, NON_AF = LABEL_NAMES[1], LABEL_NAMES[0]
 
@@ -81,7 +87,7 @@ def test_per_window_table_is_merged_into_episodes(record_250: Path) -> None:
     table = pd.DataFrame(
         {"record": str(record_250), "start_s": start, "end_s": np.minimum(start + WINDOW_S, 120.0), "label": labels}
     )
-    write_rhythm_annotations(record_250, table)
+    write_rhythm_annotations(record_250, merge_episodes(table))
     ann = read_back(record_250)
     assert ann.sample.tolist() == [0, 9375, 20625]
     assert ann.aux_note == ["(N", "(AFIB", "(N"]
@@ -131,7 +137,7 @@ def test_read_only_folder_is_a_usage_error(record_250: Path, tmp_path: Path) -> 
             write_rhythm_annotations(record_250, episodes(), out_dir=locked)
         assert list(locked.iterdir()) == []
         record_250.parent.chmod(0o555)  # default: next to the record
-        with pytest.raises(UsageError, match="--annotate-dir"):
+        with pytest.raises(UsageError, match="choose one with out_dir"):
             write_rhythm_annotations(record_250, episodes())
         assert not record_250.with_suffix(".afd").exists()
     finally:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import synth
 
-from afdetect.augment import AUGMENTATIONS, augment_window, cutout, flip_polarity, shift_time, stretch_time
 from afdetect.config import MODEL_FS
-from afdetect.transforms import normalise
+from afdetect.signal.conditioning import normalise
+from afdetect.training.augment import AUGMENTATIONS, augment_window, cutout, flip_polarity, shift_time, stretch_time
 
 
 @pytest.fixture

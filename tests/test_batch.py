@@ -13,10 +13,10 @@ import pytest
 import synth
 from typer.testing import CliRunner
 
-from afdetect.batch import iter_record_tables, resolve_jobs
 from afdetect.cli import app
+from afdetect.detect.predictor import WINDOW_COLUMNS, Predictor
+from afdetect.detect.runs import iter_record_tables, resolve_jobs
 from afdetect.errors import EXIT_RECORD_FAILED, RecordError, UsageError
-from afdetect.predict import WINDOW_COLUMNS, Predictor
 
 
 def run(*args: object, stdin: str | None = None) -> tuple[int, str, str]:
@@ -113,7 +113,7 @@ def test_stopping_early_does_not_wait_for_queued_records(tiny_weights: Path, thr
 def test_resolve_jobs() -> None:
     assert resolve_jobs(3) == 3
     assert resolve_jobs(0) >= 1
-    with pytest.raises(UsageError, match="--jobs must be 0"):
+    with pytest.raises(UsageError, match=r"^jobs must be 0"):
         resolve_jobs(-1)
 
 

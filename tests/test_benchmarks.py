@@ -12,9 +12,9 @@ import synth
 import torch
 from conftest import TINY_MODEL, load_benchmark
 
-from afdetect.checkpoint import save_weights
 from afdetect.errors import UsageError
-from afdetect.models import create_model
+from afdetect.models.registry import create_model
+from afdetect.models.weights import save_weights
 
 CINC_NAMES = {"S0": ("sinus", "N"), "S1": ("sinus", "O"), "F0": ("af", "A"), "F1": ("af", "A")}
 

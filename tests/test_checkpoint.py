@@ -8,20 +8,19 @@ from pathlib import Path
 import pytest
 import torch
 
-from afdetect.checkpoint import (
+from afdetect.config import DEFAULT_PREPROCESSING, MODEL_FS, window_samples
+from afdetect.errors import UsageError
+from afdetect.models.registry import create_model
+from afdetect.models.weights import (
     FORMAT,
     MANIFEST,
     default_weights,
     load_weights,
-    preprocessing_config,
     save_weights,
     sha256,
     verify_manifest,
     write_manifest,
 )
-from afdetect.config import MODEL_FS, window_samples
-from afdetect.errors import UsageError
-from afdetect.models import create_model
 
 
 def test_round_trip_gives_the_same_outputs(tmp_path: Path, tiny_model_overrides: dict[str, object]) -> None:
@@ -34,7 +33,7 @@ def test_round_trip_gives_the_same_outputs(tmp_path: Path, tiny_model_overrides:
     assert meta["model"] == "ecgcnn_l" and meta["format"] == FORMAT
     assert meta["threshold"] == pytest.approx(0.37)
     assert meta["training"] == {"test_records": ["x/r1"]}
-    assert meta["preprocessing"] == preprocessing_config()
+    assert meta["preprocessing"] == DEFAULT_PREPROCESSING.to_dict()
     assert "state_dict" not in meta
     x = torch.randn(2, window_samples(MODEL_FS))
     with torch.no_grad():

@@ -14,9 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from afdetect.cli import app
-from afdetect.dataset import load_window_set
+from afdetect.detect.predictor import WINDOW_COLUMNS
 from afdetect.errors import EXIT_OK, EXIT_RECORD_FAILED, EXIT_USAGE
-from afdetect.predict import WINDOW_COLUMNS
+from afdetect.training.cache import load_window_set
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

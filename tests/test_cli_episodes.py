@@ -13,7 +13,7 @@ import wfdb
 from typer.testing import CliRunner
 
 from afdetect.cli import app
-from afdetect.episodes import EPISODE_COLUMNS, SUMMARY_KEYS, merge_episodes, summarise_record
+from afdetect.rhythm.episodes import EPISODE_COLUMNS, SUMMARY_KEYS, merge_episodes, summarise_record
 
 ALL_AF = "0.000001"
 """A threshold every probability of the tiny untrained model exceeds: every readable window is AF."""

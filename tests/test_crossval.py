@@ -11,13 +11,14 @@ import pytest
 from conftest import load_benchmark
 from typer.testing import CliRunner
 
-from afdetect.checkpoint import load_weights
 from afdetect.cli import app
-from afdetect.dataset import load_window_set
+from afdetect.detect.predictor import Predictor
 from afdetect.errors import EXIT_USAGE, UsageError
-from afdetect.evaluate import evaluate, select_split
-from afdetect.predict import Predictor
-from afdetect.train import TrainConfig, record_folds, split_records
+from afdetect.evaluate.records import evaluate, select_split
+from afdetect.models.weights import load_weights
+from afdetect.training.cache import load_window_set
+from afdetect.training.loop import TrainConfig
+from afdetect.training.splits import record_folds, split_records
 
 OLD_TRUTH = np.array([0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0])
 OLD_SPLITS = {
@@ -87,7 +88,7 @@ def test_record_folds_deal_each_class_evenly() -> None:
 
 @pytest.mark.parametrize(
     ("folds", "fold", "option"),
-    [(1, 0, "--folds"), (-2, 0, "--folds"), (3, 3, "--fold must"), (3, -1, "--fold must"), (0, 2, "--fold 2 needs")],
+    [(1, 0, "folds must"), (-2, 0, "folds must"), (3, 3, "fold must"), (3, -1, "fold must"), (0, 2, "fold 2 needs")],
 )
 def test_train_config_refuses_bad_folds(windows_file: Path, folds: int, fold: int, option: str) -> None:
     config = TrainConfig(data=windows_file, out_dir=Path("unused"), folds=folds, fold=fold)
@@ -153,8 +154,8 @@ def test_quick_run_trains_evaluates_and_resumes(crossval: ModuleType, tmp_path: 
         np.testing.assert_array_equal(select_split(ws, "test", meta), expected)
         assert not set(meta["training"]["val_records"]) & set(ws.records[expected].tolist())
 
-    # pooling one fold reproduces afdetect.evaluate's metrics of that fold
-    predictor = Predictor.from_weights(runs / "l" / "fold_0" / "best.pt", "l")
+    # pooling one fold reproduces afdetect.evaluate.records's metrics of that fold
+    predictor = Predictor.from_weights(runs / "l" / "fold_0" / "best.pt", variant="l")
     mask = select_split(ws, "test", predictor.meta)
     result = evaluate(predictor, ws, mask)
     pooled = crossval.pooled_metrics([crossval.fold_part(result, ws, mask)])

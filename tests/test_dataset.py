@@ -11,10 +11,11 @@ import pytest
 import synth
 from conftest import CINC_LIKE_DURATIONS_S
 
-from afdetect.config import IGNORE_LABEL, MODEL_FS, window_samples
-from afdetect.dataset import WindowSet, load_window_set, record_key, save_window_set, windows_from_records
+from afdetect.config import DEFAULT_PREPROCESSING, IGNORE_LABEL, MODEL_FS, window_samples
 from afdetect.errors import AfdetectError, UsageError
-from afdetect.records import find_records
+from afdetect.io.find import find_records
+from afdetect.io.reference import record_key
+from afdetect.training.cache import WindowSet, load_window_set, save_window_set, windows_from_records
 
 N_SAMPLES = window_samples(MODEL_FS)
 
@@ -101,7 +102,7 @@ def test_windows_from_reference_csv_records(cinc_like_dir: Path) -> None:
         assert set(labels.tolist()) == {1 if name.startswith("F") else 0}
     assert dict(zip(names, ws.record_labels.tolist(), strict=True))["F0"] == "A"
     assert ws.provenance["records"] == 8 and ws.provenance["windows"] == len(ws)
-    assert ws.provenance["model_fs"] == MODEL_FS
+    assert ws.provenance["preprocessing"]["model_fs"] == MODEL_FS and ws.preprocessing == DEFAULT_PREPROCESSING
 
 
 def test_windows_from_rhythm_annotations(fmt212_record: Path) -> None:

@@ -1,4 +1,4 @@
-"""EC57 / epicmp-style AF episode statistics (afdetect.ec57), on hand-built interval pairs."""
+"""EC57 / epicmp-style AF episode statistics (afdetect.evaluate.ec57), on hand-built interval pairs."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from afdetect.ec57 import (
+from afdetect.evaluate.ec57 import (
     STATISTICS,
     EpisodeComparison,
     compare_af_episodes,
     ec57_statistics,
     rhythm_spans,
 )
-from afdetect.records import RhythmInterval, read_rhythm_intervals
+from afdetect.io.annotations import RhythmInterval, read_rhythm_intervals
 
 
 def rhythms(*changes: tuple[float, str], end: float) -> list[RhythmInterval]:

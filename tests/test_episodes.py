@@ -1,4 +1,4 @@
-"""AF episodes and burden from per-window tables (afdetect.episodes)."""
+"""AF episodes and burden from per-window tables (afdetect.rhythm.episodes)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from afdetect.config import AF_EPISODE_MAX_GAP_S, AF_EPISODE_MIN_S, HOP_S, LABEL_NAMES, UNREADABLE, WINDOW_S
-from afdetect.episodes import EPISODE_COLUMNS, merge_episodes, owned_spans, summarise_record
+from afdetect.rhythm.episodes import EPISODE_COLUMNS, merge_episodes, summarise_record
+from afdetect.rhythm.intervals import owned_spans
 
 AF, NON_AF = LABEL_NAMES[1], LABEL_NAMES[0]
 U = UNREADABLE

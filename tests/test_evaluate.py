@@ -12,11 +12,13 @@ import pytest
 import synth
 
 from afdetect.config import IGNORE_LABEL
-from afdetect.dataset import WindowSet, load_window_set, record_labeller
+from afdetect.detect.predictor import Predictor
 from afdetect.errors import UsageError
-from afdetect.evaluate import evaluate, evaluate_records, select_split, write_report
-from afdetect.predict import Predictor
-from afdetect.records import read_rhythm_intervals
+from afdetect.evaluate.records import evaluate, evaluate_records, select_split
+from afdetect.evaluate.report import write_report
+from afdetect.io.annotations import read_rhythm_intervals
+from afdetect.io.reference import record_labeller
+from afdetect.training.cache import WindowSet, load_window_set
 
 # Three records; each window's first sample holds the probability the fake scorer returns.
 LABELS = [1, 1, IGNORE_LABEL, 0, 0, 0, 0, 0]
@@ -81,7 +83,7 @@ def test_select_split(ws: WindowSet) -> None:
     assert select_split(ws, "train", meta).tolist() == [True, False, False]
     assert select_split(ws, "val", meta).tolist() == [False, True, False]
     assert select_split(ws, "test", meta).tolist() == [False, False, True]
-    with pytest.raises(UsageError, match="--split"):
+    with pytest.raises(UsageError, match=r"^split must be one of"):
         select_split(ws, "holdout", meta)
     with pytest.raises(UsageError, match="no test records"):
         select_split(ws, "test", {"training": {}})

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from afdetect.errors import UsageError
-from afdetect.fileio import atomic_open, atomic_path, check_writable
+from afdetect.io.atomic import atomic_open, atomic_path, check_writable
 
 
 def test_atomic_open_replaces_only_on_success(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 from scipy import signal as sps
 
 from afdetect.config import BANDPASS_HZ, MODEL_FS
-from afdetect.filters import butterworth_bandpass_zpk, filtfilt_bandpass, resample_polyphase
+from afdetect.signal.filters import butterworth_bandpass_zpk, filtfilt_bandpass, resample_polyphase
 
 
 def _ecg_like(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:

@@ -36,11 +36,12 @@ from corpus import (
 )
 from typer.testing import CliRunner
 
-from afdetect.checkpoint import load_weights, write_manifest
 from afdetect.cli import app
+from afdetect.detect.predictor import WINDOW_COLUMNS, Predictor
+from afdetect.detect.runs import predict_to_csv
 from afdetect.errors import RecordError, UsageError
-from afdetect.predict import WINDOW_COLUMNS, Predictor, predict_to_csv
-from afdetect.records import read_rhythm_intervals
+from afdetect.io.annotations import read_rhythm_intervals
+from afdetect.models.weights import load_weights, write_manifest
 
 N = 10_000
 """Samples per signal of the 40 s corpus records (250 Hz)."""
@@ -224,8 +225,8 @@ def test_record_failing_midway_leaves_no_rows_in_file(corpus: dict[str, Path], t
 
     predictor = FailsAfterFirstChunk(lambda x: np.full(len(x), 0.25), 0.5, {})
     target = tmp_path / "out.csv"
-    code = predict_to_csv(predictor, [str(corpus["flat"]), str(corpus["good"])], str(target))
-    assert code == 1
+    run = predict_to_csv(predictor, [str(corpus["flat"]), str(corpus["good"])], str(target))
+    assert run.exit_code == 1 and run.failed == 1
     table = pd.read_csv(target)
     assert set(table["record"]) == {str(corpus["good"].with_suffix(""))}
     assert len(table) == 2
@@ -504,7 +505,7 @@ TINY_MODEL = {"channels": (4, 8), "lstm_hidden": 8, "lstm_layers": 1}
 
 
 def _tiny_windows_file(path: Path, n_records: int = 12, per_record: int = 4) -> Path:
-    from afdetect.dataset import WindowSet, save_window_set
+    from afdetect.training.cache import WindowSet, save_window_set
 
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(n_records) % 2, per_record)
@@ -528,7 +529,7 @@ KILLED_RUN = textwrap.dedent(
     import sys, time
     from pathlib import Path
     import torch
-    from afdetect.train import TrainConfig, train
+    from afdetect.training.loop import TrainConfig, train
 
     torch.set_num_threads(1)
     data, out, marker = map(Path, sys.argv[1:4])
@@ -545,7 +546,7 @@ KILLED_RUN = textwrap.dedent(
 
 
 def test_training_killed_mid_epoch_resumes_to_identical_weights(tmp_path: Path) -> None:
-    from afdetect.train import TrainConfig, train
+    from afdetect.training.loop import TrainConfig, train
 
     data = _tiny_windows_file(tmp_path / "windows.npz")
     killed, marker = tmp_path / "killed", tmp_path / "mid_epoch_2"

@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from afdetect.metrics import auroc, best_threshold, binary_metrics, confusion, record_metrics, record_scores, roc_curve
+from afdetect.evaluate.metrics import (
+    auroc,
+    best_threshold,
+    binary_metrics,
+    confusion,
+    record_metrics,
+    record_scores,
+    roc_curve,
+)
 
 
 def _pairwise_auroc(y: np.ndarray, s: np.ndarray) -> float:

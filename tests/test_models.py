@@ -7,10 +7,10 @@ import torch
 from torch import nn
 
 from afdetect.config import LABEL_NAMES, MODEL_FS, window_samples
-from afdetect.models import MODEL_CONFIGS, VARIANTS, create_model, describe_models, model_config
 from afdetect.models.ecgcnn import ECGCNN, ECGCNNConfig
+from afdetect.models.frontend import log_spectrogram
 from afdetect.models.layers import ConditionalBatchNorm2d, ConditionalResidualBlock, PointwiseConv2d, SEModule
-from afdetect.transforms import log_spectrogram
+from afdetect.models.registry import MODEL_CONFIGS, VARIANTS, create_model, describe_models, model_config
 
 N_SAMPLES = window_samples(MODEL_FS)
 
@@ -170,7 +170,7 @@ def test_documented_parameter_counts_match_the_registry() -> None:
     from typer.testing import CliRunner
 
     from afdetect.cli import app
-    from afdetect.models import count_parameters
+    from afdetect.models.registry import count_parameters
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     help_text = CliRunner().invoke(app, ["train", "--help"], terminal_width=200).output

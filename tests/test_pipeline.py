@@ -10,10 +10,10 @@ import synth
 
 from afdetect.config import MODEL_FS, window_samples
 from afdetect.errors import RecordError
-from afdetect.pipeline import record_windows
-from afdetect.records import read_header, read_signal, select_lead
-from afdetect.segment import cut_windows, window_starts
-from afdetect.transforms import condition_windows
+from afdetect.io.header import read_header
+from afdetect.io.signals import read_signal, select_lead
+from afdetect.signal.conditioning import condition_windows
+from afdetect.signal.windows import cut_windows, record_windows, window_starts
 
 
 def test_chunk_size_does_not_change_the_windows(fmt212_record: Path) -> None:

@@ -10,12 +10,12 @@ import pytest
 import synth
 from typer.testing import CliRunner
 
-from afdetect import review
 from afdetect.cli import app
+from afdetect.detect.predictor import Predictor
 from afdetect.errors import EXIT_OK, EXIT_USAGE, RecordError, UsageError
-from afdetect.plots import window_spans
-from afdetect.predict import Predictor
-from afdetect.records import read_header
+from afdetect.io.header import read_header
+from afdetect.rhythm.intervals import window_spans
+from afdetect.viz import record as review
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
@@ -13,12 +12,12 @@ import pandas as pd
 import pytest
 import synth
 import wfdb
-from rich.console import Console
 
-from afdetect.checkpoint import default_weights
 from afdetect.config import HOP_S, UNREADABLE, WINDOW_S
+from afdetect.detect.predictor import WINDOW_COLUMNS, Predictor
+from afdetect.detect.runs import predict_to_csv
 from afdetect.errors import RecordError, UsageError
-from afdetect.predict import WINDOW_COLUMNS, Predictor, predict_to_csv
+from afdetect.models.weights import default_weights
 
 COLUMNS = ["record", "start_s", "end_s", "label", "p_af", "problem"]
 
@@ -55,7 +54,7 @@ def test_predict_12_lead_500_hz_mat_record(tiny_weights: Path, mat12_record: Pat
 
 
 def test_predict_2_lead_250_hz_format_212_record(tiny_weights: Path, fmt212_record: Path) -> None:
-    table = Predictor.from_weights(tiny_weights, "se").predict_record(f"{fmt212_record}.hea")
+    table = Predictor.from_weights(tiny_weights, variant="se").predict_record(f"{fmt212_record}.hea")
     assert len(table) == 9
     _assert_contiguous(table, 140.0)
     assert table["p_af"].notna().all()
@@ -92,12 +91,12 @@ def test_threshold_decides_the_label(sinus_record: Path) -> None:
 def test_threshold_override(tiny_weights: Path) -> None:
     assert Predictor.from_weights(tiny_weights, threshold=0.25).threshold == 0.25
     for bad in (0.0, 1.0, 1.5):
-        with pytest.raises(UsageError, match="--threshold"):
+        with pytest.raises(UsageError, match=r"^threshold must lie in"):
             Predictor.from_weights(tiny_weights, threshold=bad)
 
 
 def test_shipped_weights_missing_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr("afdetect.checkpoint.WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr("afdetect.models.weights.WEIGHTS_DIR", tmp_path)
     assert default_weights("l") == tmp_path / "ecgcnn_l.pt"
     with pytest.raises(UsageError, match="not found"):
         Predictor.from_weights(variant="l")
@@ -114,7 +113,7 @@ def test_unreadable_windows_are_labelled_with_their_problem(record_factory, tmp_
     assert table["problem"].tolist() == ["flat", "flat", "", "invalid samples"]
     assert table["p_af"].isna().tolist() == [True, True, False, True]
     out = tmp_path / "gappy.csv"
-    assert predict_to_csv(_constant(0.9), [str(record)], str(out)) == 0
+    assert predict_to_csv(_constant(0.9), [str(record)], str(out)).exit_code == 0
     lines = out.read_text().splitlines()
     assert lines[0] == ",".join(COLUMNS)
     assert lines[1] == f"{record},0.0,30.0,unreadable,,flat"
@@ -131,15 +130,16 @@ def test_predict_to_csv_file_with_a_directory_and_a_failing_record(
     tiny_weights: Path, cinc_like_dir: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out.csv"
-    messages = io.StringIO()
-    code = predict_to_csv(
+    failures: list[RecordError] = []
+    run = predict_to_csv(
         Predictor.from_weights(tiny_weights),
         [str(cinc_like_dir), str(tmp_path / "missing.hea")],
         str(out),
-        errors=Console(file=messages, width=200),
+        on_error=failures.append,
     )
-    assert code == 1
-    assert "missing.hea" in messages.getvalue()
+    assert run.exit_code == 1
+    assert run.records == 9 and run.failed == 1
+    assert "missing.hea" in str(failures[0])
     table = pd.read_csv(out, keep_default_na=False)
     assert list(table.columns) == COLUMNS
     assert sorted({Path(r).name for r in table["record"]}) == ["F0", "F1", "F2", "F3", "S0", "S1", "S2", "S3"]
@@ -150,7 +150,7 @@ def test_predict_to_csv_file_with_a_directory_and_a_failing_record(
 
 
 def test_predict_to_csv_stdout(capsys: pytest.CaptureFixture[str], af_record: Path) -> None:
-    assert predict_to_csv(_constant(0.8), [str(af_record)], "-") == 0
+    assert predict_to_csv(_constant(0.8), [str(af_record)], "-").exit_code == 0
     out = capsys.readouterr().out.splitlines()
     assert out == [",".join(COLUMNS), f"{af_record},0.0,30.0,AF,0.8,"]
 

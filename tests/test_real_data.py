@@ -13,11 +13,14 @@ from typer.testing import CliRunner
 
 from afdetect.cli import app
 from afdetect.config import AF_RHYTHMS, FLUTTER_RHYTHMS, IGNORE_LABEL
-from afdetect.dataset import windows_from_records
+from afdetect.detect.predictor import WINDOW_COLUMNS, Predictor
 from afdetect.errors import EXIT_OK
-from afdetect.pipeline import record_windows
-from afdetect.predict import WINDOW_COLUMNS, Predictor
-from afdetect.records import read_header, read_reference_labels, read_rhythm_intervals, read_signal, select_lead
+from afdetect.io.annotations import read_rhythm_intervals
+from afdetect.io.header import read_header
+from afdetect.io.reference import read_reference_labels
+from afdetect.io.signals import read_signal, select_lead
+from afdetect.signal.windows import record_windows
+from afdetect.training.cache import windows_from_records
 
 
 def test_read_cinc2017_record(shared_data: Path) -> None:
@@ -123,7 +126,7 @@ def test_predict_cpsc2021_record_windows_are_contiguous(shared_data: Path, tiny_
 @pytest.mark.parametrize("name", ["data_0_1", "data_66_16"])
 def test_streaming_and_whole_record_paths_agree_on_real_records(shared_data: Path, name: str) -> None:
     """Reading a real Holter-style record in 3-window chunks gives exactly the whole-record table."""
-    from afdetect.checkpoint import default_weights
+    from afdetect.models.weights import default_weights
 
     weights = default_weights("se")
     if not weights.is_file():

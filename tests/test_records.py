@@ -11,16 +11,11 @@ import synth
 import wfdb
 
 from afdetect.errors import RecordError, UsageError
-from afdetect.records import (
-    RhythmInterval,
-    find_records,
-    read_header,
-    read_reference_labels,
-    read_rhythm_intervals,
-    read_signal,
-    record_base,
-    select_lead,
-)
+from afdetect.io.annotations import RhythmInterval, read_rhythm_intervals
+from afdetect.io.find import find_records, record_base
+from afdetect.io.header import read_header
+from afdetect.io.reference import read_reference_labels
+from afdetect.io.signals import read_signal, select_lead
 
 
 def test_synth_mat_record_reads_back_with_wfdb(tmp_path: Path) -> None:

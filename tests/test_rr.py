@@ -12,11 +12,12 @@ import pytest
 import synth
 from typer.testing import CliRunner
 
-from afdetect import rr
 from afdetect.cli import app
 from afdetect.config import MODEL_FS, RR_MIN_BEATS, RR_THRESHOLD, RR_UNDETERMINED_P, window_samples
-from afdetect.predict import Predictor
-from afdetect.transforms import condition_windows
+from afdetect.detect import rr as rr_score
+from afdetect.detect.predictor import Predictor
+from afdetect.signal import beats, rr
+from afdetect.signal.conditioning import condition_windows
 
 TOLERANCE_S = 0.05
 """A detected R peak must lie within this distance (s) of a true beat."""
@@ -38,7 +39,7 @@ def window_of(rhythm: str, hr_bpm: float, seed: int, fs: float = 300, duration_s
 def test_detect_r_peaks_finds_every_sinus_beat(hr_bpm: float, polarity: int) -> None:
     ecg = synth.rhythm_signal(300, [("sinus", 30)], hr_bpm=hr_bpm, seed=int(hr_bpm))
     x = conditioned(polarity * ecg.signal, 300)
-    found = rr.detect_r_peaks(x) / MODEL_FS
+    found = beats.detect_r_peaks(x) / MODEL_FS
     truth = ecg.beat_times_s
     # every detection is a true beat ...
     assert np.abs(found[:, None] - truth[None, :]).min(axis=1).max() <= TOLERANCE_S
@@ -51,7 +52,7 @@ def test_detect_r_peaks_finds_every_sinus_beat(hr_bpm: float, polarity: int) -> 
 def test_detect_r_peaks_at_other_rates_and_in_af() -> None:
     for fs, rhythm in ((128, "sinus"), (360, "af"), (250, "af")):
         ecg = synth.rhythm_signal(fs, [(rhythm, 30)], hr_bpm=90, seed=fs)
-        found = rr.detect_r_peaks(conditioned(-ecg.signal, fs)) / MODEL_FS
+        found = beats.detect_r_peaks(conditioned(-ecg.signal, fs)) / MODEL_FS
         inner = ecg.beat_times_s[(ecg.beat_times_s > 0.25) & (ecg.beat_times_s < 29.75)]
         assert np.abs(inner[:, None] - found[None, :]).min(axis=1).max() <= TOLERANCE_S, (fs, rhythm)
         assert np.abs(found[:, None] - ecg.beat_times_s[None, :]).min(axis=1).max() <= TOLERANCE_S
@@ -61,12 +62,12 @@ def test_detect_r_peaks_ignores_padding_and_flat_windows() -> None:
     x = window_of("sinus", 60, seed=3, duration_s=30)
     padded = np.zeros(window_samples())
     padded[: 12 * MODEL_FS] = x[: 12 * MODEL_FS]
-    peaks = rr.detect_r_peaks(padded)
+    peaks = beats.detect_r_peaks(padded)
     assert len(peaks) >= 10
     assert peaks.max() < 12 * MODEL_FS
-    assert len(rr.detect_r_peaks(np.zeros(window_samples()))) == 0
+    assert len(beats.detect_r_peaks(np.zeros(window_samples()))) == 0
     with pytest.raises(ValueError, match="1-D"):
-        rr.detect_r_peaks(np.zeros((2, 3840)))
+        beats.detect_r_peaks(np.zeros((2, 3840)))
 
 
 def test_rr_features_of_known_series() -> None:
@@ -110,7 +111,7 @@ def test_sample_entropy_grows_tolerance_until_enough_matches() -> None:
 def test_af_windows_score_above_sinus_windows() -> None:
     sinus = [window_of("sinus", hr, seed=10 + i) for i, hr in enumerate((55, 70, 90, 110, 140))]
     af = [window_of("af", hr, seed=20 + i) for i, hr in enumerate((55, 70, 90, 110, 140))]
-    p = rr.rr_af_probability(np.stack(sinus + af))
+    p = rr_score.rr_af_probability(np.stack(sinus + af))
     assert p.shape == (10,)
     assert np.all((p >= 0) & (p <= 1))
     assert p[5:].min() > p[:5].max()
@@ -121,13 +122,13 @@ def test_af_windows_score_above_sinus_windows() -> None:
 def test_windows_with_too_few_beats_get_the_undetermined_score() -> None:
     few = np.zeros(window_samples())
     few[: 9 * MODEL_FS] = window_of("sinus", 40, seed=5, duration_s=9)  # 9 s at 40 bpm: about 6 beats
-    assert len(rr.detect_r_peaks(few)) < RR_MIN_BEATS
+    assert len(beats.detect_r_peaks(few)) < RR_MIN_BEATS
     batch = np.stack([few, np.zeros(window_samples()), window_of("af", 90, seed=6)])
-    p = rr.rr_af_probability(batch)
+    p = rr_score.rr_af_probability(batch)
     assert p[:2].tolist() == [RR_UNDETERMINED_P, RR_UNDETERMINED_P]
     assert RR_UNDETERMINED_P < RR_THRESHOLD  # so they are labelled non-AF
     assert np.isnan(rr.window_features(batch)["cosen"][:2]).all()
-    assert rr.rr_af_probability(batch, undetermined=0.0)[:2].tolist() == [0.0, 0.0]
+    assert rr_score.rr_af_probability(batch, undetermined=0.0)[:2].tolist() == [0.0, 0.0]
 
 
 def test_window_features_match_one_window_at_a_time() -> None:
@@ -137,7 +138,7 @@ def test_window_features_match_one_window_at_a_time() -> None:
     batch = np.stack([full, padded, full])
     features = rr.window_features(batch, chunk=2)
     for i, x in enumerate(batch):
-        peaks = rr.detect_r_peaks(x)
+        peaks = beats.detect_r_peaks(x)
         one = rr.rr_features(peaks)
         for name in rr.FEATURE_NAMES:
             assert features[name][i] == pytest.approx(one[name], nan_ok=True), (i, name)
@@ -149,8 +150,8 @@ def test_window_features_match_one_window_at_a_time() -> None:
 def test_qrs_consistency_is_low_for_noise() -> None:
     clean = window_of("af", 80, seed=9)
     noise = conditioned(np.random.default_rng(9).normal(0, 1, 9000), 300)
-    assert rr.qrs_consistency(clean, rr.detect_r_peaks(clean)) > 0.9
-    assert rr.qrs_consistency(noise, rr.detect_r_peaks(noise)) < 0.8
+    assert rr.qrs_consistency(clean, beats.detect_r_peaks(clean)) > 0.9
+    assert rr.qrs_consistency(noise, beats.detect_r_peaks(noise)) < 0.8
 
 
 def test_rr_predictor_labels_records(sinus_record: Path, af_record: Path) -> None:
@@ -218,14 +219,16 @@ def test_fit_score_learns_the_direction_skips_beatless_windows_and_scores_with_i
         "qrs_corr": rng.normal(0.95, 0.02, 400),
     }
     features["cosen"][:5] = np.nan  # windows with too few beats are left out of the fit
-    score = rr.fit_score(features, y)
+    score = rr_score.fit_score(features, y)
     assert score.weights[0] > 0 and score.weights[1] > 0 and score.weights[2] > 0
     assert abs(score.weights[3]) < score.weights[0]
     assert score.mean[2] == pytest.approx(np.mean(features["heart_rate_bpm"][5:]))
-    p = rr.score_features(features, score=score)
+    p = rr_score.score_features(features, score=score)
     assert np.all(p[:5] == RR_UNDETERMINED_P)
     assert p[y == 1].mean() > 0.8 > 0.2 > p[(y == 0) & ~np.isnan(features["cosen"])].mean()
     # The shipped coefficients are the default score.
-    np.testing.assert_array_equal(rr.score_features(features), rr.score_features(features, score=rr.RRScore()))
+    np.testing.assert_array_equal(
+        rr_score.score_features(features), rr_score.score_features(features, score=rr_score.RRScore())
+    )
     with pytest.raises(ValueError, match="both classes"):
-        rr.fit_score(features, np.zeros(400))
+        rr_score.fit_score(features, np.zeros(400))

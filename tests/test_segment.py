@@ -16,8 +16,9 @@ from afdetect.config import (
     WINDOW_S,
     window_samples,
 )
-from afdetect.records import RhythmInterval
-from afdetect.segment import af_fractions, cut_windows, label_windows, window_starts
+from afdetect.io.annotations import RhythmInterval
+from afdetect.io.reference import af_fractions, label_windows
+from afdetect.signal.windows import cut_windows, window_starts
 
 
 @pytest.mark.parametrize(

@@ -15,16 +15,16 @@ import pytest
 import synth
 import torch
 
-from afdetect.batch import _init_worker
-from afdetect.checkpoint import load_weights
 from afdetect.config import CLIP_FRACTION, INFERENCE_BATCH, window_samples
+from afdetect.detect.inference import DEFAULT_THREADS, inference_threads, predict_proba, set_inference_threads
+from afdetect.detect.predictor import ModelScorer, Predictor
+from afdetect.detect.runs import _init_worker
 from afdetect.errors import UsageError
-from afdetect.fileio import atomic_open, check_writable, is_special_file
-from afdetect.inference import DEFAULT_THREADS, inference_threads, predict_proba, set_inference_threads
-from afdetect.pipeline import record_windows
-from afdetect.predict import ModelScorer, Predictor
-from afdetect.records import read_header
-from afdetect.transforms import assess_quality, assess_windows
+from afdetect.io.atomic import atomic_open, check_writable, is_special_file
+from afdetect.io.header import read_header
+from afdetect.models.weights import load_weights
+from afdetect.signal.quality import assess_quality, assess_windows
+from afdetect.signal.windows import record_windows
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def test_special_file_output_is_written_in_place(tmp_path: Path) -> None:
 
 def test_prefetch_keeps_order_and_reraises_producer_errors() -> None:
     from afdetect.errors import RecordError
-    from afdetect.pipeline import prefetch
+    from afdetect.signal.windows import prefetch
 
     assert list(prefetch(iter(range(50)), depth=2)) == list(range(50))
 
@@ -132,7 +132,7 @@ def test_prefetch_stops_the_producer_when_the_consumer_stops() -> None:
     import threading
     import time
 
-    from afdetect.pipeline import prefetch
+    from afdetect.signal.windows import prefetch
 
     produced = []
 
@@ -165,7 +165,7 @@ def test_scoring_threads_do_not_change_probabilities(tiny_weights: Path, long_re
     np.testing.assert_allclose(predict_proba(model, x, 3), plain, atol=1e-6)
     assert len(x) > 3 * 3  # more batches than threads: every thread scored some
     assert set_inference_threads(None) == DEFAULT_THREADS
-    with pytest.raises(UsageError, match="--threads must be at least 1, got 0"):
+    with pytest.raises(UsageError, match=r"^threads must be at least 1, got 0"):
         set_inference_threads(0)
 
 

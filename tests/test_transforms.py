@@ -10,15 +10,9 @@ import synth
 import torch
 
 from afdetect.config import FRAME_LENGTH, FRAME_STEP, MODEL_FS, N_FFT, STFT_HOP, WINDOW_S, window_samples
-from afdetect.transforms import (
-    assess_quality,
-    bandpass,
-    condition_windows,
-    frame_signal,
-    log_spectrogram,
-    normalise,
-    resample_windows,
-)
+from afdetect.models.frontend import frame_signal, log_spectrogram
+from afdetect.signal.conditioning import bandpass, condition_windows, normalise, resample_windows
+from afdetect.signal.quality import assess_quality
 
 RATES_HZ = (128, 200, 250, 257, 300, 360, 500, 1000)  # 257: INCART; 1000: CinC 2020
 MODEL_SAMPLES = window_samples(MODEL_FS, WINDOW_S)

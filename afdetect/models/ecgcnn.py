@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from afdetect.config import FRAME_LENGTH, LABEL_NAMES
+from afdetect.models.frontend import frame_signal, log_spectrogram
 from afdetect.models.layers import ConditionalResidualBlock
-from afdetect.transforms import frame_signal, log_spectrogram
 
 
 @dataclass(frozen=True)

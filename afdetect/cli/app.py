@@ -1,0 +1,494 @@
+"""The ``afdetect`` command line: thin wrappers that parse, call the library and print.
+
+Exit codes: 0 ok, 1 some records failed (the others were processed), 2 usage error
+(bad option, input, weights or output path), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from afdetect.cli.tables import burden_table, ec57_table, fmt_value
+from afdetect.config import (
+    AUGMENT_P,
+    TEST_FRACTION,
+    TRAIN_BATCH,
+    TRAIN_EPOCHS,
+    TRAIN_LR,
+    TRAIN_PATIENCE,
+    VAL_FRACTION,
+)
+from afdetect.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_RECORD_FAILED,
+    EXIT_USAGE,
+    AfdetectError,
+    ParameterError,
+    UsageError,
+)
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Find atrial fibrillation in PhysioNet WFDB ECG records with ECGCNN.",
+    pretty_exceptions_enable=False,
+)
+
+
+err = Console(stderr=True)
+
+
+T = TypeVar("T")
+
+
+METHOD_HELP = (
+    "cnn: the ECGCNN weights; rr: the classical RR-irregularity baseline (R peaks + COSEn/turning"
+    " points/heart rate; no weights, default threshold RR_THRESHOLD; --weights then only gives eval's --split records)."
+)
+
+
+# Options shared by several commands (one definition each).
+WeightsOption = Annotated[Path | None, typer.Option(help="Weights file (default: shipped weights of --variant).")]
+
+
+VariantOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Model variant se or l: the shipped weights to use (default se), or the one --weights must hold."
+    ),
+]
+
+
+LeadOption = Annotated[str | None, typer.Option(help="Lead name or 0-based index (default: first ECG lead).")]
+
+
+ThresholdOption = Annotated[float | None, typer.Option(help="AF threshold on p_af (default: the weights' own).")]
+
+
+ThreadsOption = Annotated[int | None, typer.Option(help="CPU threads to use (default: one per core).")]
+
+
+MethodOption = Annotated[str, typer.Option(help=METHOD_HELP)]
+
+
+_state = {"debug": False}
+
+
+FLAGS: dict[str, str] = {
+    "start_s": "--start",
+    "duration_s": "--duration",
+    "extension": "--annotate",
+    "out_dir": "--annotate-dir",  # only the annotation writer names it in an error
+}
+"""Library parameter names whose flag is not ``--`` plus the name with ``-`` for ``_``."""
+
+
+def flag_of(parameter: str) -> str:
+    """The CLI flag of a library parameter (``batch_size`` → ``--batch-size``)."""
+    return FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
+
+
+def error_message(exc: Exception) -> str:
+    """An error's message, with library parameter names shown as the flags that set them."""
+    return exc.reworded(flag_of) if isinstance(exc, ParameterError) else str(exc)
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def _run(action: Callable[[], T]) -> T:
+    """Run ``action``; turn afdetect errors into a one-line message and an exit code."""
+    try:
+        return action()
+    except AfdetectError as exc:
+        if _state["debug"]:
+            raise
+        err.print(f"[red]error:[/red] {escape(error_message(exc))}", highlight=False, soft_wrap=True, emoji=False)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("[red]interrupted[/red]")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _print_error(exc: AfdetectError) -> None:
+    """One ``error:`` line on stderr; with ``--debug`` the error is raised instead."""
+    if _state["debug"]:
+        raise exc
+    err.print(f"[red]error:[/red] {escape(error_message(exc))}", highlight=False, soft_wrap=True, emoji=False)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+@app.command()
+def preprocess(
+    data: Annotated[list[Path], typer.Argument(help="Record folders, records or RECORDS files.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Windows file to write (.npz).")] = Path("windows.npz"),
+    lead: LeadOption = None,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search folders recursively.")] = False,
+) -> None:
+    """Cut labelled records into conditioned windows for training and evaluation."""
+    from afdetect.io.atomic import check_writable
+    from afdetect.io.find import find_records
+    from afdetect.training.cache import save_window_set, windows_from_records
+
+    def action() -> int:
+        check_writable(output)
+        records = find_records([str(d) for d in data], recursive)
+        failures: list[str] = []
+        try:
+            with _progress() as bar:
+                task = bar.add_task("preprocess", total=len(records))
+
+                def on_record(path: Path, error: AfdetectError | None) -> None:
+                    if error is not None:
+                        failures.append(str(error))
+                    bar.advance(task)
+
+                ws = windows_from_records(records, lead=lead, on_record=on_record)
+        finally:  # also when no record could be read: say why each failed
+            _report_skipped(failures, len(records))
+        save_window_set(ws, output)
+        table = Table(title=f"{output}: {len(ws)} windows")
+        for column in ("source", "records", "AF windows", "non-AF windows", "ignored windows"):
+            table.add_column(column, justify="right")
+        for row in ws.summary():
+            table.add_row(*(str(v) for v in row))
+        err.print(table)
+        return EXIT_RECORD_FAILED if failures else 0
+
+    raise typer.Exit(_run(action))
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option(help="Windows file from 'afdetect preprocess'.")],
+    variant: Annotated[str, typer.Option(help="Model variant: se (ECGCNN_SE) or l (ECGCNN_L).")] = "se",
+    out_dir: Annotated[Path, typer.Option(help="Folder for checkpoints, metrics and curves.")] = Path("runs/se"),
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Also copy the best weights to this file.")
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = TRAIN_EPOCHS,
+    batch_size: Annotated[int, typer.Option(help="Windows per batch.")] = TRAIN_BATCH,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle schedule).")] = TRAIN_LR,
+    patience: Annotated[
+        int, typer.Option(help="Stop after this many epochs without a better validation F1.")
+    ] = TRAIN_PATIENCE,
+    val_fraction: Annotated[float, typer.Option(help="Fraction of records for validation.")] = VAL_FRACTION,
+    test_fraction: Annotated[
+        float, typer.Option(help="Fraction of records held out for testing (unused with --folds).")
+    ] = TEST_FRACTION,
+    folds: Annotated[
+        int,
+        typer.Option(
+            help="K-fold cross-validation: deal the records into K folds stratified by AF (0: no folds, "
+            "the --test-fraction split)."
+        ),
+    ] = 0,
+    fold: Annotated[
+        int, typer.Option(help="With --folds K: the 0-based fold (0 .. K-1) held out as the test split.")
+    ] = 0,
+    augment_p: Annotated[float, typer.Option(help="Probability of each augmentation.")] = AUGMENT_P,
+    seed: Annotated[int, typer.Option(help="Random seed (split, initialisation, augmentation).")] = 0,
+    device: Annotated[
+        str, typer.Option(help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N (cuda:LOCAL_RANK in torchrun).")
+    ] = "auto",
+    workers: Annotated[int, typer.Option(help="Data-loader worker processes (per training process).")] = 0,
+    threads: ThreadsOption = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT_DIR/last.pt.")] = False,
+    amp: Annotated[
+        bool, typer.Option("--amp", help="Mixed precision (float16 autocast + gradient scaling); CUDA only.")
+    ] = False,
+) -> None:
+    """Train ECGCNN on a windows file with a record-wise train/validation/test split.
+
+    Variants: se = ECGCNN_SE (0.29 M parameters), l = ECGCNN_L (0.29 M parameters).
+    With --folds K --fold k the test split is fold k of K record folds stratified by AF
+    (benchmarks/crossval.py trains every fold); 'afdetect eval --split test' then evaluates that fold.
+    Runs unchanged under 'torchrun --nproc_per_node N -m afdetect train ...' (data-parallel;
+    --batch-size per process; only rank 0 writes files and prints).
+    """
+    import shutil
+
+    import torch
+
+    from afdetect.io.atomic import atomic_path, check_writable
+    from afdetect.training.distributed import is_main
+    from afdetect.training.loop import TrainConfig
+    from afdetect.training.loop import train as run_training
+
+    if threads:
+        torch.set_num_threads(threads)
+    config = TrainConfig(
+        data=data,
+        out_dir=out_dir,
+        variant=variant,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        patience=patience,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        folds=folds,
+        fold=fold,
+        augment_p=augment_p,
+        seed=seed,
+        device=device,
+        num_workers=workers,
+        resume=resume,
+        amp=amp,
+    )
+
+    def action() -> None:
+        config.validate()  # option errors before any file is touched
+        if output is not None:
+            check_writable(output)
+        if not is_main():  # another torchrun process: rank 0 reports and writes
+            run_training(config)
+            return
+        with _progress() as bar:
+            task = bar.add_task("epoch 1", total=None)
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage == "epoch":
+                    bar.console.print(f"epoch {done}/{total} done", highlight=False)
+                    bar.update(task, description=f"epoch {done + 1}", completed=0)
+                else:
+                    bar.update(task, completed=done, total=total)
+
+            best = run_training(config, progress)
+        err.print(
+            f"best epoch {best['epoch']}: validation F1(AF) {best['val_f1']:.3f} "
+            f"at threshold {best.get('threshold', 0.5):.3f}; weights in {out_dir / 'best.pt'}"
+        )
+        if output is not None:
+            with atomic_path(output) as tmp:
+                shutil.copyfile(out_dir / "best.pt", tmp)
+            err.print(f"copied to {output}")
+
+    _run(action)
+
+
+@app.command()
+def predict(
+    records: Annotated[
+        list[str], typer.Argument(help="Records (rec.hea or rec), folders, RECORDS files, or - for paths on stdin.")
+    ],
+    output: Annotated[str, typer.Option("-o", "--output", help="CSV file to write, or - for stdout.")] = "-",
+    weights: WeightsOption = None,
+    variant: VariantOption = None,
+    lead: LeadOption = None,
+    threshold: ThresholdOption = None,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search folders recursively.")] = False,
+    threads: ThreadsOption = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", help="Records predicted in parallel worker processes (0: one per core).")
+    ] = 1,
+    episodes: Annotated[
+        Path | None, typer.Option(help="Also write the AF episodes of all records to this CSV.")
+    ] = None,
+    summary: Annotated[
+        Path | None, typer.Option(help="Also write per-record AF burden summaries to this JSON file.")
+    ] = None,
+    annotate: Annotated[
+        str | None,
+        typer.Option(metavar="EXT", help="Write each record's AF episodes as WFDB rhythm annotations REC.EXT."),
+    ] = None,
+    annotate_dir: Annotated[
+        Path | None, typer.Option(help="Folder for --annotate files (default: next to each record).")
+    ] = None,
+    method: MethodOption = "cnn",
+) -> None:
+    """Label every window of each record AF / non-AF / unreadable; write one CSV table.
+
+    Columns: record,start_s,end_s,label,p_af,problem. Progress, errors and a per-record AF
+    burden table go to stderr, so '-o -' composes with shell pipelines. AF episodes join AF
+    windows (gaps under 30 s bridged, episodes under 30 s dropped); --episodes, --summary and
+    --annotate write them out.
+    """
+    from afdetect.detect.inference import set_inference_threads
+    from afdetect.detect.predictor import Predictor
+    from afdetect.detect.runs import predict_to_csv, resolve_jobs
+    from afdetect.rhythm.burden import BurdenReport, check_burden_outputs
+
+    def action() -> int:
+        set_inference_threads(threads)
+        check_burden_outputs(episodes, summary, annotate, annotate_dir)
+        predictor = Predictor.for_method(method, weights=weights, variant=variant, threshold=threshold)
+        report = BurdenReport(annotate, annotate_dir)
+        run = predict_to_csv(
+            predictor,
+            records,
+            output,
+            lead=lead,
+            recursive=recursive,
+            jobs=resolve_jobs(jobs),
+            on_record=report.add,
+            on_error=_print_error,
+        )
+        if run.failed:
+            err.print(f"{run.failed} of {run.records} records failed", highlight=False)
+        if episodes is not None:
+            report.write_episodes(episodes)
+        if summary is not None:
+            report.write_summary(summary)
+        if report.summaries:
+            err.print(burden_table(report.summaries))
+        return run.exit_code
+
+    raise typer.Exit(_run(action))
+
+
+@app.command()
+def plot(
+    record: Annotated[str, typer.Argument(help="The record (rec.hea or rec).")],
+    start: Annotated[float | None, typer.Option(help="Strip start (s from record start; default 0).")] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="Strip length (s; default 30 s after --start, else the whole record).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="PNG to write (default: NAME_strip.png / NAME_overview.png).")
+    ] = None,
+    overview: Annotated[
+        bool | None,
+        typer.Option(
+            "--overview/--strip",
+            help="Whole-record p(AF) against hours, or an ECG strip (default: overview for records over 10 min "
+            "when neither --start nor --duration is given).",
+        ),
+    ] = None,
+    weights: WeightsOption = None,
+    variant: VariantOption = None,
+    method: MethodOption = "cnn",
+    lead: LeadOption = None,
+    threshold: ThresholdOption = None,
+    threads: ThreadsOption = None,
+) -> None:
+    """Draw an ECG strip (mV against s) with AF windows shaded and p(AF) per window beneath, or a record overview.
+
+    The strip shows the chosen lead at its own sampling rate; the overview (long records)
+    streams the whole record and plots p(AF) of every window against time in hours.
+    """
+    from afdetect.detect.inference import set_inference_threads
+    from afdetect.detect.predictor import Predictor
+    from afdetect.viz.record import plot_record
+
+    def action() -> None:
+        set_inference_threads(threads)
+        predictor = Predictor.for_method(method, weights=weights, variant=variant, threshold=threshold)
+        result = plot_record(predictor, record, output, start, duration, lead, overview)
+        err.print(f"wrote {escape(result.describe())}", highlight=False, soft_wrap=True)
+
+    _run(action)
+
+
+@app.command("eval")
+def evaluate_command(
+    inputs: Annotated[
+        list[Path], typer.Argument(help="A windows file (.npz from preprocess) or labelled record folders/records.")
+    ],
+    weights: WeightsOption = None,
+    variant: VariantOption = None,
+    split: Annotated[
+        str, typer.Option(help="Records of a windows file to use: all, train, val or test (as split by train).")
+    ] = "all",
+    out_dir: Annotated[Path, typer.Option(help="Folder for metrics.json, per_record.csv and PNGs.")] = Path("eval"),
+    lead: LeadOption = None,
+    threshold: ThresholdOption = None,
+    threads: ThreadsOption = None,
+    method: MethodOption = "cnn",
+) -> None:
+    """Accuracy, F1, sensitivity, specificity, PPV, AUROC, confusion matrix and per-record table."""
+    from afdetect.detect.inference import set_inference_threads
+    from afdetect.detect.predictor import Predictor
+    from afdetect.evaluate.records import evaluate, evaluate_records, select_split
+    from afdetect.evaluate.report import write_report
+    from afdetect.io.find import find_records
+    from afdetect.training.cache import load_window_set
+
+    def action() -> int:
+        set_inference_threads(threads)
+        predictor = Predictor.for_method(method, weights=weights, variant=variant, threshold=threshold)
+        failures: list[str] = []
+        if len(inputs) == 1 and inputs[0].suffix == ".npz":
+            ws = load_window_set(inputs[0])
+            if method == "rr" and weights is None and split != "all":
+                raise UsageError(None, "--split with --method rr needs --weights (the weights whose split to use)")
+            result = evaluate(predictor, ws, select_split(ws, split, predictor.meta))
+        else:
+            records = find_records([str(i) for i in inputs])
+
+            def on_record(path: Path, error: AfdetectError | None) -> None:
+                if error is not None:
+                    failures.append(str(error))
+
+            try:  # one streamed pass: metrics, and EC57 statistics of records with .atr rhythm annotations
+                result = evaluate_records(predictor, records, lead=lead, on_record=on_record)
+            finally:  # a skipped record must not pass silently: the metrics leave it out
+                _report_skipped(failures, len(records))
+        written = write_report(result, out_dir, title=predictor.meta["model"])
+        table = Table(title=f"{predictor.meta['model']} on {', '.join(map(str, inputs))} ({split})")
+        table.add_column("level")
+        metric_names = ("n", "accuracy", "f1", "sensitivity", "specificity", "ppv", "auroc")
+        for name in metric_names:
+            table.add_column(name, justify="right")
+        for level, metrics in (("window", result.window), ("record", result.record)):
+            table.add_row(level, *(fmt_value(metrics[name]) for name in metric_names))
+        Console().print(table)
+        if result.ec57 is not None:
+            Console().print(ec57_table(result.ec57))
+        err.print(f"threshold {result.threshold:.3f}; wrote {', '.join(str(p) for p in written)}")
+        return EXIT_RECORD_FAILED if failures else 0
+
+    raise typer.Exit(_run(action))
+
+
+def _report_skipped(failures: list[str], total: int, limit: int = 20) -> None:
+    """One stderr line per skipped record (the first ``limit``), then the count."""
+    for line in failures[:limit]:
+        err.print(f"[yellow]skipped:[/yellow] {escape(line)}", highlight=False, soft_wrap=True, emoji=False)
+    if len(failures) > limit:
+        err.print(f"[yellow]... and {len(failures) - limit} more skipped records[/yellow]")
+    if failures:
+        err.print(f"{len(failures)} of {total} records skipped", highlight=False)
+
+
+@app.command()
+def example(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the example record into.")] = Path("example"),
+) -> None:
+    """Write a synthetic 10-minute two-lead 250 Hz record (sinus, 4 min AF, sinus) with .atr labels."""
+    from afdetect.io.synthetic import write_example_record
+
+    record = write_example_record(directory)
+    err.print(f"wrote {record}.hea, .dat and .atr (AF from 180 s to 420 s)")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except BrokenPipeError:  # e.g. `afdetect predict ... -o - | head`
+        sys.stderr.close()
+        sys.exit(EXIT_USAGE)

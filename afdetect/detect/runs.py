@@ -1,0 +1,253 @@
+"""Many records at once: predict records in parallel worker processes, results in input order.
+
+:func:`iter_record_tables` is the one loop over records that ``predict`` uses, whatever the
+number of jobs. With one job it hands out :meth:`Predictor.iter_record` streams (chunk by
+chunk, flat memory); with more, a :class:`~concurrent.futures.ProcessPoolExecutor` runs one
+record per task. Each worker receives the predictor once, when it starts (by ``fork`` on
+Linux, so the model is shared copy-on-write and loaded once; pickled elsewhere), and runs
+torch on one thread, so ``N`` jobs use ``N`` cores without oversubscription. A record's
+tables come back whole and are replayed in input order, so the output is the same as with
+one job; a record that fails in a worker raises the same :class:`RecordError` when its
+tables are replayed, so one bad record never stops the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import pandas as pd
+
+from afdetect.detect.predictor import WINDOW_COLUMNS, Predictor
+from afdetect.errors import EXIT_OK, EXIT_RECORD_FAILED, ParameterError, RecordError
+from afdetect.io.atomic import atomic_open, check_writable, is_special_file
+from afdetect.io.find import find_records
+
+
+@dataclass(frozen=True)
+class PredictionRun:
+    """What :func:`predict_to_csv` did: records attempted (found or not) and records failed."""
+
+    records: int
+    failed: int
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every record succeeded, 1 when some failed."""
+        return EXIT_RECORD_FAILED if self.failed else EXIT_OK
+
+
+def predict_to_csv(
+    predictor: Predictor,
+    inputs: Sequence[str],
+    output: str,
+    *,
+    lead: str | int | None = None,
+    recursive: bool = False,
+    jobs: int = 1,
+    on_record: Callable[[Path, pd.DataFrame], None] | None = None,
+    on_error: Callable[[RecordError], None] | None = None,
+) -> PredictionRun:
+    """Predict every record of ``inputs`` into one CSV (``-`` = stdout).
+
+    A record that fails is handed to ``on_error`` and skipped; the others are still
+    written. ``on_error`` may raise (the CLI's ``--debug`` re-raises the first failure).
+    A file output is written atomically: it appears under its name only once complete.
+    ``on_record``, when given, receives each record's path and whole per-window table once
+    the record is done (e.g. :meth:`afdetect.rhythm.burden.BurdenReport.add`); a ``RecordError`` it
+    raises fails that record.
+
+    Each input is resolved on its own, so a missing path or an empty folder fails only
+    itself. Rows of a record that fails midway are taken back out of a file output (on
+    stdout they cannot be; header, lead and length problems fail before any row).
+    ``jobs`` > 1 predicts that many records at a time in worker processes
+    (:func:`afdetect.detect.runs.iter_record_tables`); the output is the same, in input order.
+
+    Example
+    -------
+    >>> run = predict_to_csv(predictor, ["rec"], "out.csv", on_error=print)  # doctest: +SKIP
+    >>> run.exit_code  # doctest: +SKIP
+    0
+    """
+    if output != "-":
+        check_writable(output)
+    found: dict[Path, None] = {}
+    unresolved = 0
+    for item in inputs:
+        try:
+            found.update(dict.fromkeys(find_records([item], recursive)))
+        except RecordError as exc:
+            unresolved += 1
+            if on_error is not None:
+                on_error(exc)
+    records, failed = list(found), unresolved
+    # A failed record's rows are taken back out of a regular output file (written to a
+    # temporary file first); stdout and special files (/dev/null, a FIFO) cannot be rewound.
+    can_rewind = output != "-" and not is_special_file(output)
+    with _csv_sink(output) as handle:
+        handle.write(",".join(WINDOW_COLUMNS) + "\n")
+        handle.flush()
+        for record, record_tables in iter_record_tables(predictor, records, lead, jobs):
+            mark = handle.tell() if can_rewind else None
+            try:
+                tables = []
+                for table in record_tables:
+                    table.to_csv(handle, header=False, index=False, lineterminator="\n")
+                    if on_record is not None:
+                        tables.append(table)
+                handle.flush()
+                if on_record is not None:
+                    on_record(record, pd.concat(tables, ignore_index=True))
+            except RecordError as exc:
+                failed += 1
+                if mark is not None:
+                    handle.seek(mark)
+                    handle.truncate()
+                if on_error is not None:
+                    on_error(exc)
+    return PredictionRun(len(records) + unresolved, failed)
+
+
+@contextlib.contextmanager
+def _csv_sink(output: str) -> Iterator[TextIO]:
+    if output == "-":
+        yield sys.stdout
+    else:
+        with atomic_open(output, newline="") as handle:
+            yield handle
+
+
+_worker: dict[str, object] = {}
+"""The predictor and lead of this worker process (set by :func:`_init_worker`)."""
+
+
+WorkerResult = tuple[list[pd.DataFrame], tuple[str | None, str] | None]
+"""A record's tables and, when it failed, ``(path, problem)`` of its :class:`RecordError`."""
+
+
+def resolve_jobs(jobs: int) -> int:
+    """Worker processes for ``--jobs``: ``0`` means one per CPU core.
+
+    Raises
+    ------
+    UsageError
+        For a negative number.
+
+    Example
+    -------
+    >>> resolve_jobs(2)
+    2
+    """
+    if jobs < 0:
+        raise ParameterError(f"{{jobs}} must be 0 (one per CPU core) or more, got {jobs}")
+    return jobs or os.cpu_count() or 1
+
+
+def iter_record_tables(
+    predictor: Predictor, records: Sequence[Path], lead: str | int | None = None, jobs: int = 1
+) -> Iterator[tuple[Path, Iterator[pd.DataFrame]]]:
+    """Yield ``(record, tables)`` for every record, in input order.
+
+    Parameters
+    ----------
+    predictor : Predictor
+        The window scorer and threshold.
+    records : sequence of Path
+        Records (paths without extension), as :func:`afdetect.io.find.find_records` gives.
+    lead : str or int or None
+        Lead of every record (default: its first ECG lead).
+    jobs : int
+        Worker processes; 1 (or a single record) predicts in this process.
+
+    Yields
+    ------
+    record : Path
+        The record.
+    tables : iterator of pandas.DataFrame
+        Its per-window tables, chunk by chunk; iterating raises :class:`RecordError` where
+        the record fails, after the tables of the chunks before the failure.
+
+    Example
+    -------
+    >>> for record, tables in iter_record_tables(predictor, records, jobs=4):  # doctest: +SKIP
+    ...     rows = sum(len(t) for t in tables)
+    """
+    if jobs <= 1 or len(records) <= 1:
+        for record in records:
+            yield record, predictor.iter_record(record, lead)
+        return
+    # A forked child flushes the stdio buffers it inherits when it exits: empty them first.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pool = ProcessPoolExecutor(
+        max_workers=min(jobs, len(records)),
+        mp_context=_start_context(),
+        initializer=_init_worker,
+        initargs=(predictor, lead),
+    )
+    finished = False
+    try:
+        futures: list[Future[WorkerResult]] = [pool.submit(_predict_in_worker, record) for record in records]
+        for record, future in zip(records, futures, strict=True):
+            try:
+                tables, error = future.result()
+            except BrokenProcessPool:
+                tables, error = [], (str(record), "worker process died (killed, or out of memory?)")
+            yield record, _replay(tables, error)
+        finished = True
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:  # stopped early (interrupt, --debug raise): do not wait for the queued records
+            processes = _worker_processes(pool)
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                if process.is_alive():
+                    process.terminate()
+
+
+def _start_context() -> multiprocessing.context.BaseContext:
+    """``fork`` on Linux (the model is shared, nothing is imported again), else ``spawn``."""
+    return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+
+
+def _init_worker(predictor: Predictor, lead: str | int | None) -> None:
+    """Worker start: one scoring thread (torch on one thread), Ctrl-C left to the parent, the predictor kept."""
+    from afdetect.detect.inference import set_inference_threads
+
+    set_inference_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker["predictor"], _worker["lead"] = predictor, lead
+
+
+def _predict_in_worker(record: Path) -> WorkerResult:
+    """One record's tables in a worker; a :class:`RecordError` is sent back as data."""
+    predictor: Predictor = _worker["predictor"]  # type: ignore[assignment]
+    tables: list[pd.DataFrame] = []
+    try:
+        for table in predictor.iter_record(record, _worker["lead"]):  # type: ignore[arg-type]
+            tables.append(table)
+    except RecordError as exc:
+        return tables, (exc.path, exc.problem)
+    return tables, None
+
+
+def _replay(tables: list[pd.DataFrame], error: tuple[str | None, str] | None) -> Iterator[pd.DataFrame]:
+    yield from tables
+    if error is not None:
+        raise RecordError(*error)
+
+
+def _worker_processes(pool: ProcessPoolExecutor) -> list[multiprocessing.process.BaseProcess]:
+    """The pool's worker processes (no public API: its ``_processes`` table, stable since Python 3.8)."""
+    processes = getattr(pool, "_processes", None) or {}
+    return list(processes.values())

@@ -1,0 +1,1 @@
+"""Stage 6, evaluation: metrics, EC57 episode statistics, record evaluation and reports."""

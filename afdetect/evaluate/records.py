@@ -1,0 +1,240 @@
+"""Evaluation of weights on a windows file or on labelled records.
+
+Window-level metrics count windows with a clean label (AF or non-AF; mixed and flutter
+windows are left out, see :mod:`afdetect.signal.windows`). Record-level metrics call a record AF
+when at least ``RECORD_AF_FRACTION`` of its windows are called AF; a record's truth is AF
+when any of its windows is AF.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from afdetect.config import LABEL_NAMES
+from afdetect.detect.predictor import Predictor
+from afdetect.errors import AfdetectError, ParameterError, UsageError
+from afdetect.evaluate.ec57 import EpisodeComparison, compare_af_episodes, ec57_statistics, episode_spans
+from afdetect.evaluate.metrics import binary_metrics, confusion, record_metrics, record_scores
+from afdetect.io.header import read_header
+from afdetect.io.reference import record_af_truth, record_key, record_labeller
+from afdetect.io.signals import select_lead
+from afdetect.rhythm.episodes import merge_episodes
+from afdetect.training.cache import WindowSet
+
+SPLITS = ("all", "train", "val", "test")
+
+
+@dataclass
+class EvalResult:
+    """Metrics and tables of one evaluation."""
+
+    window: dict[str, float]
+    record: dict[str, float]
+    per_record: pd.DataFrame
+    threshold: float
+    y_true: np.ndarray
+    p_af: np.ndarray
+    ec57: dict[str, Any] | None = None
+    """EC57 AF episode statistics (:func:`afdetect.evaluate.ec57.ec57_statistics`) of records with
+    rhythm annotations, when evaluated on records."""
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain-types summary (metrics, confusion matrices, threshold, EC57 statistics)."""
+        summary = {
+            "threshold": self.threshold,
+            "window": self.window,
+            "record": self.record,
+            "confusion_matrix": {
+                "labels": list(LABEL_NAMES),
+                "rows": "truth",
+                "columns": "prediction",
+                "window": confusion(self.y_true, self.p_af >= self.threshold).tolist(),
+                "record": [[self.record["tn"], self.record["fp"]], [self.record["fn"], self.record["tp"]]],
+            },
+        }
+        if self.ec57 is not None:
+            summary["ec57"] = self.ec57
+        return summary
+
+
+def select_split(ws: WindowSet, split: str, meta: dict) -> np.ndarray:
+    """Boolean mask over records for a split named in the weights' training info."""
+    if split not in SPLITS:
+        raise ParameterError(f"{{split}} must be one of {', '.join(SPLITS)}, got {split!r}")
+    if split == "all":
+        return np.ones(len(ws.records), dtype=bool)
+    training = meta.get("training", {})
+    val, test = set(training.get("val_records", [])), set(training.get("test_records", []))
+    if split == "train":
+        return np.array([r not in val and r not in test for r in ws.records])
+    names = val if split == "val" else test
+    if not names:
+        raise UsageError(None, f"the weights record no {split} records; use --split all")
+    return np.array([r in names for r in ws.records])
+
+
+def check_preprocessing(predictor: Predictor, ws: WindowSet) -> None:
+    """Refuse a windows file made with other preprocessing than the weights were trained on."""
+    differences = predictor.preprocessing.differences(ws.preprocessing)
+    if differences:
+        raise UsageError(
+            None,
+            "the windows file and the weights disagree on preprocessing (weights vs windows: "
+            f"{'; '.join(differences)}); rebuild the windows with afdetect preprocess",
+        )
+
+
+def evaluate(predictor: Predictor, ws: WindowSet, record_mask: np.ndarray | None = None) -> EvalResult:
+    """Score the windows of the selected records and compute window and record metrics."""
+    check_preprocessing(predictor, ws)
+    if record_mask is None:
+        record_mask = np.ones(len(ws.records), dtype=bool)
+    idx = np.flatnonzero(record_mask[ws.record_index] & (ws.labels >= 0))
+    if len(idx) == 0:
+        raise UsageError(None, "no labelled window to evaluate in the selected records")
+    p_af = predictor.scorer(np.asarray(ws.windows[idx], dtype=np.float32))
+    records, local_index = np.unique(ws.record_index[idx], return_inverse=True)
+    return _result(
+        predictor.threshold,
+        ws.labels[idx],
+        p_af,
+        local_index,
+        ws.record_targets()[records],
+        ws.records[records],
+        ws.record_labels[records],
+    )
+
+
+def evaluate_records(
+    predictor: Predictor,
+    records: Iterable[Path],
+    lead: str | int | None = None,
+    on_record: Callable[[Path, AfdetectError | None], None] | None = None,
+    exclude_flutter: bool = False,
+) -> EvalResult:
+    """Score labelled records in one streamed pass: window, record and EC57 episode metrics.
+
+    Each record is read, windowed and scored once, chunk by chunk, exactly as ``afdetect
+    predict`` does, so memory stays flat over day-long records and the EC57 test episodes
+    of a record with rhythm annotations are the episodes ``predict --episodes`` reports
+    (:func:`afdetect.rhythm.episodes.merge_episodes`). Window labels come from the ``.atr``
+    rhythm annotations or a ``REFERENCE.csv`` (:func:`afdetect.io.reference.record_labeller`).
+    Unreadable windows are left out of the metrics (and are no AF in the episodes);
+    windows without a clean label (mixed, flutter) count only in the episodes.
+
+    Parameters
+    ----------
+    predictor : Predictor
+        Window scorer and threshold.
+    records : iterable of Path
+        Record paths (see :func:`afdetect.io.find.find_records`).
+    lead : str or int or None
+        Lead to use (default: first ECG lead).
+    on_record : callable, optional
+        Called after each record with its path and the error (``None`` on success);
+        records that cannot be read or have no label are skipped.
+    exclude_flutter : bool
+        Cut reference flutter out of the test episodes' positive predictivity (``epicmp -x``).
+
+    Raises
+    ------
+    UsageError
+        When no record can be read, or none gives a labelled window.
+
+    Example
+    -------
+    >>> result = evaluate_records(Predictor.from_weights(), find_records(["../shared/data/cpsc2021"]))  # doctest: +SKIP
+    >>> result.ec57["gross"]["episode_se"]  # doctest: +SKIP
+    """
+    references: dict[Path, dict[str, str]] = {}
+    y_parts: list[np.ndarray] = []
+    p_parts: list[np.ndarray] = []
+    index_parts: list[np.ndarray] = []
+    names: list[str] = []
+    source_labels: list[str] = []
+    comparisons: list[EpisodeComparison] = []
+    read = 0
+    for path in map(Path, records):
+        try:
+            reference = record_labeller(path, references)
+            info = read_header(path)
+            lead_index = select_lead(info, lead)
+            ys, ps, tables = [], [], []
+            for batch, p_af in predictor.score_record(info, lead_index):
+                labels = reference.label_windows(batch.start_s, batch.end_s)
+                keep = ~np.isnan(p_af) & (labels >= 0)
+                ys.append(labels[keep])
+                ps.append(p_af[keep])
+                if reference.rhythm is not None:
+                    tables.append(predictor.table(str(path), batch, p_af))
+        except AfdetectError as exc:
+            if on_record:
+                on_record(path, exc)
+            continue
+        y = np.concatenate(ys)
+        if len(y):
+            y_parts.append(y)
+            p_parts.append(np.concatenate(ps))
+            index_parts.append(np.full(len(y), len(names)))
+            names.append(record_key(path))
+            source_labels.append(reference.source_label)
+        if reference.rhythm is not None:
+            test = episode_spans(merge_episodes(pd.concat(tables, ignore_index=True)))
+            comparisons.append(
+                compare_af_episodes(
+                    reference.rhythm, test, record_key(path), end_s=info.duration_s, exclude_flutter=exclude_flutter
+                )
+            )
+        read += 1
+        if on_record:
+            on_record(path, None)
+    if not names:
+        message = "no labelled window to evaluate in the given records" if read else "no labelled record could be read"
+        raise UsageError(None, message)
+    y, p_af, local_index = (np.concatenate(parts) for parts in (y_parts, p_parts, index_parts))
+    truth = record_af_truth(local_index, y, len(names))
+    result = _result(predictor.threshold, y, p_af, local_index, truth, np.asarray(names), np.asarray(source_labels))
+    if comparisons:
+        result.ec57 = ec57_statistics(comparisons)
+    return result
+
+
+def _result(
+    threshold: float,
+    y: np.ndarray,
+    p_af: np.ndarray,
+    local_index: np.ndarray,
+    truth: np.ndarray,
+    names: np.ndarray,
+    source_labels: np.ndarray,
+) -> EvalResult:
+    """Window and record metrics and the per-record table of scored windows.
+
+    ``local_index`` names each window's record (0 .. R-1); ``truth``, ``names`` and
+    ``source_labels`` describe the R records.
+    """
+    fraction, mean_p = record_scores(local_index, p_af, threshold, len(names))
+    per_record = pd.DataFrame(
+        {
+            "record": names,
+            "source_label": source_labels,
+            "truth": np.array(LABEL_NAMES)[truth],
+            "windows": np.bincount(local_index, minlength=len(names)),
+            "af_fraction": np.round(fraction, 4),
+            "mean_p_af": np.round(mean_p, 4),
+        }
+    )
+    return EvalResult(
+        window=binary_metrics(y, p_af, threshold),
+        record=record_metrics(local_index, truth, p_af, threshold),
+        per_record=per_record,
+        threshold=threshold,
+        y_true=y,
+        p_af=p_af,
+    )

@@ -1,0 +1,26 @@
+"""Evaluation report files: metrics JSON, confusion matrices and ROC figure of an :class:`EvalResult`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from afdetect.evaluate.metrics import roc_curve
+from afdetect.evaluate.records import EvalResult
+from afdetect.io.atomic import atomic_open
+from afdetect.viz.plots import plot_confusion, plot_roc
+
+
+def write_report(result: EvalResult, out_dir: str | Path, title: str = "") -> list[Path]:
+    """Write ``metrics.json``, ``per_record.csv``, ``confusion.png`` and ``roc.png`` atomically."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [out_dir / name for name in ("metrics.json", "per_record.csv", "confusion.png", "roc.png")]
+    with atomic_open(written[0]) as handle:
+        json.dump(result.to_json(), handle, indent=2, allow_nan=True)
+    with atomic_open(written[1], newline="") as handle:
+        result.per_record.to_csv(handle, index=False)
+    plot_confusion(written[2], result.to_json()["confusion_matrix"], title)
+    fpr, tpr = roc_curve(result.y_true, result.p_af)
+    plot_roc(written[3], fpr, tpr, result.window["auroc"], title)
+    return written

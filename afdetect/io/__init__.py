@@ -1,0 +1,2 @@
+"""Stage 1, input and output: find WFDB records; read headers, leads, signals, rhythm annotations
+and reference labels; write outputs atomically."""

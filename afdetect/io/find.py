@@ -1,0 +1,81 @@
+"""Find WFDB records: header paths, folders (optionally recursive) and ``RECORDS`` list files."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from afdetect.errors import RecordError
+
+
+def record_base(path: str | Path) -> Path:
+    """Return the record path without extension for ``rec``, ``rec.hea`` or ``rec.dat``."""
+    path = Path(path)
+    if path.suffix.lower() in {".hea", ".dat", ".mat", ".atr"}:
+        return path.with_suffix("")
+    return path
+
+
+def find_records(inputs: Iterable[str | Path], recursive: bool = False) -> list[Path]:
+    """Expand record arguments into record paths (without extension).
+
+    Parameters
+    ----------
+    inputs : iterable of str or Path
+        Each is a record (``rec.hea`` or ``rec``), a directory of records (its ``RECORDS``
+        file when present, else every ``*.hea``), a ``RECORDS`` file, or ``-`` for record
+        paths read from standard input, one a line.
+    recursive : bool
+        Search directories recursively for ``*.hea``.
+
+    Returns
+    -------
+    list of Path
+        Record paths in the order given (directories sorted), without duplicates.
+
+    Raises
+    ------
+    RecordError
+        For an input that is neither a record, a directory nor a RECORDS file, or a
+        directory that holds no record.
+
+    Example
+    -------
+    >>> find_records(["../shared/data/cpsc2021"])  # doctest: +SKIP
+    [PosixPath('../shared/data/cpsc2021/data_0_1'), ...]
+    """
+    found: list[Path] = []
+    for item in inputs:
+        if str(item) == "-":
+            lines = [line.strip() for line in sys.stdin]
+            found.extend(find_records([line for line in lines if line], recursive))
+            continue
+        path = Path(item)
+        if path.is_dir():
+            found.extend(_records_in_directory(path, recursive))
+        elif path.is_file() and path.name == "RECORDS":
+            found.extend(_records_in_list(path))
+        else:
+            base = record_base(path)
+            if not base.with_suffix(".hea").is_file():
+                what = "no such record" if not path.exists() else "not a WFDB record (.hea)"
+                raise RecordError(path, f"{what}: expected a .hea header, a directory or RECORDS")
+            found.append(base)
+    return list(dict.fromkeys(found))
+
+
+def _records_in_list(records_file: Path) -> list[Path]:
+    names = [line.strip() for line in records_file.read_text().splitlines() if line.strip()]
+    return [record_base(records_file.parent / name) for name in names]
+
+
+def _records_in_directory(directory: Path, recursive: bool) -> list[Path]:
+    if not recursive and (directory / "RECORDS").is_file():
+        records = _records_in_list(directory / "RECORDS")
+    else:
+        pattern = "**/*.hea" if recursive else "*.hea"
+        records = sorted(record_base(p) for p in directory.glob(pattern))
+    if not records:
+        raise RecordError(directory, "directory holds no WFDB record (*.hea)")
+    return records

@@ -1,0 +1,224 @@
+"""Weights files: a model's state plus everything ``predict`` needs, loaded safely.
+
+A weights file is a ``torch.save`` dict of tensors and plain types only, so it loads with
+``torch.load(..., weights_only=True)`` (no arbitrary unpickling):
+
+``format``         ``"afdetect-weights"`` and ``format_version``
+``model``          registry name (``ecgcnn_se`` ...) and ``model_config`` (dict)
+``preprocessing``  the input it was trained on (:class:`~afdetect.config.Preprocessing`: rate,
+                   window, hop, band-pass, frames, STFT, labels); prediction uses this copy
+``threshold``      AF threshold on ``p_af`` chosen on validation data
+``training``       data summary, split record names, metrics, recipe
+``state_dict``     the parameters
+
+Shipped weights are listed in ``weights/SHA256SUMS``; loading a file that the manifest
+lists with another digest fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from afdetect.config import DEFAULT_PREPROCESSING, LABEL_NAMES, Preprocessing
+from afdetect.errors import ParameterError, UsageError
+from afdetect.io.atomic import atomic_path
+from afdetect.models.ecgcnn import ECGCNN, ECGCNNConfig
+from afdetect.models.registry import VARIANTS, model_config
+
+FORMAT = "afdetect-weights"
+
+
+FORMAT_VERSION = 1
+
+
+MANIFEST = "SHA256SUMS"
+
+
+ZIP_MAGIC = b"PK\x03\x04"
+"""First bytes of a ``torch.save`` file (a zip archive)."""
+
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+"""Folder of the shipped weights (``weights/`` beside the package in a checkout)."""
+
+
+def default_weights(variant: str = "se") -> Path:
+    """Path of the shipped weights of a variant (``se`` or ``l``)."""
+    return WEIGHTS_DIR / f"{_registry_name(variant)}.pt"
+
+
+def _registry_name(variant: str) -> str:
+    try:
+        model_config(variant)  # validates the name
+    except ValueError as exc:
+        raise ParameterError(f"{{variant}}: {exc}") from None
+    return VARIANTS.get(variant, variant)
+
+
+def save_weights(
+    path: str | Path,
+    model: ECGCNN,
+    name: str,
+    threshold: float,
+    training: dict[str, Any],
+    *,
+    preprocessing: Preprocessing = DEFAULT_PREPROCESSING,
+) -> None:
+    """Write a weights file atomically (see module docstring for the layout).
+
+    ``preprocessing`` is the input the model was trained on (the windows file's).
+    """
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": _registry_name(name),
+        "model_config": model.config.to_dict(),
+        "preprocessing": preprocessing.to_dict(),
+        "threshold": float(threshold),
+        "training": training,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def sha256(path: str | Path) -> str:
+    """Hex SHA-256 digest of a file."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(directory: str | Path) -> Path:
+    """Write ``SHA256SUMS`` (``sha256sum`` format) for every ``*.pt`` in ``directory``."""
+    directory = Path(directory)
+    lines = [f"{sha256(p)}  {p.name}\n" for p in sorted(directory.glob("*.pt"))]
+    manifest = directory / MANIFEST
+    with atomic_path(manifest) as tmp:
+        tmp.write_text("".join(lines))
+    return manifest
+
+
+def verify_manifest(path: str | Path) -> bool | None:
+    """Check a weights file against the ``SHA256SUMS`` beside it.
+
+    Returns
+    -------
+    bool or None
+        ``True`` when listed and matching, ``None`` when not listed (no manifest, or a
+        user's own file).
+
+    Raises
+    ------
+    UsageError
+        When the manifest lists the file with another digest.
+    """
+    path = Path(path)
+    manifest = path.parent / MANIFEST
+    if not manifest.is_file():
+        return None
+    for line in manifest.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("*") == path.name:
+            if parts[0] != sha256(path):
+                raise UsageError(path, f"sha256 does not match {manifest} (file corrupted or replaced)")
+            return True
+    return None
+
+
+def _check_archive(path: Path) -> None:
+    """Check that ``path`` is a complete ``torch.save`` zip archive whose members pass their CRC.
+
+    ``torch.load`` itself reads a file with flipped bytes in a tensor without complaint.
+    """
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic != ZIP_MAGIC:
+        what = "empty file" if not magic else "not a zip archive"
+        raise UsageError(path, f"not an afdetect weights file ({what}; torch.save writes zip archives)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError):
+        raise UsageError(path, "weights file is truncated or damaged (incomplete zip archive)") from None
+    if damaged is not None:
+        raise UsageError(path, f"weights file is damaged (member {damaged!r} fails its CRC check)")
+
+
+def _front_end_differences(preprocessing: Preprocessing) -> list[str]:
+    """Frame and STFT sizes that differ from the ones this version's model computes."""
+    front_end = ("frame_length", "frame_step", "n_fft", "stft_hop")
+    return [d for d in preprocessing.differences(DEFAULT_PREPROCESSING) if d.split()[0] in front_end]
+
+
+def load_weights(path: str | Path, variant: str | None = None) -> tuple[ECGCNN, dict[str, Any]]:
+    """Load a weights file into an eval-mode model.
+
+    Parameters
+    ----------
+    path : str or Path
+        Weights file.
+    variant : str, optional
+        Expected variant (``se``/``l`` or registry name); a file of another variant is
+        refused.
+
+    Returns
+    -------
+    model : ECGCNN
+        The model in eval mode, on the CPU.
+    meta : dict
+        The file's other entries (threshold, preprocessing, training ...).
+
+    Raises
+    ------
+    UsageError
+        When the file is missing, corrupt, not afdetect weights, of another variant, or
+        made for other preprocessing constants.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(path, "weights file not found")
+    if variant is not None:
+        _registry_name(variant)  # a bad --variant is reported as such, whatever the file
+    verify_manifest(path)
+    _check_archive(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise UsageError(path, "not an afdetect weights file (holds Python objects other than tensors)") from None
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(path, f"not a readable weights file ({first[:120]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise UsageError(path, "not an afdetect weights file (no 'afdetect-weights' format tag)")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise UsageError(path, f"weights format version {payload.get('format_version')} unsupported")
+    if variant is not None and payload["model"] != _registry_name(variant):
+        raise UsageError(path, f"holds model {payload['model']!r}, not the requested {_registry_name(variant)!r}")
+    if payload.get("preprocessing", {}).get("label_names") != list(LABEL_NAMES):
+        raise UsageError(path, "made for other class labels than this afdetect version's")
+    front_end = _front_end_differences(Preprocessing.from_dict(payload["preprocessing"]))
+    if front_end:
+        raise UsageError(
+            path, f"made for another model front end than this afdetect version's ({'; '.join(front_end)})"
+        )
+    try:
+        model = ECGCNN(ECGCNNConfig.from_dict(payload["model_config"]))
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise UsageError(path, f"weights do not fit the model config ({first[:120]})") from None
+    model.eval()
+    meta = {k: v for k, v in payload.items() if k != "state_dict"}
+    return model, meta

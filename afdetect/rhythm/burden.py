@@ -1,0 +1,111 @@
+"""Per-record AF episodes, burden summaries and annotation files of a ``predict`` run.
+
+:class:`BurdenReport` receives each record's whole per-window table as prediction finishes
+it (one row per 15 s of signal: about 5,800 rows for 24 h, so keeping it is cheap even when
+the CSV itself is streamed), merges its episodes, summarises its burden and, when asked,
+writes its WFDB rhythm annotation file at once. The episodes CSV and the summary JSON are
+written at the end, atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from afdetect.errors import ParameterError, UsageError
+from afdetect.io.annotations import check_annotation_extension, writable_folder, write_rhythm_annotations
+from afdetect.io.atomic import atomic_open, check_writable
+from afdetect.rhythm.episodes import EPISODE_COLUMNS, merge_episodes, summarise_record
+
+
+@dataclass
+class BurdenReport:
+    """Collects episodes and summaries record by record; writes annotation files as it goes.
+
+    Attributes
+    ----------
+    annotate : str or None
+        Annotation extension to write per record (``None``: no annotation files).
+    annotate_dir : Path or None
+        Folder for annotation files (``None``: next to each record).
+    episodes : list of pandas.DataFrame
+        Episodes of each record added so far.
+    summaries : list of dict
+        Summary of each record added so far (:func:`afdetect.rhythm.episodes.summarise_record`).
+    annotation_files : list of Path
+        Annotation files written so far.
+
+    Example
+    -------
+    >>> report = BurdenReport(annotate="afd")  # doctest: +SKIP
+    >>> predict_to_csv(predictor, ["rec"], "out.csv", on_record=report.add)  # doctest: +SKIP
+    >>> report.write_summary("summary.json")  # doctest: +SKIP
+    """
+
+    annotate: str | None = None
+    annotate_dir: Path | None = None
+    episodes: list[pd.DataFrame] = field(default_factory=list)
+    summaries: list[dict[str, Any]] = field(default_factory=list)
+    annotation_files: list[Path] = field(default_factory=list)
+
+    def add(self, record: str | Path, table: pd.DataFrame) -> None:
+        """Merge, summarise (and annotate) one record from its whole per-window table."""
+        episodes = merge_episodes(table)
+        self.episodes.append(episodes)
+        self.summaries.append(summarise_record(table, episodes))
+        if self.annotate:
+            self.annotation_files.append(write_rhythm_annotations(record, episodes, self.annotate, self.annotate_dir))
+
+    def episodes_table(self) -> pd.DataFrame:
+        """Episodes of every record added, in order (columns ``record, onset_s, offset_s, duration_s``)."""
+        frames = [e for e in self.episodes if not e.empty]
+        if not frames:
+            return pd.DataFrame(columns=list(EPISODE_COLUMNS))
+        return pd.concat(frames, ignore_index=True)
+
+    def write_episodes(self, path: str | Path) -> None:
+        """Write the episodes of every record as one CSV, atomically."""
+        with atomic_open(path, newline="") as handle:
+            self.episodes_table().to_csv(handle, index=False, lineterminator="\n")
+
+    def write_summary(self, path: str | Path) -> None:
+        """Write the per-record summaries as a JSON list, atomically."""
+        with atomic_open(path) as handle:
+            json.dump(self.summaries, handle, indent=2)
+            handle.write("\n")
+
+
+def check_burden_outputs(
+    episodes: str | Path | None,
+    summary: str | Path | None,
+    annotate: str | None,
+    annotate_dir: str | Path | None,
+) -> None:
+    """Validate the episode, summary and annotation outputs before any record is read.
+
+    Raises
+    ------
+    UsageError
+        An unwritable output path, a bad annotation extension (or ``atr`` next to the
+        records), ``--annotate-dir`` without ``--annotate``, or an annotation folder that is
+        missing or not writable.
+    """
+    for path in (episodes, summary):
+        if path is not None:
+            check_writable(path)
+    if annotate_dir is not None and annotate is None:
+        raise ParameterError("{annotate_dir} needs {annotate} EXT", annotate_dir)
+    if annotate is not None:
+        check_annotation_extension(annotate)
+        if annotate.lower() == "atr" and annotate_dir is None:
+            raise ParameterError("{annotate} atr next to the records would overwrite their reference annotations")
+    if annotate_dir is not None:
+        directory = Path(annotate_dir)
+        if not directory.is_dir():
+            raise UsageError(directory, "annotation output folder does not exist")
+        if not writable_folder(directory):
+            raise UsageError(directory, "annotation output folder is not writable")

@@ -1,0 +1,209 @@
+"""Classical baseline: R-peak detection plus RR-irregularity statistics (``--method rr``).
+
+The deep model is compared against this detector, which looks only at the timing of the
+heart beats. Pipeline per conditioned window (z-normalised, band-passed 0.5-40 Hz,
+``MODEL_FS`` Hz, zero-padded tail):
+
+1. :func:`qrs_envelope` - Pan-Tompkins-like feature: 5-15 Hz band-pass, 5-point
+   derivative, squaring, 150 ms moving average. Squaring makes it blind to polarity.
+2. :func:`detect_r_peaks` - envelope peaks above an adaptive threshold with a 250 ms
+   refractory period, T-wave rejection and search-back for missed beats, each refined to
+   the largest ``|x|`` nearby.
+3. :func:`rr_features` - irregularity statistics of the RR intervals (s): coefficient of
+   sample entropy (COSEn, Lake & Moorman 2011), normalised RMSSD, median ``|ΔRR|``,
+   turning-point ratio, and more; :func:`qrs_consistency` - how alike the detected beats
+   look (a signal-quality index: noise makes detections, hence RR, irregular too).
+4. :func:`rr_af_probability` - a fixed logistic combination of four features
+   (:data:`SCORE_FEATURES`: COSEn, turning-point ratio, heart rate, QRS consistency) with
+   the coefficients below, fitted only on the training records of the default record-wise
+   CinC 2017 split by ``benchmarks/fit_rr_baseline.py`` (the features were chosen on the
+   validation records; the test records were not looked at).
+
+Windows with fewer than ``RR_MIN_BEATS`` detected beats carry no rhythm evidence: they
+get ``RR_UNDETERMINED_P`` (0.5), which the shipped ``RR_THRESHOLD`` (above 0.5) labels
+non-AF.
+
+The detector's internal constants (filter band, integration length, threshold
+fractions) and the fitted coefficients live here, beside the algorithm they belong to;
+the values other modules share (threshold, minimum beats) live in :mod:`afdetect.config`.
+
+References
+----------
+Pan J, Tompkins WJ. A real-time QRS detection algorithm. IEEE Trans Biomed Eng 1985;32:230-6.
+Lake DE, Moorman JR. Accurate estimation of entropy in very short physiological time
+series: the problem of atrial fibrillation detection in implanted ventricular devices.
+Am J Physiol Heart Circ Physiol 2011;300:H319-25.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+from scipy import signal as sps
+
+from afdetect.config import MODEL_FS, RR_REFRACTORY_S
+from afdetect.signal.conditioning import bandpass
+
+# --- R-peak detector (Pan & Tompkins 1985, simplified to a whole-window pass) ---------
+QRS_BAND_HZ: tuple[float, float] = (5.0, 15.0)
+"""Pass band (Hz) that keeps QRS energy and suppresses P/T waves and baseline."""
+
+
+INTEGRATION_S: float = 0.15
+"""Moving-average length (s) of the squared derivative (about one QRS width)."""
+
+
+REFERENCE_SEGMENT_S: float = 2.0
+"""The envelope's reference level is the median of its maxima over segments this long (s);
+at any rate above 30 bpm each segment holds a beat, and the median ignores artefact bursts."""
+
+
+PEAK_FRACTION: float = 0.3
+"""Detection threshold as a fraction of the reference level."""
+
+
+T_WAVE_S: float = 0.36
+"""A candidate this close (s) to the previous beat is a T wave unless its envelope is at
+least ``T_WAVE_RATIO`` times the previous beat's."""
+
+
+T_WAVE_RATIO: float = 0.5
+
+
+SEARCHBACK_FACTOR: float = 1.66
+"""An RR interval longer than this multiple of the median RR is searched again at half the
+threshold for a missed beat."""
+
+
+REFINE_S: float = 0.06
+"""Each beat is moved to the largest ``|x|`` within this distance (s) of its envelope peak."""
+
+
+QRS_HALF_WIDTH_S: float = 0.1
+"""Half-length (s) of the beat snippets :func:`qrs_consistency` compares."""
+
+
+def qrs_envelope(x: np.ndarray, fs: float = MODEL_FS) -> np.ndarray:
+    """Polarity-blind QRS energy envelope along the last axis.
+
+    5-15 Hz zero-phase band-pass, 5-point derivative, squaring and a centred
+    ``INTEGRATION_S`` moving average, so the envelope peaks at the middle of each QRS
+    complex whichever way it points.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Conditioned signals ``(..., n_samples)`` at ``fs`` Hz.
+    fs : float
+        Sampling rate (Hz).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 envelope, same shape as ``x`` (squared amplitude per sample).
+
+    Example
+    -------
+    >>> qrs_envelope(np.zeros((2, 3840))).shape
+    (2, 3840)
+    """
+    y = bandpass(np.asarray(x, dtype=np.float64), fs, QRS_BAND_HZ).astype(np.float64)
+    slope = ndimage.convolve1d(y, np.array([1.0, 2.0, 0.0, -2.0, -1.0]) * fs / 8, axis=-1, mode="nearest")
+    width = max(1, int(round(INTEGRATION_S * fs)))
+    return ndimage.uniform_filter1d(slope**2, width, axis=-1, mode="nearest")
+
+
+def signal_length(x: np.ndarray) -> int:
+    """Samples of real signal in a conditioned window (its zero-padded tail cut off).
+
+    Example
+    -------
+    >>> signal_length(np.array([0.5, -1.0, 0.0, 0.0]))
+    2
+    """
+    nonzero = np.flatnonzero(x)
+    return int(nonzero[-1]) + 1 if len(nonzero) else 0
+
+
+def detect_r_peaks(x: np.ndarray, fs: float = MODEL_FS) -> np.ndarray:
+    """R-peak sample indices in one conditioned window.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        One conditioned window ``(n_samples,)`` at ``fs`` Hz (z-normalised, band-passed;
+        either polarity; a zero-padded tail is ignored).
+    fs : float
+        Sampling rate (Hz).
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 sample indices of the detected R peaks, ascending, at least
+        ``RR_REFRACTORY_S`` apart (except rarely after refinement); empty for a flat window.
+
+    Example
+    -------
+    >>> t = np.arange(3840) / 128
+    >>> ecg = np.exp(-((t % 1.0 - 0.5) ** 2) / (2 * 0.012**2))  # a spike at 0.5 s, 1.5 s, ...
+    >>> len(detect_r_peaks(ecg - ecg.mean()))
+    30
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"detect_r_peaks takes one window (1-D), got shape {x.shape}")
+    n = signal_length(x)
+    if n < int(fs):
+        return np.zeros(0, dtype=np.int64)
+    return pick_peaks(x[:n], qrs_envelope(x[:n], fs), fs)
+
+
+def pick_peaks(x: np.ndarray, env: np.ndarray, fs: float) -> np.ndarray:
+    """Adaptive-threshold peak picking on one envelope (see module docstring)."""
+    seg = int(round(REFERENCE_SEGMENT_S * fs))
+    n_seg = len(env) // seg
+    reference = np.median(env[: n_seg * seg].reshape(n_seg, seg).max(axis=1)) if n_seg else env.max()
+    if not reference > 0:
+        return np.zeros(0, dtype=np.int64)
+    threshold = PEAK_FRACTION * reference
+    refractory = max(1, int(round(RR_REFRACTORY_S * fs)))
+    candidates, props = sps.find_peaks(env, height=threshold, distance=refractory)
+    heights = props["peak_heights"]
+
+    t_wave = T_WAVE_S * fs
+    kept: list[int] = []
+    kept_h: list[float] = []
+    for p, h in zip(candidates.tolist(), heights.tolist(), strict=True):
+        if kept and p - kept[-1] < t_wave and h < T_WAVE_RATIO * kept_h[-1]:
+            continue
+        kept.append(p)
+        kept_h.append(h)
+
+    if len(kept) >= 3:
+        kept = _search_back(env, np.array(kept), threshold / 2, refractory)
+    peaks = np.asarray(kept, dtype=np.int64)
+    return _refine(x, peaks, int(round(REFINE_S * fs)))
+
+
+def _search_back(env: np.ndarray, peaks: np.ndarray, threshold: float, refractory: int) -> list[int]:
+    """Add the highest sub-threshold envelope peak inside each overly long RR gap."""
+    rr = np.diff(peaks)
+    limit = SEARCHBACK_FACTOR * np.median(rr)
+    found = []
+    for a, b in zip(peaks[:-1][rr > limit].tolist(), peaks[1:][rr > limit].tolist(), strict=True):
+        lo, hi = a + refractory, b - refractory
+        if hi - lo < 3:
+            continue
+        cand, props = sps.find_peaks(env[lo:hi], height=threshold)
+        if len(cand):
+            found.append(lo + int(cand[np.argmax(props["peak_heights"])]))
+    return sorted(peaks.tolist() + found)
+
+
+def _refine(x: np.ndarray, peaks: np.ndarray, half: int) -> np.ndarray:
+    """Move each peak to the largest ``|x|`` within ``half`` samples."""
+    if len(peaks) == 0:
+        return peaks
+    offsets = np.arange(-half, half + 1)
+    idx = np.clip(peaks[:, None] + offsets[None, :], 0, len(x) - 1)
+    return idx[np.arange(len(peaks)), np.argmax(np.abs(x[idx]), axis=1)].astype(np.int64)
