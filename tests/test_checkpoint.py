@@ -146,3 +146,10 @@ def test_save_is_atomic(tmp_path: Path, tiny_model_overrides: dict[str, object])
         save_weights(tmp_path / "no_dir" / "w.pt", model, "se", 0.5, {})
     save_weights(tmp_path / "w.pt", model, "se", 0.5, {})
     assert [p.name for p in tmp_path.iterdir()] == ["w.pt"]  # no temporary file left behind
+
+
+def test_shipped_weights_are_found() -> None:
+    """The shipped weights lie in ``weights/`` beside the package (tests that use them must not skip)."""
+    for variant in ("se", "l"):
+        assert default_weights(variant).is_file()
+        assert verify_manifest(default_weights(variant)) is True

@@ -45,7 +45,7 @@ ZIP_MAGIC = b"PK\x03\x04"
 """First bytes of a ``torch.save`` file (a zip archive)."""
 
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 """Folder of the shipped weights (``weights/`` beside the package in a checkout)."""
 
 
