@@ -70,7 +70,8 @@ from afdetect.io.atomic import atomic_open
 from afdetect.models.weights import sha256
 from afdetect.signal import rr
 from afdetect.training.cache import WindowSet, load_window_set, save_window_set
-from afdetect.training.loop import TrainConfig, train
+from afdetect.training.loop import train
+from afdetect.training.options import TrainConfig
 from afdetect.training.splits import split_records
 
 REPO = Path(__file__).resolve().parent.parent

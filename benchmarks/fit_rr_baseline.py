@@ -28,7 +28,7 @@ from afdetect.detect import rr as rr_score
 from afdetect.evaluate.metrics import best_threshold, binary_metrics
 from afdetect.signal import rr
 from afdetect.training.cache import load_window_set
-from afdetect.training.loop import TrainConfig
+from afdetect.training.options import TrainConfig
 from afdetect.training.splits import split_records
 
 

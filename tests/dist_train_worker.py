@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from afdetect.training import distributed
-from afdetect.training.loop import TrainConfig, train
+from afdetect.training.loop import train
+from afdetect.training.options import TrainConfig
 
 TINY_MODEL: dict[str, object] = {"channels": (4, 8), "lstm_hidden": 8, "lstm_layers": 1}
 """Config overrides of the tiny ECGCNN trained here (as ``TINY_MODEL`` in conftest.py)."""

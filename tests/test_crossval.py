@@ -17,7 +17,7 @@ from afdetect.errors import EXIT_USAGE, UsageError
 from afdetect.evaluate.records import evaluate, select_split
 from afdetect.models.weights import load_weights
 from afdetect.training.cache import load_window_set
-from afdetect.training.loop import TrainConfig
+from afdetect.training.options import TrainConfig
 from afdetect.training.splits import record_folds, split_records
 
 OLD_TRUTH = np.array([0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0])

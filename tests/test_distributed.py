@@ -29,7 +29,8 @@ from afdetect.models.weights import load_weights
 from afdetect.training import distributed
 from afdetect.training.cache import load_window_set
 from afdetect.training.data import WindowDataset
-from afdetect.training.loop import METRIC_COLUMNS, TrainConfig, train
+from afdetect.training.loop import METRIC_COLUMNS, train
+from afdetect.training.options import TrainConfig
 
 WORKER = Path(__file__).resolve().parent / "dist_train_worker.py"
 """Script each torchrun process runs (trains, then resumes; dumps its model per epoch)."""

@@ -134,6 +134,23 @@ def annotated_and_plain(fmt212_record: Path, tmp_path: Path) -> list[Path]:
     return [fmt212_record, plain / fmt212_record.name]
 
 
+def test_evaluate_records_jobs_give_the_same_result(fmt212_record: Path, tmp_path: Path) -> None:
+    """``eval --jobs N``: records scored in worker processes give the one-process result, errors included."""
+    records = [*annotated_and_plain(fmt212_record, tmp_path), tmp_path / "missing"]
+    predictor = Predictor(CountingScorer(0.7), 0.5, {"model": "constant"})
+    runs = []
+    for jobs in (1, 2):
+        seen: list[tuple[str, str | None]] = []
+
+        def on_record(path: Path, error: Exception | None, seen: list = seen) -> None:
+            seen.append((path.name, None if error is None else str(error)))
+
+        result = evaluate_records(predictor, records, jobs=jobs, on_record=on_record)
+        runs.append((result.y_true.tolist(), result.p_af.tolist(), result.per_record.to_dict(), result.ec57, seen))
+    assert runs[0] == runs[1]
+    assert runs[0][4][-1][1] is not None  # the missing record is reported, not fatal
+
+
 def test_evaluate_records_scores_each_window_once_and_compares_annotated_episodes(
     fmt212_record: Path, tmp_path: Path
 ) -> None:

@@ -529,7 +529,8 @@ KILLED_RUN = textwrap.dedent(
     import sys, time
     from pathlib import Path
     import torch
-    from afdetect.training.loop import TrainConfig, train
+    from afdetect.training.loop import train
+    from afdetect.training.options import TrainConfig
 
     torch.set_num_threads(1)
     data, out, marker = map(Path, sys.argv[1:4])
@@ -546,7 +547,8 @@ KILLED_RUN = textwrap.dedent(
 
 
 def test_training_killed_mid_epoch_resumes_to_identical_weights(tmp_path: Path) -> None:
-    from afdetect.training.loop import TrainConfig, train
+    from afdetect.training.loop import train
+    from afdetect.training.options import TrainConfig
 
     data = _tiny_windows_file(tmp_path / "windows.npz")
     killed, marker = tmp_path / "killed", tmp_path / "mid_epoch_2"

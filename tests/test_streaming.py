@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pickle
 import threading
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import torch
 from afdetect.config import CLIP_FRACTION, INFERENCE_BATCH, window_samples
 from afdetect.detect.inference import DEFAULT_THREADS, inference_threads, predict_proba, set_inference_threads
 from afdetect.detect.predictor import ModelScorer, Predictor
-from afdetect.detect.runs import _init_worker
+from afdetect.detect.runs import _init_worker, _predict_tables
 from afdetect.errors import UsageError
 from afdetect.io.atomic import atomic_open, check_writable, is_special_file
 from afdetect.io.header import read_header
@@ -172,5 +173,5 @@ def test_scoring_threads_do_not_change_probabilities(tiny_weights: Path, long_re
 def test_batch_workers_score_on_one_thread(tiny_weights: Path) -> None:
     """``--jobs`` workers are forked from a parent that may score on several threads: each must use one."""
     set_inference_threads(2)
-    _init_worker(Predictor.from_weights(tiny_weights), None)
+    _init_worker(partial(_predict_tables, Predictor.from_weights(tiny_weights), None))
     assert inference_threads() == 1 and torch.get_num_threads() == 1

@@ -15,7 +15,8 @@ from afdetect.models.registry import create_model
 from afdetect.models.weights import load_weights
 from afdetect.training.cache import load_window_set
 from afdetect.training.data import WindowDataset
-from afdetect.training.loop import METRIC_COLUMNS, TrainConfig, resolve_device, train
+from afdetect.training.loop import METRIC_COLUMNS, resolve_device, train
+from afdetect.training.options import TrainConfig
 from afdetect.training.splits import split_records
 
 

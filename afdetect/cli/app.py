@@ -6,10 +6,12 @@ Exit codes: 0 ok, 1 some records failed (the others were processed), 2 usage err
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, TypeVar, get_type_hints
 
 import typer
 from rich.console import Console
@@ -18,15 +20,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from afdetect.cli.tables import burden_table, ec57_table, fmt_value
-from afdetect.config import (
-    AUGMENT_P,
-    TEST_FRACTION,
-    TRAIN_BATCH,
-    TRAIN_EPOCHS,
-    TRAIN_LR,
-    TRAIN_PATIENCE,
-    VAL_FRACTION,
-)
 from afdetect.errors import (
     EXIT_INTERRUPTED,
     EXIT_RECORD_FAILED,
@@ -35,6 +28,7 @@ from afdetect.errors import (
     ParameterError,
     UsageError,
 )
+from afdetect.training.options import TrainConfig
 
 app = typer.Typer(
     add_completion=False,
@@ -78,6 +72,11 @@ ThreadsOption = Annotated[int | None, typer.Option(help="CPU threads to use (def
 
 
 MethodOption = Annotated[str, typer.Option(help=METHOD_HELP)]
+
+
+JobsOption = Annotated[
+    int, typer.Option("--jobs", "-j", help="Records predicted in parallel worker processes (0: one per core).")
+]
 
 
 _state = {"debug": False}
@@ -181,45 +180,30 @@ def preprocess(
     raise typer.Exit(_run(action))
 
 
-@app.command()
+def _config_options(config_class: type) -> list[inspect.Parameter]:
+    """Typer options of a config dataclass: one per field with a ``help``, its default the field's."""
+    hints = get_type_hints(config_class)
+    options = []
+    for f in dataclasses.fields(config_class):
+        if "help" not in f.metadata:
+            continue
+        option = typer.Option(*f.metadata["flags"], help=f.metadata["help"])
+        default = inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default
+        options.append(
+            inspect.Parameter(
+                f.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[hints[f.name], option]
+            )
+        )
+    return options
+
+
 def train(
-    data: Annotated[Path, typer.Option(help="Windows file from 'afdetect preprocess'.")],
-    variant: Annotated[str, typer.Option(help="Model variant: se (ECGCNN_SE) or l (ECGCNN_L).")] = "se",
-    out_dir: Annotated[Path, typer.Option(help="Folder for checkpoints, metrics and curves.")] = Path("runs/se"),
+    *,
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Also copy the best weights to this file.")
     ] = None,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = TRAIN_EPOCHS,
-    batch_size: Annotated[int, typer.Option(help="Windows per batch.")] = TRAIN_BATCH,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle schedule).")] = TRAIN_LR,
-    patience: Annotated[
-        int, typer.Option(help="Stop after this many epochs without a better validation F1.")
-    ] = TRAIN_PATIENCE,
-    val_fraction: Annotated[float, typer.Option(help="Fraction of records for validation.")] = VAL_FRACTION,
-    test_fraction: Annotated[
-        float, typer.Option(help="Fraction of records held out for testing (unused with --folds).")
-    ] = TEST_FRACTION,
-    folds: Annotated[
-        int,
-        typer.Option(
-            help="K-fold cross-validation: deal the records into K folds stratified by AF (0: no folds, "
-            "the --test-fraction split)."
-        ),
-    ] = 0,
-    fold: Annotated[
-        int, typer.Option(help="With --folds K: the 0-based fold (0 .. K-1) held out as the test split.")
-    ] = 0,
-    augment_p: Annotated[float, typer.Option(help="Probability of each augmentation.")] = AUGMENT_P,
-    seed: Annotated[int, typer.Option(help="Random seed (split, initialisation, augmentation).")] = 0,
-    device: Annotated[
-        str, typer.Option(help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N (cuda:LOCAL_RANK in torchrun).")
-    ] = "auto",
-    workers: Annotated[int, typer.Option(help="Data-loader worker processes (per training process).")] = 0,
     threads: ThreadsOption = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT_DIR/last.pt.")] = False,
-    amp: Annotated[
-        bool, typer.Option("--amp", help="Mixed precision (float16 autocast + gradient scaling); CUDA only.")
-    ] = False,
+    **options: object,
 ) -> None:
     """Train ECGCNN on a windows file with a record-wise train/validation/test split.
 
@@ -235,30 +219,12 @@ def train(
 
     from afdetect.io.atomic import atomic_path, check_writable
     from afdetect.training.distributed import is_main
-    from afdetect.training.loop import TrainConfig
     from afdetect.training.loop import train as run_training
 
     if threads:
         torch.set_num_threads(threads)
-    config = TrainConfig(
-        data=data,
-        out_dir=out_dir,
-        variant=variant,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        patience=patience,
-        val_fraction=val_fraction,
-        test_fraction=test_fraction,
-        folds=folds,
-        fold=fold,
-        augment_p=augment_p,
-        seed=seed,
-        device=device,
-        num_workers=workers,
-        resume=resume,
-        amp=amp,
-    )
+    config = TrainConfig(**options)  # type: ignore[arg-type]
+    out_dir = config.out_dir
 
     def action() -> None:
         config.validate()  # option errors before any file is touched
@@ -290,6 +256,22 @@ def train(
     _run(action)
 
 
+def _with_config_options(command: Callable[..., None], config_class: type) -> Callable[..., None]:
+    """``command(*, <its own options>, **options)`` with one option per config field in place of ``**options``."""
+    hints = get_type_hints(command, include_extras=True)
+    own = [
+        p.replace(annotation=hints[p.name])
+        for p in inspect.signature(command).parameters.values()
+        if p.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    command.__signature__ = inspect.Signature([*_config_options(config_class), *own])  # type: ignore[attr-defined]
+    return command
+
+
+_with_config_options(train, TrainConfig)
+app.command()(train)
+
+
 @app.command()
 def predict(
     records: Annotated[
@@ -302,9 +284,7 @@ def predict(
     threshold: ThresholdOption = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search folders recursively.")] = False,
     threads: ThreadsOption = None,
-    jobs: Annotated[
-        int, typer.Option("--jobs", "-j", help="Records predicted in parallel worker processes (0: one per core).")
-    ] = 1,
+    jobs: JobsOption = 1,
     episodes: Annotated[
         Path | None, typer.Option(help="Also write the AF episodes of all records to this CSV.")
     ] = None,
@@ -417,11 +397,13 @@ def evaluate_command(
     lead: LeadOption = None,
     threshold: ThresholdOption = None,
     threads: ThreadsOption = None,
+    jobs: JobsOption = 1,
     method: MethodOption = "cnn",
 ) -> None:
     """Accuracy, F1, sensitivity, specificity, PPV, AUROC, confusion matrix and per-record table."""
     from afdetect.detect.inference import set_inference_threads
     from afdetect.detect.predictor import Predictor
+    from afdetect.detect.runs import resolve_jobs
     from afdetect.evaluate.records import evaluate, evaluate_records, select_split
     from afdetect.evaluate.report import write_report
     from afdetect.io.find import find_records
@@ -444,7 +426,7 @@ def evaluate_command(
                     failures.append(str(error))
 
             try:  # one streamed pass: metrics, and EC57 statistics of records with .atr rhythm annotations
-                result = evaluate_records(predictor, records, lead=lead, on_record=on_record)
+                result = evaluate_records(predictor, records, lead=lead, on_record=on_record, jobs=resolve_jobs(jobs))
             finally:  # a skipped record must not pass silently: the metrics leave it out
                 _report_skipped(failures, len(records))
         written = write_report(result, out_dir, title=predictor.meta["model"])

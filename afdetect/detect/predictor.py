@@ -23,8 +23,7 @@ import torch
 from afdetect.config import DEFAULT_PREPROCESSING, INFERENCE_BATCH, LABEL_NAMES, RR_THRESHOLD, UNREADABLE, Preprocessing
 from afdetect.detect.inference import predict_proba
 from afdetect.errors import ParameterError, check_range
-from afdetect.io.header import RecordInfo, read_header
-from afdetect.io.signals import select_lead
+from afdetect.io.record import Record
 from afdetect.models.ecgcnn import ECGCNN
 from afdetect.models.weights import default_weights, load_weights
 from afdetect.signal.windows import DEFAULT_CHUNK_WINDOWS, WindowBatch, prefetch, record_windows
@@ -132,19 +131,23 @@ class Predictor:
             When the record cannot be read (raised before any row is yielded whenever
             the header, lead or length is at fault).
         """
-        info = read_header(record)
-        lead_index = select_lead(info, lead)
-        for batch, p_af in self.score_record(info, lead_index, chunk_windows=chunk_windows):
-            yield self.table(str(info.path), batch, p_af)
+        yield from self.record_tables(Record.open(record, lead), chunk_windows=chunk_windows)
+
+    def record_tables(self, record: Record, *, chunk_windows: int = DEFAULT_CHUNK_WINDOWS) -> Iterator[pd.DataFrame]:
+        """Per-window tables of an opened record, a chunk at a time."""
+        for batch, p_af in self.score_record(record, chunk_windows=chunk_windows):
+            yield self.table(str(record.info.path), batch, p_af)
 
     def score_record(
-        self, info: RecordInfo, lead_index: int, *, chunk_windows: int = DEFAULT_CHUNK_WINDOWS
+        self, record: Record, *, chunk_windows: int = DEFAULT_CHUNK_WINDOWS
     ) -> Iterator[tuple[WindowBatch, np.ndarray]]:
         """Windows of one lead of a record and their AF probabilities (NaN: unreadable), a chunk at a time.
 
         Reading and conditioning the next chunk overlap with scoring this one (a prefetch thread).
         """
-        windows = record_windows(info, lead_index, preprocessing=self.preprocessing, chunk_windows=chunk_windows)
+        windows = record_windows(
+            record.info, record.lead_index, preprocessing=self.preprocessing, chunk_windows=chunk_windows
+        )
         for batch in prefetch(windows):
             yield batch, self.score(batch)
 

@@ -22,8 +22,9 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 import pandas as pd
 
@@ -127,7 +128,10 @@ def _csv_sink(output: str) -> Iterator[TextIO]:
 
 
 _worker: dict[str, object] = {}
-"""The predictor and lead of this worker process (set by :func:`_init_worker`)."""
+"""The work of this worker process (set by :func:`_init_worker`)."""
+
+
+T = TypeVar("T")
 
 
 WorkerResult = tuple[list[pd.DataFrame], tuple[str | None, str] | None]
@@ -185,6 +189,21 @@ def iter_record_tables(
         for record in records:
             yield record, predictor.iter_record(record, lead)
         return
+    work = partial(_predict_tables, predictor, lead)
+    for record, (tables, error) in map_records(work, records, jobs=jobs, died=_died):
+        yield record, _replay(tables, error)
+
+
+def map_records(
+    work: Callable[[Path], T], records: Sequence[Path], *, jobs: int, died: Callable[[Path], T]
+) -> Iterator[tuple[Path, T]]:
+    """``work(record)`` of every record, in input order, ``jobs`` records at a time in worker processes.
+
+    ``work`` reaches each worker once, when it starts (by ``fork`` on Linux: shared, not
+    pickled); workers score on one thread and leave Ctrl-C to this process. ``work`` should
+    return failures as data (exceptions of the package do not survive pickling); ``died``
+    stands in for the result of a record whose worker process died.
+    """
     # A forked child flushes the stdio buffers it inherits when it exits: empty them first.
     sys.stdout.flush()
     sys.stderr.flush()
@@ -192,17 +211,17 @@ def iter_record_tables(
         max_workers=min(jobs, len(records)),
         mp_context=_start_context(),
         initializer=_init_worker,
-        initargs=(predictor, lead),
+        initargs=(work,),
     )
     finished = False
     try:
-        futures: list[Future[WorkerResult]] = [pool.submit(_predict_in_worker, record) for record in records]
+        futures: list[Future[T]] = [pool.submit(_work_in_worker, record) for record in records]
         for record, future in zip(records, futures, strict=True):
             try:
-                tables, error = future.result()
+                result = future.result()
             except BrokenProcessPool:
-                tables, error = [], (str(record), "worker process died (killed, or out of memory?)")
-            yield record, _replay(tables, error)
+                result = died(record)
+            yield record, result
         finished = True
     finally:
         if finished:
@@ -220,25 +239,32 @@ def _start_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
 
 
-def _init_worker(predictor: Predictor, lead: str | int | None) -> None:
-    """Worker start: one scoring thread (torch on one thread), Ctrl-C left to the parent, the predictor kept."""
+def _init_worker(work: Callable[[Path], object]) -> None:
+    """Worker start: one scoring thread (torch on one thread), Ctrl-C left to the parent, the work kept."""
     from afdetect.detect.inference import set_inference_threads
 
     set_inference_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _worker["predictor"], _worker["lead"] = predictor, lead
+    _worker["work"] = work
 
 
-def _predict_in_worker(record: Path) -> WorkerResult:
-    """One record's tables in a worker; a :class:`RecordError` is sent back as data."""
-    predictor: Predictor = _worker["predictor"]  # type: ignore[assignment]
+def _work_in_worker(record: Path) -> object:
+    return _worker["work"](record)  # type: ignore[operator]
+
+
+def _predict_tables(predictor: Predictor, lead: str | int | None, record: Path) -> WorkerResult:
+    """One record's tables; a :class:`RecordError` is sent back as data."""
     tables: list[pd.DataFrame] = []
     try:
-        for table in predictor.iter_record(record, _worker["lead"]):  # type: ignore[arg-type]
+        for table in predictor.iter_record(record, lead):
             tables.append(table)
     except RecordError as exc:
         return tables, (exc.path, exc.problem)
     return tables, None
+
+
+def _died(record: Path) -> WorkerResult:
+    return [], (str(record), "worker process died (killed, or out of memory?)")
 
 
 def _replay(tables: list[pd.DataFrame], error: tuple[str | None, str] | None) -> Iterator[pd.DataFrame]:

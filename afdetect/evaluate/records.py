@@ -9,7 +9,8 @@ when any of its windows is AF.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,12 @@ import pandas as pd
 
 from afdetect.config import LABEL_NAMES
 from afdetect.detect.predictor import Predictor
-from afdetect.errors import AfdetectError, ParameterError, UsageError
+from afdetect.detect.runs import map_records
+from afdetect.errors import AfdetectError, ParameterError, RecordError, UsageError
 from afdetect.evaluate.ec57 import EpisodeComparison, compare_af_episodes, ec57_statistics, episode_spans
 from afdetect.evaluate.metrics import binary_metrics, confusion, record_metrics, record_scores
-from afdetect.io.header import read_header
-from afdetect.io.reference import record_af_truth, record_key, record_labeller
-from afdetect.io.signals import select_lead
+from afdetect.io.record import Record
+from afdetect.io.reference import record_af_truth, record_key
 from afdetect.rhythm.episodes import merge_episodes
 from afdetect.training.cache import WindowSet
 
@@ -114,9 +115,11 @@ def evaluate(predictor: Predictor, ws: WindowSet, record_mask: np.ndarray | None
 def evaluate_records(
     predictor: Predictor,
     records: Iterable[Path],
+    *,
     lead: str | int | None = None,
     on_record: Callable[[Path, AfdetectError | None], None] | None = None,
     exclude_flutter: bool = False,
+    jobs: int = 1,
 ) -> EvalResult:
     """Score labelled records in one streamed pass: window, record and EC57 episode metrics.
 
@@ -141,6 +144,9 @@ def evaluate_records(
         records that cannot be read or have no label are skipped.
     exclude_flutter : bool
         Cut reference flutter out of the test episodes' positive predictivity (``epicmp -x``).
+    jobs : int
+        Records evaluated at a time in worker processes (as ``predict --jobs``); the result
+        is the same whatever the number.
 
     Raises
     ------
@@ -152,7 +158,12 @@ def evaluate_records(
     >>> result = evaluate_records(Predictor.from_weights(), find_records(["../shared/data/cpsc2021"]))  # doctest: +SKIP
     >>> result.ec57["gross"]["episode_se"]  # doctest: +SKIP
     """
-    references: dict[Path, dict[str, str]] = {}
+    records = [Path(r) for r in records]
+    work = partial(_evaluate_record, predictor, lead, exclude_flutter, {})
+    if jobs <= 1 or len(records) <= 1:
+        outcomes = ((path, work(path)) for path in records)
+    else:
+        outcomes = map_records(work, records, jobs=jobs, died=_died)
     y_parts: list[np.ndarray] = []
     p_parts: list[np.ndarray] = []
     index_parts: list[np.ndarray] = []
@@ -160,37 +171,19 @@ def evaluate_records(
     source_labels: list[str] = []
     comparisons: list[EpisodeComparison] = []
     read = 0
-    for path in map(Path, records):
-        try:
-            reference = record_labeller(path, references)
-            info = read_header(path)
-            lead_index = select_lead(info, lead)
-            ys, ps, tables = [], [], []
-            for batch, p_af in predictor.score_record(info, lead_index):
-                labels = reference.label_windows(batch.start_s, batch.end_s)
-                keep = ~np.isnan(p_af) & (labels >= 0)
-                ys.append(labels[keep])
-                ps.append(p_af[keep])
-                if reference.rhythm is not None:
-                    tables.append(predictor.table(str(path), batch, p_af))
-        except AfdetectError as exc:
+    for path, outcome in outcomes:
+        if outcome.error is not None:
             if on_record:
-                on_record(path, exc)
+                on_record(path, RecordError(*outcome.error))
             continue
-        y = np.concatenate(ys)
-        if len(y):
-            y_parts.append(y)
-            p_parts.append(np.concatenate(ps))
-            index_parts.append(np.full(len(y), len(names)))
-            names.append(record_key(path))
-            source_labels.append(reference.source_label)
-        if reference.rhythm is not None:
-            test = episode_spans(merge_episodes(pd.concat(tables, ignore_index=True)))
-            comparisons.append(
-                compare_af_episodes(
-                    reference.rhythm, test, record_key(path), end_s=info.duration_s, exclude_flutter=exclude_flutter
-                )
-            )
+        if len(outcome.y):
+            y_parts.append(outcome.y)
+            p_parts.append(outcome.p_af)
+            index_parts.append(np.full(len(outcome.y), len(names)))
+            names.append(outcome.key)
+            source_labels.append(outcome.source_label)
+        if outcome.comparison is not None:
+            comparisons.append(outcome.comparison)
         read += 1
         if on_record:
             on_record(path, None)
@@ -203,6 +196,55 @@ def evaluate_records(
     if comparisons:
         result.ec57 = ec57_statistics(comparisons)
     return result
+
+
+@dataclass
+class RecordOutcome:
+    """One record's part of :func:`evaluate_records`: clean-labelled windows, EC57 comparison, or its error."""
+
+    key: str = ""
+    source_label: str = ""
+    y: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    p_af: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    comparison: EpisodeComparison | None = None
+    error: tuple[str | None, str] | None = None
+    """``(path, problem)`` of the record's error (errors travel from worker processes as data)."""
+
+
+def _evaluate_record(
+    predictor: Predictor,
+    lead: str | int | None,
+    exclude_flutter: bool,
+    references: dict[Path, dict[str, str]],
+    path: Path,
+) -> RecordOutcome:
+    """Score one record and compare it with its reference labels (header read once)."""
+    try:
+        record = Record.open(path, lead)
+        reference = record.labels(references)
+        ys, ps, tables = [], [], []
+        for batch, p_af in predictor.score_record(record):
+            labels = reference.label_windows(batch.start_s, batch.end_s)
+            keep = ~np.isnan(p_af) & (labels >= 0)
+            ys.append(labels[keep])
+            ps.append(p_af[keep])
+            if reference.rhythm is not None:
+                tables.append(predictor.table(str(path), batch, p_af))
+    except AfdetectError as exc:
+        return RecordOutcome(error=(exc.path, exc.problem))
+    comparison = None
+    if reference.rhythm is not None:
+        test = episode_spans(merge_episodes(pd.concat(tables, ignore_index=True)))
+        end_s = record.info.duration_s
+        comparison = compare_af_episodes(
+            reference.rhythm, test, record_key(path), end_s=end_s, exclude_flutter=exclude_flutter
+        )
+    y = np.concatenate(ys)
+    return RecordOutcome(record_key(path), reference.source_label, y, np.concatenate(ps), comparison)
+
+
+def _died(record: Path) -> RecordOutcome:
+    return RecordOutcome(error=(str(record), "worker process died (killed, or out of memory?)"))
 
 
 def _result(

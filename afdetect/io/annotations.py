@@ -36,13 +36,13 @@ class RhythmInterval:
     rhythm: str
 
 
-def read_rhythm_intervals(path: str | Path, extension: str = "atr") -> list[RhythmInterval]:
+def read_rhythm_intervals(record: RecordInfo | str | Path, extension: str = "atr") -> list[RhythmInterval]:
     """Read rhythm intervals from a record's annotation file.
 
     Parameters
     ----------
-    path : str or Path
-        Record path (with or without ``.hea``).
+    record : RecordInfo or str or Path
+        The record's header (read once by the caller) or its path (with or without ``.hea``).
     extension : str
         Annotation file extension.
 
@@ -61,7 +61,7 @@ def read_rhythm_intervals(path: str | Path, extension: str = "atr") -> list[Rhyt
     >>> read_rhythm_intervals("../shared/data/cpsc2021/data_8_10")  # doctest: +SKIP
     [RhythmInterval(start_s=0.0, end_s=61.455, rhythm='(AFIB')]
     """
-    info = read_header(path)
+    info = record if isinstance(record, RecordInfo) else read_header(record)
     ann_file = info.path.with_suffix(f".{extension}")
     if not ann_file.is_file():
         raise RecordError(ann_file, "annotation file not found")
@@ -194,7 +194,7 @@ def rhythm_changes(episodes: pd.DataFrame, info: RecordInfo) -> tuple[np.ndarray
 
 
 def write_rhythm_annotations(
-    record_path: str | Path,
+    record: RecordInfo | str | Path,
     episodes: pd.DataFrame,
     extension: str = ANNOTATION_EXTENSION,
     out_dir: str | Path | None = None,
@@ -203,8 +203,9 @@ def write_rhythm_annotations(
 
     Parameters
     ----------
-    record_path : str or Path
-        The record (``rec`` or ``rec.hea``); its header gives the sampling rate and length.
+    record : RecordInfo or str or Path
+        The record's header, or its path (``rec`` or ``rec.hea``): it gives the sampling rate
+        and length.
     episodes : pandas.DataFrame
         The record's AF episodes (columns ``onset_s, offset_s``), already merged from its
         per-window table (:func:`afdetect.rhythm.episodes.merge_episodes`).
@@ -233,7 +234,7 @@ def write_rhythm_annotations(
     PosixPath('rec.afd')
     """
     check_annotation_extension(extension)
-    info = read_header(record_path)
+    info = record if isinstance(record, RecordInfo) else read_header(record)
     if not {"onset_s", "offset_s"} <= set(episodes.columns):
         raise ValueError("expected an episodes table (columns onset_s, offset_s)")
     directory = info.path.parent if out_dir is None else Path(out_dir)

@@ -35,6 +35,7 @@ from afdetect.config import (
 )
 from afdetect.errors import RecordError, UsageError
 from afdetect.io.annotations import RhythmInterval, read_rhythm_intervals
+from afdetect.io.header import RecordInfo
 
 REFERENCE_FILE = "REFERENCE.csv"
 
@@ -124,11 +125,12 @@ class RecordLabels:
     """The ``.atr`` rhythm intervals; ``None`` for a record labelled by ``REFERENCE.csv``."""
 
 
-def record_labeller(path: Path, references: dict[Path, dict[str, str]]) -> RecordLabels:
+def record_labeller(record: RecordInfo | Path, references: dict[Path, dict[str, str]]) -> RecordLabels:
     """Reference labels of one record, from its ``.atr`` rhythm annotations or a ``REFERENCE.csv`` beside it.
 
-    ``references`` caches the ``REFERENCE.csv`` of each folder already read (pass the same
-    dict for every record of a run).
+    ``record`` is the record's header (read once by the caller, see
+    :class:`afdetect.io.record.Record`) or its path. ``references`` caches the
+    ``REFERENCE.csv`` of each folder already read (pass the same dict for every record of a run).
 
     Raises
     ------
@@ -141,8 +143,9 @@ def record_labeller(path: Path, references: dict[Path, dict[str, str]]) -> Recor
     >>> labels.source_label, labels.label_windows(np.array([0.0]), np.array([30.0]))  # doctest: +SKIP
     ('A', array([1]))
     """
+    path = record.path if isinstance(record, RecordInfo) else Path(record)
     if path.with_suffix(".atr").is_file():
-        intervals = read_rhythm_intervals(path)
+        intervals = read_rhythm_intervals(record)
         has_af = any(iv.rhythm in AF_RHYTHMS for iv in intervals)
         return RecordLabels(lambda s, e: label_windows(s, e, intervals), LABEL_NAMES[int(has_af)], intervals)
     if path.parent not in references:

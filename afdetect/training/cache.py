@@ -38,9 +38,8 @@ from afdetect.config import (
 )
 from afdetect.errors import AfdetectError, UsageError
 from afdetect.io.atomic import atomic_path
-from afdetect.io.header import read_header
-from afdetect.io.reference import record_af_truth, record_key, record_labeller
-from afdetect.io.signals import select_lead
+from afdetect.io.record import Record
+from afdetect.io.reference import record_af_truth, record_key
 from afdetect.signal.windows import record_windows
 
 
@@ -181,10 +180,9 @@ def windows_from_records(
     skipped = 0
     for path in records:
         try:
-            reference = record_labeller(path, references)
-            info = read_header(path)
-            lead_index = select_lead(info, lead)
-            for batch in record_windows(info, lead_index):
+            record = Record.open(path, lead)
+            reference = record.labels(references)
+            for batch in record_windows(record.info, record.lead_index):
                 keep = np.array([p is None for p in batch.problems], dtype=bool)
                 labels = reference.label_windows(batch.start_s, batch.end_s)
                 index = np.full(int(keep.sum()), len(names))

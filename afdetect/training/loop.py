@@ -43,7 +43,7 @@ import csv
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -53,26 +53,17 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from afdetect.config import (
-    AUGMENT_P,
-    TEST_FRACTION,
-    TRAIN_BATCH,
-    TRAIN_EPOCHS,
-    TRAIN_LR,
-    TRAIN_PATIENCE,
-    TRAIN_WEIGHT_DECAY,
-    VAL_FRACTION,
-)
 from afdetect.detect.inference import predict_logits
 from afdetect.errors import ParameterError, UsageError
 from afdetect.evaluate.metrics import best_threshold, binary_metrics, record_metrics
 from afdetect.io.atomic import atomic_open, atomic_path
-from afdetect.models.registry import create_model, model_config
+from afdetect.models.registry import create_model
 from afdetect.models.weights import save_weights
 from afdetect.training import distributed
 from afdetect.training.cache import WindowSet, load_window_set
 from afdetect.training.data import WindowDataset
 from afdetect.training.distributed import DistContext
+from afdetect.training.options import TrainConfig
 from afdetect.training.splits import split_records
 from afdetect.viz.plots import plot_history
 
@@ -88,65 +79,6 @@ METRIC_COLUMNS = (
     "lr",
     "seconds",
 )
-
-
-@dataclass
-class TrainConfig:
-    """Options of a training run (the CLI's ``train`` flags).
-
-    ``batch_size`` is per process under ``torchrun``. ``amp`` (mixed precision: float16
-    autocast and gradient scaling) needs a CUDA device; :func:`train` refuses it on the CPU.
-    ``folds`` ≥ 2 turns on K-fold cross-validation with ``fold`` (0-based) as the test fold;
-    ``test_fraction`` is then unused (the test fold holds about ``1 / folds`` of the
-    records). ``folds = 0`` (default) is the plain train/validation/test split.
-    """
-
-    data: Path
-    out_dir: Path
-    variant: str = "se"
-    epochs: int = TRAIN_EPOCHS
-    batch_size: int = TRAIN_BATCH
-    lr: float = TRAIN_LR
-    weight_decay: float = TRAIN_WEIGHT_DECAY
-    val_fraction: float = VAL_FRACTION
-    test_fraction: float = TEST_FRACTION
-    seed: int = 0
-    patience: int = TRAIN_PATIENCE
-    augment_p: float = AUGMENT_P
-    device: str = "auto"
-    num_workers: int = 0
-    resume: bool = False
-    amp: bool = False
-    model_overrides: dict[str, Any] = field(default_factory=dict)
-    folds: int = 0
-    fold: int = 0
-
-    def validate(self) -> None:
-        """Check option ranges; raise :class:`UsageError` naming the bad option."""
-        try:
-            model_config(self.variant)
-        except ValueError as exc:
-            raise ParameterError(f"{{variant}}: {exc}") from None
-        checks = [
-            (self.epochs >= 1, "{epochs} must be at least 1"),
-            (self.batch_size >= 2, "{batch_size} must be at least 2"),
-            (self.lr > 0, "{lr} must be positive"),
-            (0 < self.val_fraction < 1, "{val_fraction} must lie in (0, 1)"),
-            (0 <= self.test_fraction < 1 - self.val_fraction, "{test_fraction} must lie in [0, 1 - val)"),
-            (0 <= self.augment_p <= 1, "{augment_p} must lie in [0, 1]"),
-            (
-                self.folds == 0 or self.folds >= 2,
-                f"{{folds}} must be 0 (no cross-validation) or at least 2, got {self.folds}",
-            ),
-            (self.folds >= 2 or self.fold == 0, f"{{fold}} {self.fold} needs {{folds}} (K-fold cross-validation)"),
-            (
-                self.folds < 2 or 0 <= self.fold < self.folds,
-                f"{{fold}} must lie in [0, {{folds}} - 1] = [0, {self.folds - 1}], got {self.fold}",
-            ),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ParameterError(message)
 
 
 def resolve_device(device: str) -> torch.device:

@@ -19,8 +19,9 @@ from afdetect.config import LABEL_NAMES, OVERVIEW_MIN_S, STRIP_DEFAULT_S, STRIP_
 from afdetect.detect.predictor import WINDOW_COLUMNS, Predictor
 from afdetect.errors import ParameterError
 from afdetect.io.atomic import check_writable
-from afdetect.io.header import RecordInfo, read_header
-from afdetect.io.signals import read_signal, select_lead
+from afdetect.io.header import RecordInfo
+from afdetect.io.record import Record
+from afdetect.io.signals import read_signal
 from afdetect.signal.windows import record_windows
 from afdetect.viz.plots import plot_overview, plot_strip
 
@@ -141,8 +142,8 @@ def plot_record(
     -------
     >>> plot_record(Predictor.from_weights(), "holter", "h.png", start_s=3600, duration_s=60)  # doctest: +SKIP
     """
-    info = read_header(record)
-    lead_index = select_lead(info, lead)
+    opened = Record.open(record, lead)
+    info, lead_index = opened.info, opened.lead_index
     span_given = start_s is not None or duration_s is not None
     if overview and span_given:
         raise ParameterError("{overview} draws the whole record: leave out {start_s} and {duration_s}")
@@ -153,7 +154,7 @@ def plot_record(
     lead_name = info.sig_names[lead_index]
     title = f"{info.path} ({lead_name}, {info.fs:g} Hz), {predictor.meta.get('model', 'model')}"
     if overview:
-        tables = list(predictor.iter_record(info.path, lead_index))
+        tables = list(predictor.record_tables(opened))
         table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=list(WINDOW_COLUMNS))
         plot_overview(path, table, predictor.threshold, info.duration_s, title=f"{title}: whole record")
         return PlotResult(path, kind, 0.0, info.duration_s, lead_name, table)

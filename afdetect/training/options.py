@@ -1,0 +1,110 @@
+"""Training options: one dataclass that is the library's config and the ``train`` command's flags.
+
+Light to import (no torch): the CLI builds its ``train`` options from :class:`TrainConfig`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from afdetect.config import (
+    AUGMENT_P,
+    TEST_FRACTION,
+    TRAIN_BATCH,
+    TRAIN_EPOCHS,
+    TRAIN_LR,
+    TRAIN_PATIENCE,
+    TRAIN_WEIGHT_DECAY,
+    VAL_FRACTION,
+)
+from afdetect.errors import ParameterError
+
+
+def flag(help_text: str, *flags: str) -> dict[str, Any]:
+    """Metadata that makes a :class:`TrainConfig` field a CLI option (flags: ``--name-with-dashes`` unless given)."""
+    return {"help": help_text, "flags": flags}
+
+
+@dataclass
+class TrainConfig:
+    """Options of a training run, defined once: the CLI's ``train`` flags are made from these fields.
+
+    A field with a ``help`` in its metadata is a flag (``--name-with-dashes`` unless its
+    metadata names others); the others (``weight_decay``, ``model_overrides``) are library-only.
+
+    ``batch_size`` is per process under ``torchrun``. ``amp`` (mixed precision: float16
+    autocast and gradient scaling) needs a CUDA device; :func:`train` refuses it on the CPU.
+    ``folds`` ≥ 2 turns on K-fold cross-validation with ``fold`` (0-based) as the test fold;
+    ``test_fraction`` is then unused (the test fold holds about ``1 / folds`` of the
+    records). ``folds = 0`` (default) is the plain train/validation/test split.
+    """
+
+    data: Path = field(metadata=flag("Windows file from 'afdetect preprocess'."))
+    out_dir: Path = field(default=Path("runs/se"), metadata=flag("Folder for checkpoints, metrics and curves."))
+    variant: str = field(default="se", metadata=flag("Model variant: se (ECGCNN_SE) or l (ECGCNN_L)."))
+    epochs: int = field(default=TRAIN_EPOCHS, metadata=flag("Maximum epochs."))
+    batch_size: int = field(default=TRAIN_BATCH, metadata=flag("Windows per batch."))
+    lr: float = field(default=TRAIN_LR, metadata=flag("Peak learning rate (one-cycle schedule)."))
+    weight_decay: float = TRAIN_WEIGHT_DECAY
+    val_fraction: float = field(default=VAL_FRACTION, metadata=flag("Fraction of records for validation."))
+    test_fraction: float = field(
+        default=TEST_FRACTION, metadata=flag("Fraction of records held out for testing (unused with --folds).")
+    )
+    seed: int = field(default=0, metadata=flag("Random seed (split, initialisation, augmentation)."))
+    patience: int = field(
+        default=TRAIN_PATIENCE, metadata=flag("Stop after this many epochs without a better validation F1.")
+    )
+    augment_p: float = field(default=AUGMENT_P, metadata=flag("Probability of each augmentation."))
+    device: str = field(
+        default="auto",
+        metadata=flag("auto (CUDA when present, else CPU), cpu, cuda or cuda:N (cuda:LOCAL_RANK in torchrun)."),
+    )
+    num_workers: int = field(
+        default=0, metadata=flag("Data-loader worker processes (per training process).", "--workers")
+    )
+    resume: bool = field(default=False, metadata=flag("Continue from OUT_DIR/last.pt.", "--resume"))
+    amp: bool = field(
+        default=False, metadata=flag("Mixed precision (float16 autocast + gradient scaling); CUDA only.", "--amp")
+    )
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    folds: int = field(
+        default=0,
+        metadata=flag(
+            "K-fold cross-validation: deal the records into K folds stratified by AF (0: no folds, "
+            "the --test-fraction split)."
+        ),
+    )
+    fold: int = field(
+        default=0, metadata=flag("With --folds K: the 0-based fold (0 .. K-1) held out as the test split.")
+    )
+
+    def validate(self) -> None:
+        """Check option ranges; raise :class:`UsageError` naming the bad option."""
+        from afdetect.models.registry import model_config
+
+        try:
+            model_config(self.variant)
+        except ValueError as exc:
+            raise ParameterError(f"{{variant}}: {exc}") from None
+        checks = [
+            (self.epochs >= 1, "{epochs} must be at least 1"),
+            (self.batch_size >= 2, "{batch_size} must be at least 2"),
+            (self.lr > 0, "{lr} must be positive"),
+            (0 < self.val_fraction < 1, "{val_fraction} must lie in (0, 1)"),
+            (0 <= self.test_fraction < 1 - self.val_fraction, "{test_fraction} must lie in [0, 1 - val)"),
+            (0 <= self.augment_p <= 1, "{augment_p} must lie in [0, 1]"),
+            (
+                self.folds == 0 or self.folds >= 2,
+                f"{{folds}} must be 0 (no cross-validation) or at least 2, got {self.folds}",
+            ),
+            (self.folds >= 2 or self.fold == 0, f"{{fold}} {self.fold} needs {{folds}} (K-fold cross-validation)"),
+            (
+                self.folds < 2 or 0 <= self.fold < self.folds,
+                f"{{fold}} must lie in [0, {{folds}} - 1] = [0, {self.folds - 1}], got {self.fold}",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ParameterError(message)
