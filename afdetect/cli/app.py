@@ -6,26 +6,36 @@ Exit codes: 0 ok, 1 some records failed (the others were processed), 2 usage err
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar, get_type_hints
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from afdetect.cli.common import (
+    JobsOption,
+    LeadOption,
+    MethodOption,
+    ThreadsOption,
+    ThresholdOption,
+    VariantOption,
+    WeightsOption,
+    err,
+    print_error,
+    progress_bar,
+    report_skipped,
+    run_action,
+    state,
+    with_config_options,
+)
 from afdetect.cli.tables import burden_table, ec57_table, fmt_value
 from afdetect.errors import (
-    EXIT_INTERRUPTED,
     EXIT_RECORD_FAILED,
     EXIT_USAGE,
     AfdetectError,
-    ParameterError,
     UsageError,
 )
 from afdetect.training.options import TrainConfig
@@ -38,106 +48,11 @@ app = typer.Typer(
 )
 
 
-err = Console(stderr=True)
-
-
-T = TypeVar("T")
-
-
-METHOD_HELP = (
-    "cnn: the ECGCNN weights; rr: the classical RR-irregularity baseline (R peaks + COSEn/turning"
-    " points/heart rate; no weights, default threshold RR_THRESHOLD; --weights then only gives eval's --split records)."
-)
-
-
-# Options shared by several commands (one definition each).
-WeightsOption = Annotated[Path | None, typer.Option(help="Weights file (default: shipped weights of --variant).")]
-
-
-VariantOption = Annotated[
-    str | None,
-    typer.Option(
-        help="Model variant se or l: the shipped weights to use (default se), or the one --weights must hold."
-    ),
-]
-
-
-LeadOption = Annotated[str | None, typer.Option(help="Lead name or 0-based index (default: first ECG lead).")]
-
-
-ThresholdOption = Annotated[float | None, typer.Option(help="AF threshold on p_af (default: the weights' own).")]
-
-
-ThreadsOption = Annotated[int | None, typer.Option(help="CPU threads to use (default: one per core).")]
-
-
-MethodOption = Annotated[str, typer.Option(help=METHOD_HELP)]
-
-
-JobsOption = Annotated[
-    int, typer.Option("--jobs", "-j", help="Records predicted in parallel worker processes (0: one per core).")
-]
-
-
-_state = {"debug": False}
-
-
-FLAGS: dict[str, str] = {
-    "start_s": "--start",
-    "duration_s": "--duration",
-    "extension": "--annotate",
-    "out_dir": "--annotate-dir",  # only the annotation writer names it in an error
-}
-"""Library parameter names whose flag is not ``--`` plus the name with ``-`` for ``_``."""
-
-
-def flag_of(parameter: str) -> str:
-    """The CLI flag of a library parameter (``batch_size`` → ``--batch-size``)."""
-    return FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
-
-
-def error_message(exc: Exception) -> str:
-    """An error's message, with library parameter names shown as the flags that set them."""
-    return exc.reworded(flag_of) if isinstance(exc, ParameterError) else str(exc)
-
-
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
 ) -> None:
-    _state["debug"] = debug
-
-
-def _run(action: Callable[[], T]) -> T:
-    """Run ``action``; turn afdetect errors into a one-line message and an exit code."""
-    try:
-        return action()
-    except AfdetectError as exc:
-        if _state["debug"]:
-            raise
-        err.print(f"[red]error:[/red] {escape(error_message(exc))}", highlight=False, soft_wrap=True, emoji=False)
-        raise typer.Exit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        err.print("[red]interrupted[/red]")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-
-
-def _print_error(exc: AfdetectError) -> None:
-    """One ``error:`` line on stderr; with ``--debug`` the error is raised instead."""
-    if _state["debug"]:
-        raise exc
-    err.print(f"[red]error:[/red] {escape(error_message(exc))}", highlight=False, soft_wrap=True, emoji=False)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    )
+    state["debug"] = debug
 
 
 @app.command()
@@ -157,7 +72,7 @@ def preprocess(
         records = find_records([str(d) for d in data], recursive)
         failures: list[str] = []
         try:
-            with _progress() as bar:
+            with progress_bar() as bar:
                 task = bar.add_task("preprocess", total=len(records))
 
                 def on_record(path: Path, error: AfdetectError | None) -> None:
@@ -167,7 +82,7 @@ def preprocess(
 
                 ws = windows_from_records(records, lead=lead, on_record=on_record)
         finally:  # also when no record could be read: say why each failed
-            _report_skipped(failures, len(records))
+            report_skipped(failures, len(records))
         save_window_set(ws, output)
         table = Table(title=f"{output}: {len(ws)} windows")
         for column in ("source", "records", "AF windows", "non-AF windows", "ignored windows"):
@@ -177,24 +92,7 @@ def preprocess(
         err.print(table)
         return EXIT_RECORD_FAILED if failures else 0
 
-    raise typer.Exit(_run(action))
-
-
-def _config_options(config_class: type) -> list[inspect.Parameter]:
-    """Typer options of a config dataclass: one per field with a ``help``, its default the field's."""
-    hints = get_type_hints(config_class)
-    options = []
-    for f in dataclasses.fields(config_class):
-        if "help" not in f.metadata:
-            continue
-        option = typer.Option(*f.metadata["flags"], help=f.metadata["help"])
-        default = inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default
-        options.append(
-            inspect.Parameter(
-                f.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[hints[f.name], option]
-            )
-        )
-    return options
+    raise typer.Exit(run_action(action))
 
 
 def train(
@@ -233,7 +131,7 @@ def train(
         if not is_main():  # another torchrun process: rank 0 reports and writes
             run_training(config)
             return
-        with _progress() as bar:
+        with progress_bar() as bar:
             task = bar.add_task("epoch 1", total=None)
 
             def progress(stage: str, done: int, total: int) -> None:
@@ -253,22 +151,10 @@ def train(
                 shutil.copyfile(out_dir / "best.pt", tmp)
             err.print(f"copied to {output}")
 
-    _run(action)
+    run_action(action)
 
 
-def _with_config_options(command: Callable[..., None], config_class: type) -> Callable[..., None]:
-    """``command(*, <its own options>, **options)`` with one option per config field in place of ``**options``."""
-    hints = get_type_hints(command, include_extras=True)
-    own = [
-        p.replace(annotation=hints[p.name])
-        for p in inspect.signature(command).parameters.values()
-        if p.kind is not inspect.Parameter.VAR_KEYWORD
-    ]
-    command.__signature__ = inspect.Signature([*_config_options(config_class), *own])  # type: ignore[attr-defined]
-    return command
-
-
-_with_config_options(train, TrainConfig)
+with_config_options(train, TrainConfig)
 app.command()(train)
 
 
@@ -325,7 +211,7 @@ def predict(
             recursive=recursive,
             jobs=resolve_jobs(jobs),
             on_record=report.add,
-            on_error=_print_error,
+            on_error=print_error,
         )
         if run.failed:
             err.print(f"{run.failed} of {run.records} records failed", highlight=False)
@@ -337,7 +223,7 @@ def predict(
             err.print(burden_table(report.summaries))
         return run.exit_code
 
-    raise typer.Exit(_run(action))
+    raise typer.Exit(run_action(action))
 
 
 @app.command()
@@ -380,7 +266,7 @@ def plot(
         result = plot_record(predictor, record, output, start, duration, lead, overview)
         err.print(f"wrote {escape(result.describe())}", highlight=False, soft_wrap=True)
 
-    _run(action)
+    run_action(action)
 
 
 @app.command("eval")
@@ -428,7 +314,7 @@ def evaluate_command(
             try:  # one streamed pass: metrics, and EC57 statistics of records with .atr rhythm annotations
                 result = evaluate_records(predictor, records, lead=lead, on_record=on_record, jobs=resolve_jobs(jobs))
             finally:  # a skipped record must not pass silently: the metrics leave it out
-                _report_skipped(failures, len(records))
+                report_skipped(failures, len(records))
         written = write_report(result, out_dir, title=predictor.meta["model"])
         table = Table(title=f"{predictor.meta['model']} on {', '.join(map(str, inputs))} ({split})")
         table.add_column("level")
@@ -443,17 +329,7 @@ def evaluate_command(
         err.print(f"threshold {result.threshold:.3f}; wrote {', '.join(str(p) for p in written)}")
         return EXIT_RECORD_FAILED if failures else 0
 
-    raise typer.Exit(_run(action))
-
-
-def _report_skipped(failures: list[str], total: int, limit: int = 20) -> None:
-    """One stderr line per skipped record (the first ``limit``), then the count."""
-    for line in failures[:limit]:
-        err.print(f"[yellow]skipped:[/yellow] {escape(line)}", highlight=False, soft_wrap=True, emoji=False)
-    if len(failures) > limit:
-        err.print(f"[yellow]... and {len(failures) - limit} more skipped records[/yellow]")
-    if failures:
-        err.print(f"{len(failures)} of {total} records skipped", highlight=False)
+    raise typer.Exit(run_action(action))
 
 
 @app.command()

@@ -1,0 +1,153 @@
+"""Shared pieces of the command line: options used by several commands, error and progress output.
+
+Library errors name parameters (:class:`~afdetect.errors.ParameterError`); :func:`error_message`
+shows them as the flags that set them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar, get_type_hints
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from afdetect.errors import EXIT_INTERRUPTED, AfdetectError, ParameterError
+
+err = Console(stderr=True)
+
+
+T = TypeVar("T")
+
+
+METHOD_HELP = (
+    "cnn: the ECGCNN weights; rr: the classical RR-irregularity baseline (R peaks + COSEn/turning"
+    " points/heart rate; no weights, default threshold RR_THRESHOLD; --weights then only gives eval's --split records)."
+)
+
+
+# Options shared by several commands (one definition each).
+WeightsOption = Annotated[Path | None, typer.Option(help="Weights file (default: shipped weights of --variant).")]
+
+
+VariantOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Model variant se or l: the shipped weights to use (default se), or the one --weights must hold."
+    ),
+]
+
+
+LeadOption = Annotated[str | None, typer.Option(help="Lead name or 0-based index (default: first ECG lead).")]
+
+
+ThresholdOption = Annotated[float | None, typer.Option(help="AF threshold on p_af (default: the weights' own).")]
+
+
+ThreadsOption = Annotated[int | None, typer.Option(help="CPU threads to use (default: one per core).")]
+
+
+MethodOption = Annotated[str, typer.Option(help=METHOD_HELP)]
+
+
+JobsOption = Annotated[
+    int, typer.Option("--jobs", "-j", help="Records predicted in parallel worker processes (0: one per core).")
+]
+
+
+state = {"debug": False}
+
+
+FLAGS: dict[str, str] = {
+    "start_s": "--start",
+    "duration_s": "--duration",
+    "extension": "--annotate",
+    "out_dir": "--annotate-dir",  # only the annotation writer names it in an error
+}
+"""Library parameter names whose flag is not ``--`` plus the name with ``-`` for ``_``."""
+
+
+def flag_of(parameter: str) -> str:
+    """The CLI flag of a library parameter (``batch_size`` → ``--batch-size``)."""
+    return FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
+
+
+def error_message(exc: Exception) -> str:
+    """An error's message, with library parameter names shown as the flags that set them."""
+    return exc.reworded(flag_of) if isinstance(exc, ParameterError) else str(exc)
+
+
+def run_action(action: Callable[[], T]) -> T:
+    """Run ``action``; turn afdetect errors into a one-line message and an exit code."""
+    try:
+        return action()
+    except AfdetectError as exc:
+        if state["debug"]:
+            raise
+        err.print(f"[red]error:[/red] {escape(error_message(exc))}", highlight=False, soft_wrap=True, emoji=False)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("[red]interrupted[/red]")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def print_error(exc: AfdetectError) -> None:
+    """One ``error:`` line on stderr; with ``--debug`` the error is raised instead."""
+    if state["debug"]:
+        raise exc
+    err.print(f"[red]error:[/red] {escape(error_message(exc))}", highlight=False, soft_wrap=True, emoji=False)
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def config_options(config_class: type) -> list[inspect.Parameter]:
+    """Typer options of a config dataclass: one per field with a ``help``, its default the field's."""
+    hints = get_type_hints(config_class)
+    options = []
+    for f in dataclasses.fields(config_class):
+        if "help" not in f.metadata:
+            continue
+        option = typer.Option(*f.metadata["flags"], help=f.metadata["help"])
+        default = inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default
+        options.append(
+            inspect.Parameter(
+                f.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[hints[f.name], option]
+            )
+        )
+    return options
+
+
+def with_config_options(command: Callable[..., None], config_class: type) -> Callable[..., None]:
+    """``command(*, <its own options>, **options)`` with one option per config field in place of ``**options``."""
+    hints = get_type_hints(command, include_extras=True)
+    own = [
+        p.replace(annotation=hints[p.name])
+        for p in inspect.signature(command).parameters.values()
+        if p.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    command.__signature__ = inspect.Signature([*config_options(config_class), *own])  # type: ignore[attr-defined]
+    return command
+
+
+def report_skipped(failures: list[str], total: int, limit: int = 20) -> None:
+    """One stderr line per skipped record (the first ``limit``), then the count."""
+    for line in failures[:limit]:
+        err.print(f"[yellow]skipped:[/yellow] {escape(line)}", highlight=False, soft_wrap=True, emoji=False)
+    if len(failures) > limit:
+        err.print(f"[yellow]... and {len(failures) - limit} more skipped records[/yellow]")
+    if failures:
+        err.print(f"{len(failures)} of {total} records skipped", highlight=False)
