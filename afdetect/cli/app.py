@@ -263,7 +263,9 @@ def plot(
     def action() -> None:
         set_inference_threads(threads)
         predictor = Predictor.for_method(method, weights=weights, variant=variant, threshold=threshold)
-        result = plot_record(predictor, record, output, start, duration, lead, overview)
+        result = plot_record(
+            predictor, record, output, start_s=start, duration_s=duration, lead=lead, overview=overview
+        )
         err.print(f"wrote {escape(result.describe())}", highlight=False, soft_wrap=True)
 
     run_action(action)

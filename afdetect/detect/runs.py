@@ -97,7 +97,7 @@ def predict_to_csv(
     with _csv_sink(output) as handle:
         handle.write(",".join(WINDOW_COLUMNS) + "\n")
         handle.flush()
-        for record, record_tables in iter_record_tables(predictor, records, lead, jobs):
+        for record, record_tables in iter_record_tables(predictor, records, lead=lead, jobs=jobs):
             mark = handle.tell() if can_rewind else None
             try:
                 tables = []
@@ -157,7 +157,7 @@ def resolve_jobs(jobs: int) -> int:
 
 
 def iter_record_tables(
-    predictor: Predictor, records: Sequence[Path], lead: str | int | None = None, jobs: int = 1
+    predictor: Predictor, records: Sequence[Path], *, lead: str | int | None = None, jobs: int = 1
 ) -> Iterator[tuple[Path, Iterator[pd.DataFrame]]]:
     """Yield ``(record, tables)`` for every record, in input order.
 

@@ -196,6 +196,7 @@ def rhythm_changes(episodes: pd.DataFrame, info: RecordInfo) -> tuple[np.ndarray
 def write_rhythm_annotations(
     record: RecordInfo | str | Path,
     episodes: pd.DataFrame,
+    *,
     extension: str = ANNOTATION_EXTENSION,
     out_dir: str | Path | None = None,
 ) -> Path:

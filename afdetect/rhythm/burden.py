@@ -58,7 +58,9 @@ class BurdenReport:
         self.episodes.append(episodes)
         self.summaries.append(summarise_record(table, episodes))
         if self.annotate:
-            self.annotation_files.append(write_rhythm_annotations(record, episodes, self.annotate, self.annotate_dir))
+            self.annotation_files.append(
+                write_rhythm_annotations(record, episodes, extension=self.annotate, out_dir=self.annotate_dir)
+            )
 
     def episodes_table(self) -> pd.DataFrame:
         """Episodes of every record added, in order (columns ``record, onset_s, offset_s, duration_s``)."""

@@ -9,23 +9,25 @@ heart beats. Pipeline per conditioned window (z-normalised, band-passed 0.5-40 H
 2. :func:`detect_r_peaks` - envelope peaks above an adaptive threshold with a 250 ms
    refractory period, T-wave rejection and search-back for missed beats, each refined to
    the largest ``|x|`` nearby.
-3. :func:`rr_features` - irregularity statistics of the RR intervals (s): coefficient of
-   sample entropy (COSEn, Lake & Moorman 2011), normalised RMSSD, median ``|ΔRR|``,
-   turning-point ratio, and more; :func:`qrs_consistency` - how alike the detected beats
-   look (a signal-quality index: noise makes detections, hence RR, irregular too).
-4. :func:`rr_af_probability` - a fixed logistic combination of four features
-   (:data:`SCORE_FEATURES`: COSEn, turning-point ratio, heart rate, QRS consistency) with
-   the coefficients below, fitted only on the training records of the default record-wise
-   CinC 2017 split by ``benchmarks/fit_rr_baseline.py`` (the features were chosen on the
-   validation records; the test records were not looked at).
+3. :func:`afdetect.signal.rr.rr_features` - irregularity statistics of the RR intervals
+   (s): coefficient of sample entropy (COSEn, Lake & Moorman 2011), normalised RMSSD,
+   median ``|ΔRR|``, turning-point ratio, and more;
+   :func:`afdetect.signal.rr.qrs_consistency` - how alike the detected beats look (a
+   signal-quality index: noise makes detections, hence RR, irregular too).
+4. :func:`afdetect.detect.rr.rr_af_probability` - a fixed logistic combination of four
+   features (COSEn, turning-point ratio, heart rate, QRS consistency) with coefficients
+   fitted only on the training records of the default record-wise CinC 2017 split by
+   ``benchmarks/fit_rr_baseline.py`` (the features were chosen on the validation records;
+   the test records were not looked at).
 
 Windows with fewer than ``RR_MIN_BEATS`` detected beats carry no rhythm evidence: they
 get ``RR_UNDETERMINED_P`` (0.5), which the shipped ``RR_THRESHOLD`` (above 0.5) labels
 non-AF.
 
 The detector's internal constants (filter band, integration length, threshold
-fractions) and the fitted coefficients live here, beside the algorithm they belong to;
-the values other modules share (threshold, minimum beats) live in :mod:`afdetect.config`.
+fractions) live here, beside the algorithm they belong to (the fitted coefficients live
+beside the score, in :mod:`afdetect.detect.rr`); the values other modules share
+(threshold, minimum beats) live in :mod:`afdetect.config`.
 
 References
 ----------

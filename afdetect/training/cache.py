@@ -154,6 +154,7 @@ def _mmap_member(path: Path, name: str) -> np.ndarray:
 
 def windows_from_records(
     records: Iterable[Path],
+    *,
     lead: str | int | None = None,
     on_record: Callable[[Path, AfdetectError | None], None] | None = None,
 ) -> WindowSet:

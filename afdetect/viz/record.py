@@ -107,6 +107,7 @@ def plot_record(
     predictor: Predictor,
     record: str | Path,
     output: str | Path | None = None,
+    *,
     start_s: float | None = None,
     duration_s: float | None = None,
     lead: str | int | None = None,
