@@ -13,7 +13,7 @@ from afdetect.detect.inference import predict_proba
 from afdetect.errors import UsageError
 from afdetect.models.registry import create_model
 from afdetect.models.weights import load_weights
-from afdetect.training.cache import load_window_set
+from afdetect.training.cache import load_window_set, save_window_set
 from afdetect.training.data import WindowDataset
 from afdetect.training.loop import METRIC_COLUMNS, resolve_device, train
 from afdetect.training.options import TrainConfig
@@ -102,6 +102,20 @@ def test_resume_continues_where_the_run_stopped(
     for a, b in zip(resumed, uninterrupted, strict=True):
         for key in ("train_loss", "val_loss", "val_f1", "lr"):
             assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-4, abs=1e-6), key
+
+
+def test_resume_refuses_windows_of_other_preprocessing(
+    tmp_path: Path, windows_file: Path, tiny_model_overrides: dict[str, object]
+) -> None:
+    out = tmp_path / "run"
+    train(_config(windows_file, out, tiny_model_overrides, epochs=1))
+    ws = load_window_set(windows_file, mmap=False)
+    assert load_weights(out / "best.pt")[1]["preprocessing"] == ws.preprocessing.to_dict()  # the windows' own
+    ws.provenance = {**ws.provenance, "preprocessing": {**ws.preprocessing.to_dict(), "hop_s": 10.0}}
+    other = tmp_path / "other.npz"
+    save_window_set(ws, other)
+    with pytest.raises(UsageError, match=r"other preprocessing .*hop_s 15.0 vs 10.0"):
+        train(_config(other, out, tiny_model_overrides, epochs=2, resume=True))
 
 
 def test_train_refuses_bad_options_and_data(

@@ -53,6 +53,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
+from afdetect.config import Preprocessing
 from afdetect.detect.inference import predict_logits
 from afdetect.errors import ParameterError, UsageError
 from afdetect.evaluate.metrics import best_threshold, binary_metrics, record_metrics
@@ -213,6 +214,14 @@ class Trainer:
         config, ctx = self.config, self.ctx
         if config.resume and self.state_path.is_file():
             state = torch.load(self.state_path, map_location=self.device, weights_only=True)
+            saved = Preprocessing.from_dict(state.get("preprocessing", {}))
+            differences = saved.differences(self.ws.preprocessing)
+            if differences:
+                raise UsageError(
+                    self.state_path,
+                    "was trained on windows with other preprocessing than the windows file "
+                    f"(last.pt vs windows: {'; '.join(differences)}); train into another --out-dir",
+                )
             self.net.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
@@ -367,6 +376,7 @@ class Trainer:
                 "history": self.history,
                 "best": self.best,
                 "epoch": epoch,
+                "preprocessing": self.ws.preprocessing.to_dict(),
             }
             if ctx.enabled:
                 state["torch_rng_ranks"] = rng_states
