@@ -1,11 +1,17 @@
-"""WFDB rhythm annotation output: detected AF episodes as PhysioNet rhythm changes.
+"""WFDB rhythm annotations, read and written in one place.
 
+Reading (:func:`read_rhythm_intervals`): rhythm aux notes such as ``(AFIB``, ``(AFL``, ``(N``
+each mark where a rhythm starts; it lasts until the next rhythm note or the end of the
+record. Time before the first rhythm note, and a whole record whose annotation file holds no
+rhythm note at all (CPSC 2021 non-AF records), count as non-AF rhythm ``(N``.
+
+Writing (:func:`write_rhythm_annotations`): detected AF episodes as PhysioNet rhythm changes.
 The file holds one rhythm-change annotation (symbol ``+``) per change, at the record's own
 sampling rate: the rhythm at sample 0 first (``(AFIB`` or ``(N``), then ``(AFIB`` at each
 episode onset and ``(N`` at each episode offset that falls before the record end. ``wfdb.rdann``,
 ``rdann``, ``epicmp`` and the other PhysioNet tools read it like a reference ``.atr`` file, and
-:func:`afdetect.io.annotations.read_rhythm_intervals` reads it back (``extension="afd"``). ``(N``
-means "not AF" here: afdetect tells AF from everything else, it does not label other rhythms.
+:func:`read_rhythm_intervals` reads it back (``extension="afd"``). ``(N`` means "not AF" here:
+afdetect tells AF from everything else, it does not label other rhythms.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""TODO docstring."""
+"""Leads and signals: choose the ECG lead of a record and read it in mV.
+
+:func:`select_lead` takes a lead name or index (default: the first lead whose name is a
+known ECG lead, :data:`ECG_LEAD_NAMES`); :func:`read_signal` reads a span of it, converted
+to mV by the header's gain and units (:data:`UNIT_TO_MV`), invalid samples as NaN.
+"""
 
 from __future__ import annotations
 
