@@ -199,9 +199,10 @@ def median_run(runs: list[RunResult]) -> RunResult:
     return RunResult(float(np.median([r.wall_s for r in runs])), max(r.peak_rss for r in runs), 0, runs[-1].stderr)
 
 
-def predict_command(record: Path, weights: Path, threads: int | None) -> list[str]:
+def predict_command(record: Path, weights: Path, threads: int | None, method: str = "cnn") -> list[str]:
     """The ``afdetect predict`` command line measured."""
     command = [sys.executable, "-m", "afdetect", "predict", str(record), "-o", "/dev/null", "--weights", str(weights)]
+    command += ["--method", method]
     return [*command, "--threads", str(threads)] if threads else command
 
 
@@ -215,14 +216,14 @@ def imports_command() -> list[str]:
     return [sys.executable, "-c", "import afdetect.detect.predictor"]
 
 
-def profile_predict(record: Path, weights: Path, threads: int | None = None, top: int = 25) -> str:
+def profile_predict(record: Path, weights: Path, threads: int | None = None, top: int = 25, method: str = "cnn") -> str:
     """cProfile the predict path in-process (imports and weights loading excluded); return the top entries."""
     from afdetect.detect.inference import set_inference_threads
     from afdetect.detect.predictor import Predictor
     from afdetect.detect.runs import predict_to_csv
 
     set_inference_threads(threads)
-    predictor = Predictor.from_weights(weights)
+    predictor = Predictor.for_method(method, weights=weights)
     profiler = cProfile.Profile()
     profiler.enable()
     predict_to_csv(predictor, [str(record)], "/dev/null")
@@ -252,7 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns 1 when a run failed (or a target failed with --strict)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hours", type=float, nargs="+", default=[10.0, 24.0], help="record lengths (h)")
-    parser.add_argument("--weights", type=Path, default=None, help="weights file (default: shipped se weights)")
+    parser.add_argument("--method", choices=("cnn", "trees"), default="cnn", help="predict --method measured")
+    parser.add_argument(
+        "--weights", type=Path, default=None, help="weights or trees file (default: the shipped one of --method)"
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="keep records here (reused when present)")
     parser.add_argument("--threads", type=int, default=None, help="pass --threads to afdetect predict")
     parser.add_argument("--profile", action="store_true", help="also cProfile the predict path of the first record")
@@ -264,14 +268,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat < 1:
         parser.error(f"--repeat must be at least 1, got {args.repeat}")
 
+    from afdetect.models.trees import default_trees
     from afdetect.models.weights import default_weights
     from afdetect.signal.windows import window_starts
 
-    weights = args.weights or default_weights("se")
+    weights = args.weights or (default_trees() if args.method == "trees" else default_weights("se"))
     if not weights.is_file():
         print(f"error: weights file {weights} not found; pass --weights FILE", file=sys.stderr)
         return 2
-    print(f"weights {weights}; peak RSS from {'/usr/bin/time -v' if TIME_BIN.is_file() else 'getrusage'}")
+    print(
+        f"--method {args.method}, weights {weights}; peak RSS from {'/usr/bin/time -v' if TIME_BIN.is_file() else 'getrusage'}"
+    )
     results: dict[float, tuple[RunResult, RunResult]] = {}
     imports = median_run([timed_run(imports_command()) for _ in range(args.repeat)])
     print(f"start-up floor: a fresh interpreter importing afdetect.detect.predictor takes {imports.wall_s:.2f} s")
@@ -289,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             reads, preds = [], []
             for _ in range(args.repeat):
                 reads.append(timed_run(read_command(record)))
-                preds.append(timed_run(predict_command(record, weights, args.threads)))
+                preds.append(timed_run(predict_command(record, weights, args.threads, args.method)))
             read, pred = median_run(reads), median_run(preds)
             if pred.returncode != 0 or read.returncode != 0:
                 print(f"error: a run on {record} failed:\n{pred.stderr[-2000:]}{read.stderr[-2000:]}", file=sys.stderr)
@@ -305,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  medians of {args.repeat} runs; predict {_spread(preds)} s, bare read {_spread(reads)} s")
         if args.profile and args.hours:
             record = workdir / f"holter_{args.hours[0]:g}h".replace(".", "_")
-            print(profile_predict(record, weights, args.threads))
+            print(profile_predict(record, weights, args.threads, method=args.method))
 
     ok = True
     print("targets:")

@@ -103,9 +103,10 @@ def train(
     threads: ThreadsOption = None,
     **options: object,
 ) -> None:
-    """Train ECGCNN on a windows file with a record-wise train/validation/test split.
+    """Train ECGCNN (or the rhythm trees) on a windows file with a record-wise train/validation/test split.
 
     Variants: se = ECGCNN_SE (0.29 M parameters), l = ECGCNN_L (0.29 M parameters).
+    --method trees fits gradient-boosted trees on rhythm features (four CinC classes) instead.
     With --folds K --fold k the test split is fold k of K record folds stratified by AF
     (benchmarks/crossval.py trains every fold); 'afdetect eval --split test' then evaluates that fold.
     Runs unchanged under 'torchrun --nproc_per_node N -m afdetect train ...' (data-parallel;
@@ -122,7 +123,6 @@ def train(
     if threads:
         torch.set_num_threads(threads)
     config = TrainConfig(**options)  # type: ignore[arg-type]
-    out_dir = config.out_dir
 
     def action() -> None:
         config.validate()  # option errors before any file is touched
@@ -131,24 +131,11 @@ def train(
         if not is_main():  # another torchrun process: rank 0 reports and writes
             run_training(config)
             return
-        with progress_bar() as bar:
-            task = bar.add_task("epoch 1", total=None)
-
-            def progress(stage: str, done: int, total: int) -> None:
-                if stage == "epoch":
-                    bar.console.print(f"epoch {done}/{total} done", highlight=False)
-                    bar.update(task, description=f"epoch {done + 1}", completed=0)
-                else:
-                    bar.update(task, completed=done, total=total)
-
-            best = run_training(config, progress)
-        err.print(
-            f"best epoch {best['epoch']}: validation F1(AF) {best['val_f1']:.3f} "
-            f"at threshold {best.get('threshold', 0.5):.3f}; weights in {out_dir / 'best.pt'}"
-        )
+        train_command = train_trees_command if config.method == "trees" else train_cnn_command
+        best_file = train_command(config, threads)
         if output is not None:
             with atomic_path(output) as tmp:
-                shutil.copyfile(out_dir / "best.pt", tmp)
+                shutil.copyfile(best_file, tmp)
             err.print(f"copied to {output}")
 
     run_action(action)
@@ -156,6 +143,48 @@ def train(
 
 with_config_options(train, TrainConfig)
 app.command()(train)
+
+
+def train_cnn_command(config: TrainConfig, threads: int | None) -> Path:
+    """Train ECGCNN with a progress bar; report the best epoch; return the best weights' path.
+
+    ``threads`` (torch's intra-op threads) was set by the caller."""
+    from afdetect.training.loop import train as run_training
+
+    with progress_bar() as bar:
+        task = bar.add_task("epoch 1", total=None)
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage == "epoch":
+                bar.console.print(f"epoch {done}/{total} done", highlight=False)
+                bar.update(task, description=f"epoch {done + 1}", completed=0)
+            else:
+                bar.update(task, completed=done, total=total)
+
+        best = run_training(config, progress)
+    best_file = config.out_dir / "best.pt"
+    err.print(
+        f"best epoch {best['epoch']}: validation F1(AF) {best['val_f1']:.3f} "
+        f"at threshold {best.get('threshold', 0.5):.3f}; weights in {best_file}"
+    )
+    return best_file
+
+
+def train_trees_command(config: TrainConfig, threads: int | None) -> Path:
+    """Train the rhythm trees; report validation (and test) F1; return the trees file's path."""
+    from afdetect.training.cache import load_window_set
+    from afdetect.training.trees import TREES_FILE_NAME, train_trees
+
+    with progress_bar() as bar:
+        bar.add_task("rhythm features and trees", total=None)
+        summary = train_trees(config, load_window_set(config.data), threads=threads or 0)
+    best_file = config.out_dir / TREES_FILE_NAME
+    test = f", test F1(AF) {summary['test']['f1']:.3f}" if "test" in summary else ""
+    err.print(
+        f"trees: validation F1(AF) {summary['val']['f1']:.3f}{test} at threshold {summary['threshold']:.3f};"
+        f" trees in {best_file}"
+    )
+    return best_file
 
 
 @app.command()

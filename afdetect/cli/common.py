@@ -27,7 +27,9 @@ T = TypeVar("T")
 
 METHOD_HELP = (
     "cnn: the ECGCNN weights; rr: the classical RR-irregularity baseline (R peaks + COSEn/turning"
-    " points/heart rate; no weights, default threshold RR_THRESHOLD; --weights then only gives eval's --split records)."
+    " points/heart rate; no weights, default threshold RR_THRESHOLD; --weights then only gives eval's --split records);"
+    " trees: gradient-boosted trees on rhythm and atrial-activity features (--weights: a trees file,"
+    " default the shipped one)."
 )
 
 

@@ -31,8 +31,9 @@ from afdetect.signal.windows import DEFAULT_CHUNK_WINDOWS, WindowBatch, prefetch
 WINDOW_COLUMNS = ("record", "start_s", "end_s", "label", "p_af", "problem")
 
 
-METHODS = ("cnn", "rr")
-"""Window scorers ``--method`` chooses from: the ECGCNN model, or the RR-irregularity baseline."""
+METHODS = ("cnn", "rr", "trees")
+"""Window scorers ``--method`` chooses from: the ECGCNN model, the RR-irregularity baseline, or the
+gradient-boosted trees on rhythm features."""
 
 
 Scorer = Callable[[np.ndarray], np.ndarray]
@@ -94,6 +95,24 @@ class Predictor:
         return cls(rr_af_probability, RR_THRESHOLD if threshold is None else threshold, meta)
 
     @classmethod
+    def from_trees(cls, path: str | Path | None = None, *, threshold: float | None = None) -> Predictor:
+        """The rhythm trees (:mod:`afdetect.models.trees`; default: the shipped trees file).
+
+        Example
+        -------
+        >>> Predictor.from_trees().meta["model"]  # doctest: +SKIP
+        'rhythm_trees'
+        """
+        from afdetect.detect.trees import TreesScorer  # LightGBM and SciPy: only this method imports them
+        from afdetect.models.trees import default_trees, load_trees
+
+        booster, meta = load_trees(default_trees() if path is None else path)
+        if threshold is not None:
+            check_range("threshold", threshold, 0, 1, low_open=True, high_open=True)
+        preprocessing = Preprocessing.from_dict(meta["preprocessing"])
+        return cls(TreesScorer(booster), meta["threshold"] if threshold is None else threshold, meta, preprocessing)
+
+    @classmethod
     def for_method(
         cls,
         method: str,
@@ -102,7 +121,8 @@ class Predictor:
         variant: str | None = None,
         threshold: float | None = None,
     ) -> Predictor:
-        """The predictor of a ``--method``: ``cnn`` (ECGCNN weights) or ``rr`` (the baseline).
+        """The predictor of a ``--method``: ``cnn`` (ECGCNN weights), ``rr`` (the baseline) or
+        ``trees`` (``weights`` is then a trees file; default the shipped one).
 
         With ``rr``, ``weights`` (optional) only supplies the record split for ``eval --split``.
         """
@@ -110,6 +130,8 @@ class Predictor:
             return cls.from_weights(weights, variant=variant, threshold=threshold)
         if method == "rr":
             return cls.rr_baseline(threshold=threshold, split_from=weights)
+        if method == "trees":
+            return cls.from_trees(weights, threshold=threshold)
         raise ParameterError(f"{{method}} must be one of {', '.join(METHODS)}, got {method!r}")
 
     def score(self, batch: WindowBatch) -> np.ndarray:

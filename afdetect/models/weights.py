@@ -39,6 +39,8 @@ FORMAT_VERSION = 1
 
 
 MANIFEST = "SHA256SUMS"
+MODEL_FILE_PATTERNS: tuple[str, ...] = ("*.pt", "*.json")
+"""Model files the manifest lists: ECGCNN weights and trees files (:mod:`afdetect.models.trees`)."""
 
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -99,9 +101,10 @@ def sha256(path: str | Path) -> str:
 
 
 def write_manifest(directory: str | Path) -> Path:
-    """Write ``SHA256SUMS`` (``sha256sum`` format) for every ``*.pt`` in ``directory``."""
+    """Write ``SHA256SUMS`` (``sha256sum`` format) for every model file (``*.pt``, ``*.json``) in ``directory``."""
     directory = Path(directory)
-    lines = [f"{sha256(p)}  {p.name}\n" for p in sorted(directory.glob("*.pt"))]
+    files = sorted(p for pattern in MODEL_FILE_PATTERNS for p in directory.glob(pattern))
+    lines = [f"{sha256(p)}  {p.name}\n" for p in files]
     manifest = directory / MANIFEST
     with atomic_path(manifest) as tmp:
         tmp.write_text("".join(lines))

@@ -39,6 +39,8 @@ Am J Physiol Heart Circ Physiol 2011;300:H319-25.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from scipy import ndimage
 from scipy import signal as sps
@@ -158,6 +160,47 @@ def detect_r_peaks(x: np.ndarray, fs: float = MODEL_FS) -> np.ndarray:
     if n < int(fs):
         return np.zeros(0, dtype=np.int64)
     return pick_peaks(x[:n], qrs_envelope(x[:n], fs), fs)
+
+
+def window_peaks(
+    windows: np.ndarray, fs: float = MODEL_FS, chunk: int = 512
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Each conditioned window (float64) and its R-peak sample indices, in order.
+
+    The same peaks as :func:`detect_r_peaks` window by window, faster: the envelope of
+    full-length windows is computed in vectorised chunks of ``chunk`` windows; zero-padded
+    windows are handled one by one on their real part.
+
+    Parameters
+    ----------
+    windows : numpy.ndarray
+        ``(n, n_samples)`` conditioned windows at ``fs`` Hz.
+    fs : float
+        Sampling rate (Hz).
+    chunk : int
+        Windows per vectorised envelope computation (bounds the float64 working memory).
+
+    Yields
+    ------
+    x : numpy.ndarray
+        The window, float64 (zero-padded tail included).
+    peaks : numpy.ndarray
+        Its R peaks (int64 sample indices).
+
+    Example
+    -------
+    >>> [len(peaks) for _, peaks in window_peaks(np.zeros((2, 3840)))]
+    [0, 0]
+    """
+    windows = np.asarray(windows)
+    if windows.ndim != 2:
+        raise ValueError(f"expected windows (n, n_samples), got shape {windows.shape}")
+    for start in range(0, len(windows), chunk):
+        block = np.asarray(windows[start : start + chunk], dtype=np.float64)
+        full = block[:, -1] != 0
+        env = iter(qrs_envelope(block[full], fs)) if full.any() else iter(())
+        for x, is_full in zip(block, full, strict=True):
+            yield x, pick_peaks(x, next(env), fs) if is_full else detect_r_peaks(x, fs)
 
 
 def pick_peaks(x: np.ndarray, env: np.ndarray, fs: float) -> np.ndarray:

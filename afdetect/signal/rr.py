@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from afdetect.config import MODEL_FS, RR_MIN_BEATS
-from afdetect.signal.beats import QRS_HALF_WIDTH_S, detect_r_peaks, pick_peaks, qrs_envelope
+from afdetect.signal.beats import QRS_HALF_WIDTH_S, window_peaks
 
 # --- Sample entropy (Lake & Moorman 2011) ----------------------------------------------
 SAMPEN_R_START_S: float = 0.03
@@ -185,31 +185,17 @@ def window_features(x_windows: np.ndarray, fs: float = MODEL_FS, chunk: int = 51
     """:func:`rr_features` and :func:`qrs_consistency` (key ``qrs_corr``) of many
     conditioned windows ``(n, n_samples)``, as arrays ``(n,)``.
 
-    The envelope of full-length windows is computed in vectorised chunks of ``chunk``
-    windows; zero-padded windows are handled one by one on their real part.
+    Peaks come from :func:`afdetect.signal.beats.window_peaks` (``chunk`` windows per
+    vectorised envelope).
 
     Example
     -------
     >>> window_features(np.zeros((3, 3840)))["n_beats"].tolist()
     [0.0, 0.0, 0.0]
     """
-    x_windows = np.asarray(x_windows)
-    if x_windows.ndim != 2:
-        raise ValueError(f"expected windows (n, n_samples), got shape {x_windows.shape}")
-    n = len(x_windows)
-    out = {name: np.full(n, np.nan) for name in WINDOW_FEATURE_NAMES}
-    for start in range(0, n, chunk):
-        block = np.asarray(x_windows[start : start + chunk], dtype=np.float64)
-        full = block[:, -1] != 0
-        env = qrs_envelope(block[full], fs) if full.any() else None
-        full_rows = np.flatnonzero(full)
-        for i in range(len(block)):
-            if full[i]:
-                env_i = env[np.searchsorted(full_rows, i)]
-                peaks = pick_peaks(block[i], env_i, fs)
-            else:
-                peaks = detect_r_peaks(block[i], fs)
-            for name, value in rr_features(peaks, fs).items():
-                out[name][start + i] = value
-            out["qrs_corr"][start + i] = qrs_consistency(block[i], peaks, fs)
+    out = {name: np.full(len(x_windows), np.nan) for name in WINDOW_FEATURE_NAMES}
+    for i, (x, peaks) in enumerate(window_peaks(x_windows, fs, chunk)):
+        for name, value in rr_features(peaks, fs).items():
+            out[name][i] = value
+        out["qrs_corr"][i] = qrs_consistency(x, peaks, fs)
     return out

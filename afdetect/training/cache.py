@@ -11,7 +11,11 @@ records      (r,) str              record names (``source/name``)
 record_labels (r,) str             record-level source label (``A``/``N``/``O``/``~`` or
                                    ``AF``/``non-AF`` from rhythm annotations)
 provenance   () str                JSON: preprocessing (:class:`~afdetect.config.Preprocessing`),
-                                   sources, counts, version, time
+                                   sources, counts, version, time, ``feature_names``
+features     (n, f) float32        rhythm features of each window (optional; columns
+                                   ``provenance["feature_names"]``, see
+                                   :mod:`afdetect.signal.features`), computed from the
+                                   float32 windows before they are stored as float16
 
 ``np.load`` reads the file as usual; :func:`load_window_set` maps ``windows`` from disk
 instead of copying it into memory (the file is a plain stored zip, so the member's bytes
@@ -40,6 +44,7 @@ from afdetect.errors import AfdetectError, UsageError
 from afdetect.io.atomic import atomic_path
 from afdetect.io.record import Record
 from afdetect.io.reference import record_af_truth, record_key
+from afdetect.signal.features import FEATURE_NAMES, rhythm_features
 from afdetect.signal.windows import record_windows
 
 
@@ -55,6 +60,7 @@ class WindowSet:
     records: np.ndarray
     record_labels: np.ndarray
     provenance: dict = field(default_factory=dict)
+    features: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -101,6 +107,7 @@ def save_window_set(ws: WindowSet, path: str | Path) -> None:
             records=np.asarray(ws.records, dtype=str),
             record_labels=np.asarray(ws.record_labels, dtype=str),
             provenance=np.asarray(json.dumps(ws.provenance)),
+            **({} if ws.features is None else {"features": np.asarray(ws.features, dtype=np.float32)}),
         )
 
 
@@ -128,6 +135,7 @@ def load_window_set(path: str | Path, mmap: bool = True) -> WindowSet:
             records=arrays["records"],
             record_labels=arrays["record_labels"],
             provenance=json.loads(str(arrays["provenance"])),
+            features=arrays.get("features"),
         )
     except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
         raise UsageError(path, f"not an afdetect windows file ({type(exc).__name__}: {exc})") from None
@@ -207,6 +215,7 @@ def windows_from_records(
         end_s=end_s,
         records=np.asarray(names),
         record_labels=np.asarray(record_labels),
+        features=rhythm_features(windows),
     )
     ws.provenance = {
         "afdetect_version": __version__,
@@ -217,5 +226,6 @@ def windows_from_records(
         "records": len(names),
         "records_skipped": skipped,
         "windows": len(labels),
+        "feature_names": list(FEATURE_NAMES),
     }
     return ws

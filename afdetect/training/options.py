@@ -21,6 +21,10 @@ from afdetect.config import (
 )
 from afdetect.errors import ParameterError
 
+TRAIN_METHODS: tuple[str, ...] = ("cnn", "trees")
+"""What ``train --method`` trains: ECGCNN (:mod:`afdetect.training.loop`) or the rhythm trees
+(:mod:`afdetect.training.trees`)."""
+
 
 def flag(help_text: str, *flags: str) -> dict[str, Any]:
     """Metadata that makes a :class:`TrainConfig` field a CLI option (flags: ``--name-with-dashes`` unless given)."""
@@ -43,6 +47,13 @@ class TrainConfig:
 
     data: Path = field(metadata=flag("Windows file from 'afdetect preprocess'."))
     out_dir: Path = field(default=Path("runs/se"), metadata=flag("Folder for checkpoints, metrics and curves."))
+    method: str = field(
+        default="cnn",
+        metadata=flag(
+            "cnn: ECGCNN of --variant; trees: gradient-boosted trees on rhythm features (writes best.json;"
+            " epoch, batch, learning-rate, augmentation and device options do not apply)."
+        ),
+    )
     variant: str = field(default="se", metadata=flag("Model variant: se (ECGCNN_SE) or l (ECGCNN_L)."))
     epochs: int = field(default=TRAIN_EPOCHS, metadata=flag("Maximum epochs."))
     batch_size: int = field(default=TRAIN_BATCH, metadata=flag("Windows per batch."))
@@ -89,6 +100,10 @@ class TrainConfig:
         except ValueError as exc:
             raise ParameterError(f"{{variant}}: {exc}") from None
         checks = [
+            (
+                self.method in TRAIN_METHODS,
+                f"{{method}} must be one of {', '.join(TRAIN_METHODS)}, got {self.method!r}",
+            ),
             (self.epochs >= 1, "{epochs} must be at least 1"),
             (self.batch_size >= 2, "{batch_size} must be at least 2"),
             (self.lr > 0, "{lr} must be positive"),

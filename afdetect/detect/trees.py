@@ -1,0 +1,35 @@
+"""``--method trees``: AF probability from gradient-boosted trees on rhythm features.
+
+The scorer computes :func:`~afdetect.signal.features.rhythm_features` of the conditioned
+windows and returns the trees' probability of the ``A`` (AF) class (the model and its file
+format live in :mod:`afdetect.models.trees`). LightGBM and SciPy are imported only when this
+method is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from afdetect.models.trees import AF_CLASS
+from afdetect.signal.features import rhythm_features
+
+
+class TreesScorer:
+    """AF probability of conditioned windows from a four-class trees booster (a picklable scorer).
+
+    Example
+    -------
+    >>> from afdetect.models.trees import default_trees, load_trees
+    >>> scorer = TreesScorer(load_trees(default_trees())[0])  # doctest: +SKIP
+    >>> scorer(np.zeros((3, 3840), np.float32)).shape  # doctest: +SKIP
+    (3,)
+    """
+
+    def __init__(self, booster: Any) -> None:
+        self.booster = booster
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """P(AF) ``(n,)`` of conditioned windows ``(n, samples at MODEL_FS)``."""
+        return self.booster.predict(rhythm_features(x))[:, AF_CLASS]

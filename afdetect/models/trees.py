@@ -1,0 +1,177 @@
+"""Gradient-boosted trees on rhythm features: the model and its file format (``--method trees``).
+
+LightGBM trees over :data:`~afdetect.signal.features.FEATURE_NAMES`, trained on CinC 2017's
+four classes (``N`` normal, ``A`` AF, ``O`` other rhythm, ``~`` noisy), so that what is *not*
+AF but irregular is learnt as its own class; ``p_af`` is P(``A``). Windows of
+rhythm-annotated records (no four-class label) count as ``A`` when labelled AF and ``N``
+otherwise.
+
+A trees file is one JSON document (nothing is unpickled when it loads):
+
+``format``          ``"afdetect-trees"`` and ``format_version``
+``model``           ``"rhythm_trees"``
+``classes``         class names, in the order of the booster's outputs
+``feature_names``   the feature columns the booster reads, in order
+``preprocessing``   the input it was trained on (:class:`~afdetect.config.Preprocessing`)
+``threshold``       AF threshold on ``p_af`` chosen on validation records
+``training``        data summary, split record names, metrics, recipe
+``booster``         the LightGBM model, as LightGBM's own text format
+
+Shipped files are listed in ``weights/SHA256SUMS`` like the ECGCNN weights.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from afdetect.config import DEFAULT_PREPROCESSING, Preprocessing
+from afdetect.errors import UsageError, check_range
+from afdetect.io.atomic import atomic_path
+from afdetect.models.weights import WEIGHTS_DIR, verify_manifest
+from afdetect.signal.features import FEATURE_NAMES
+
+FORMAT = "afdetect-trees"
+FORMAT_VERSION = 1
+MODEL_NAME = "rhythm_trees"
+TREES_FILE = f"{MODEL_NAME}.json"
+CLASSES: tuple[str, ...] = ("N", "A", "O", "~")
+"""The four CinC 2017 classes, in the order of the booster's outputs."""
+AF_CLASS: int = CLASSES.index("A")
+
+
+@dataclass(frozen=True)
+class TreesRecipe:
+    """LightGBM settings of the shipped trees, fixed before any cross-validation run
+    (the values ``../shared/design/rhythm-features.md`` measured, never tuned on a test fold).
+
+    Example
+    -------
+    >>> TreesRecipe().n_trees
+    600
+    """
+
+    n_trees: int = 600
+    learning_rate: float = 0.03
+    num_leaves: int = 31
+    feature_fraction: float = 0.6
+    bagging_fraction: float = 0.8
+    min_data_in_leaf: int = 20
+    seed: int = 0
+
+    def lightgbm_params(self, threads: int = 0) -> dict[str, Any]:
+        """LightGBM's parameter dict (``threads = 0``: LightGBM's default, one per core)."""
+        check_range("n_trees", self.n_trees, 1)
+        check_range("learning_rate", self.learning_rate, 0, 1, low_open=True)
+        return {
+            "objective": "multiclass",
+            "num_class": len(CLASSES),
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "feature_fraction": self.feature_fraction,
+            "bagging_fraction": self.bagging_fraction,
+            "bagging_freq": 1,
+            "min_data_in_leaf": self.min_data_in_leaf,
+            "seed": self.seed,
+            "deterministic": True,
+            "num_threads": threads,
+            "verbose": -1,
+        }
+
+
+def default_trees() -> Path:
+    """Path of the shipped trees file."""
+    return WEIGHTS_DIR / TREES_FILE
+
+
+DEFAULT_RECIPE = TreesRecipe()
+"""The shipped recipe."""
+
+
+def fit_trees(features: np.ndarray, classes: np.ndarray, recipe: TreesRecipe = DEFAULT_RECIPE, threads: int = 0):
+    """Fit the four-class trees.
+
+    Parameters
+    ----------
+    features : numpy.ndarray
+        ``(n, len(FEATURE_NAMES))`` rhythm features (NaN allowed).
+    classes : numpy.ndarray
+        ``(n,)`` class index into :data:`CLASSES`.
+
+    Returns
+    -------
+    lightgbm.Booster
+    """
+    import lightgbm as lgb
+
+    if features.shape[1:] != (len(FEATURE_NAMES),):
+        raise ValueError(f"expected features (n, {len(FEATURE_NAMES)}), got shape {features.shape}")
+    data = lgb.Dataset(features, np.asarray(classes), feature_name=list(FEATURE_NAMES), free_raw_data=True)
+    return lgb.train(recipe.lightgbm_params(threads), data, num_boost_round=recipe.n_trees)
+
+
+def save_trees(
+    path: str | Path,
+    booster,
+    threshold: float,
+    training: dict[str, Any],
+    *,
+    preprocessing: Preprocessing = DEFAULT_PREPROCESSING,
+) -> None:
+    """Write a trees file atomically (see module docstring for the layout)."""
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": MODEL_NAME,
+        "classes": list(CLASSES),
+        "feature_names": list(FEATURE_NAMES),
+        "preprocessing": preprocessing.to_dict(),
+        "threshold": float(threshold),
+        "training": training,
+        "booster": booster.model_to_string(),
+    }
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload))
+
+
+def load_trees(path: str | Path):
+    """Load a trees file.
+
+    Returns
+    -------
+    booster : lightgbm.Booster
+    meta : dict
+        The file's other entries (threshold, preprocessing, training ...).
+
+    Raises
+    ------
+    UsageError
+        When the file is missing, damaged, not an afdetect trees file, or made for other
+        features or classes than this version computes.
+    """
+    import lightgbm as lgb
+
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(path, "trees file not found")
+    verify_manifest(path)
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(path, f"not an afdetect trees file (not JSON: {exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise UsageError(path, "not an afdetect trees file (no 'afdetect-trees' format tag)")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise UsageError(path, f"trees format version {payload.get('format_version')} unsupported")
+    if payload.get("feature_names") != list(FEATURE_NAMES) or payload.get("classes") != list(CLASSES):
+        raise UsageError(path, "made for other features or classes than this afdetect version computes")
+    try:
+        booster = lgb.Booster(model_str=payload["booster"])
+    except (KeyError, lgb.basic.LightGBMError) as exc:
+        raise UsageError(path, f"trees file holds no readable booster ({str(exc)[:120]})") from None
+    meta = {k: v for k, v in payload.items() if k != "booster"}
+    return booster, meta

@@ -1,0 +1,116 @@
+"""Training the rhythm trees (``afdetect train --method trees``) with the ECGCNN's record-wise split.
+
+The records are split exactly as for ECGCNN (:func:`~afdetect.training.splits.split_records`
+with the same options), so ``eval --split test`` tests both on the same records and
+``--folds K --fold k`` gives the same cross-validation folds. The trees learn the four CinC
+classes from the training records (:func:`four_class_targets`); the AF threshold is the one
+that maximises window F1(AF) on the validation records, as for ECGCNN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from afdetect.errors import UsageError
+from afdetect.evaluate.metrics import best_threshold, binary_metrics, record_metrics
+from afdetect.models.trees import AF_CLASS, CLASSES, DEFAULT_RECIPE, TreesRecipe, fit_trees, save_trees
+from afdetect.signal.features import FEATURE_NAMES, rhythm_features
+from afdetect.training.cache import WindowSet
+from afdetect.training.options import TrainConfig
+from afdetect.training.splits import split_records
+
+TREES_FILE_NAME = "best.json"
+"""File the trees are written to in the run's ``out_dir`` (the ECGCNN writes ``best.pt``)."""
+
+
+def four_class_targets(ws: WindowSet) -> np.ndarray:
+    """Class index into :data:`~afdetect.models.trees.CLASSES` per window (-1: not used).
+
+    Windows of CinC-labelled records take their record's class (``N``/``A``/``O``/``~``);
+    windows of rhythm-annotated records are ``A`` when labelled AF and ``N`` when labelled
+    non-AF; ignored windows (mixed rhythm, flutter) are -1.
+
+    Example
+    -------
+    >>> ws = WindowSet(np.zeros((4, 8)), np.array([1, 0, 1, -1]), np.array([0, 1, 2, 2]), *[np.zeros(4)] * 2,
+    ...                np.array(["a", "b", "c"]), np.array(["A", "O", "AF"]))
+    >>> four_class_targets(ws).tolist()
+    [1, 2, 1, -1]
+    """
+    record_class = np.array([CLASSES.index(label) if label in CLASSES else -1 for label in ws.record_labels])
+    targets = record_class[ws.record_index]
+    annotated = targets < 0
+    targets[annotated] = np.where(ws.labels[annotated] == 1, AF_CLASS, CLASSES.index("N"))
+    targets[ws.labels < 0] = -1
+    return targets
+
+
+def window_feature_matrix(ws: WindowSet) -> np.ndarray:
+    """The windows' rhythm features: the windows file's cached copy when it has this
+    version's features, else computed from the (float16) windows."""
+    if ws.features is not None and ws.provenance.get("feature_names") == list(FEATURE_NAMES):
+        return np.asarray(ws.features, dtype=np.float32)
+    return rhythm_features(np.asarray(ws.windows, dtype=np.float32))
+
+
+def train_trees(
+    config: TrainConfig, ws: WindowSet, *, recipe: TreesRecipe = DEFAULT_RECIPE, threads: int = 0
+) -> dict[str, Any]:
+    """Fit the trees on the training records, choose the threshold on the validation records,
+    and write ``out_dir/best.json``.
+
+    Returns
+    -------
+    dict
+        ``threshold``, and window and record metrics on the validation (``val``,
+        ``val_record``) and test (``test``, ``test_record``) records (empty without test
+        records).
+    """
+    split = split_records(
+        ws.record_targets(), config.val_fraction, config.test_fraction, config.seed, config.folds, config.fold
+    )
+    targets = four_class_targets(ws)
+    window_split = split[ws.record_index]
+    train = (targets >= 0) & (window_split == 0)
+    if len(np.unique(targets[train])) < 2 or not ((targets >= 0) & (window_split == 1)).any():
+        raise UsageError(config.data, "too few labelled windows of two classes for a train/validation split")
+    features = window_feature_matrix(ws)
+    booster = fit_trees(features[train], targets[train], recipe, threads)
+    p_af = booster.predict(features)[:, AF_CLASS]
+    val = (ws.labels >= 0) & (window_split == 1)
+    threshold = best_threshold(ws.labels[val], p_af[val])
+    summary: dict[str, Any] = {"threshold": threshold}
+    for name, part in (("val", 1), ("test", 2)):
+        summary.update(_split_metrics(ws, p_af, threshold, (ws.labels >= 0) & (window_split == part), name))
+    info = {
+        "data": str(config.data),
+        "data_provenance": ws.provenance,
+        "recipe": asdict(recipe),
+        "split_seed": config.seed,
+        "folds": config.folds,
+        "fold": config.fold,
+        "train_records": int((split == 0).sum()),
+        "val_records": [str(r) for r in ws.records[split == 1]],
+        "test_records": [str(r) for r in ws.records[split == 2]],
+        "train_windows": {name: int(np.sum(targets[train] == i)) for i, name in enumerate(CLASSES)},
+        "best": summary,
+    }
+    out_dir = Path(config.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_trees(out_dir / TREES_FILE_NAME, booster, threshold, info, preprocessing=ws.preprocessing)
+    return summary
+
+
+def _split_metrics(ws: WindowSet, p_af: np.ndarray, threshold: float, mask: np.ndarray, name: str) -> dict:
+    """Window and record metrics of the windows in ``mask`` (nothing when it is empty)."""
+    if not mask.any():
+        return {}
+    records, index = np.unique(ws.record_index[mask], return_inverse=True)
+    return {
+        name: binary_metrics(ws.labels[mask], p_af[mask], threshold),
+        f"{name}_record": record_metrics(index, ws.record_targets()[records], p_af[mask], threshold),
+    }

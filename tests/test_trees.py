@@ -1,0 +1,134 @@
+"""Rhythm trees (--method trees): training, the trees file, scoring, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from afdetect.config import DEFAULT_PREPROCESSING
+from afdetect.detect.predictor import Predictor
+from afdetect.errors import UsageError
+from afdetect.io.synthetic import ecg_signal
+from afdetect.models.trees import CLASSES, TreesRecipe, default_trees, load_trees
+from afdetect.models.weights import sha256
+from afdetect.signal.conditioning import condition_windows
+from afdetect.signal.features import FEATURE_NAMES
+from afdetect.training.cache import load_window_set
+from afdetect.training.options import TrainConfig
+from afdetect.training.trees import train_trees
+
+SMALL = TreesRecipe(n_trees=30, num_leaves=4, min_data_in_leaf=2)
+"""A recipe small data can grow trees with."""
+
+
+@pytest.fixture(scope="module")
+def trees_file(windows_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out_dir = tmp_path_factory.mktemp("trees")
+    config = TrainConfig(data=windows_file, out_dir=out_dir, val_fraction=0.2, test_fraction=0.2)
+    summary = train_trees(config, load_window_set(windows_file), recipe=SMALL, threads=1)
+    assert 0 < summary["threshold"] < 1
+    return out_dir / "best.json"
+
+
+def conditioned(rhythm: str, seed: int) -> np.ndarray:
+    raw = ecg_signal(250, 30, rhythm, hr_bpm=72, seed=seed)[None, :]
+    return condition_windows(raw, np.array([raw.shape[1]]), 250)[0]
+
+
+def test_trained_trees_tell_af_from_sinus(trees_file: Path):
+    predictor = Predictor.from_trees(trees_file)
+    af = np.concatenate([conditioned("af", s) for s in range(3)])
+    sinus = np.concatenate([conditioned("sinus", s) for s in range(3)])
+    assert predictor.scorer(af).min() > predictor.scorer(sinus).max()
+    assert predictor.meta["model"] == "rhythm_trees"
+
+
+def test_trees_file_records_split_features_and_preprocessing(trees_file: Path, windows_file: Path):
+    _, meta = load_trees(trees_file)
+    ws = load_window_set(windows_file)
+    assert meta["feature_names"] == list(FEATURE_NAMES)
+    assert meta["classes"] == list(CLASSES)
+    assert meta["preprocessing"] == ws.preprocessing.to_dict()
+    val, test = set(meta["training"]["val_records"]), set(meta["training"]["test_records"])
+    assert val and test and not val & test
+    assert meta["training"]["train_records"] + len(val) + len(test) == len(ws.records)
+
+
+def test_eval_on_the_test_split_of_the_trees(trees_file: Path, windows_file: Path, tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, "-m", "afdetect", "eval", str(windows_file), "--method", "trees", "--weights",
+         str(trees_file), "--split", "test", "--out-dir", str(tmp_path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    n_test = len(load_trees(trees_file)[1]["training"]["test_records"])
+    assert metrics["record"]["n"] == n_test
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "not JSON"),
+        (b'{"format": "afdetect-weights"}', "no 'afdetect-trees' format tag"),
+        (b'{"format": "afdetect-trees", "format_version": 99}', "trees format version 99 unsupported"),
+        (
+            b'{"format": "afdetect-trees", "format_version": 1, "feature_names": ["hr"], "classes": ["N", "A"]}',
+            "made for other features or classes",
+        ),
+    ],
+)
+def test_bad_trees_files_are_refused_with_the_reason(tmp_path: Path, content: bytes, message: str):
+    path = tmp_path / "bad.json"
+    path.write_bytes(content)
+    with pytest.raises(UsageError, match=message):
+        load_trees(path)
+
+
+def test_missing_and_tampered_trees_files_are_refused(trees_file: Path, tmp_path: Path):
+    with pytest.raises(UsageError, match="trees file not found"):
+        load_trees(tmp_path / "none.json")
+    copy = tmp_path / "rhythm_trees.json"
+    copy.write_bytes(trees_file.read_bytes())
+    (tmp_path / "SHA256SUMS").write_text(f"{'0' * 64}  rhythm_trees.json\n")
+    with pytest.raises(UsageError, match="sha256 does not match"):
+        load_trees(copy)
+
+
+def test_shipped_trees_match_the_manifest_and_this_version():
+    path = default_trees()
+    manifest = (path.parent / "SHA256SUMS").read_text()
+    assert f"{sha256(path)}  {path.name}" in manifest
+    booster, meta = load_trees(path)
+    assert meta["preprocessing"] == DEFAULT_PREPROCESSING.to_dict()
+    assert booster.num_feature() == len(FEATURE_NAMES)
+    assert 0 < meta["threshold"] < 1
+
+
+def test_predict_method_trees_finds_the_af_of_the_example_record(tmp_path: Path):
+    subprocess.run([sys.executable, "-m", "afdetect", "example", str(tmp_path)], check=True, capture_output=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "afdetect", "predict", str(tmp_path / "example"), "--method", "trees", "-o", "-"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    rows = [line.split(",") for line in result.stdout.strip().splitlines()[1:]]
+    inside_af = [label for _, start, end, label, *_ in rows if float(start) >= 180 and float(end) <= 420]
+    sinus = [label for _, start, end, label, *_ in rows if float(end) <= 180 or float(start) >= 420]
+    assert inside_af and set(inside_af) == {"AF"}
+    assert sinus and set(sinus) == {"non-AF"}
+
+
+def test_train_refuses_an_unknown_method(windows_file: Path, tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, "-m", "afdetect", "train", "--data", str(windows_file), "--method", "forest",
+         "--out-dir", str(tmp_path / "run")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--method must be one of cnn, trees, got 'forest'" in result.stderr
+    assert not (tmp_path / "run").exists()
