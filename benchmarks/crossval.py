@@ -73,13 +73,15 @@ from afdetect.training.cache import WindowSet, load_window_set, save_window_set
 from afdetect.training.loop import train
 from afdetect.training.options import TrainConfig
 from afdetect.training.splits import split_records
+from afdetect.training.trees import TREES_FILE_NAME, train_trees
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = Path(os.environ.get("AFDETECT_DATA", REPO.parent / "shared" / "data"))
 
-METHODS: dict[str, str] = {"se": "ECGCNN_SE", "l": "ECGCNN_L", "rr": "RR baseline"}
-"""Method key to display name (the two trained variants and the RR-irregularity baseline)."""
-VARIANTS = ("se", "l")
+METHODS: dict[str, str] = {"se": "ECGCNN_SE", "l": "ECGCNN_L", "trees": "Rhythm trees", "rr": "RR baseline"}
+"""Method key to display name (the trained methods and the RR-irregularity baseline)."""
+VARIANTS = ("se", "l", "trees")
+"""What is trained per fold: the two ECGCNN variants and the rhythm trees (``train --method trees``)."""
 METRICS = ("sensitivity", "specificity", "ppv", "f1", "accuracy", "auroc")
 METRIC_NAMES = {
     "sensitivity": "sensitivity",
@@ -114,6 +116,7 @@ QUICK = {
 DONE_MARKER = "done.json"
 RECIPE_KEYS = (
     "data",
+    "method",
     "variant",
     "epochs",
     "batch_size",
@@ -240,10 +243,12 @@ def subsample_windows(ws: WindowSet, max_windows: int, seed: int) -> WindowSet:
 
 def fold_config(args: argparse.Namespace, variant: str, fold: int, data: Path) -> TrainConfig:
     """The training options of one fold of one variant (run folder ``RUNS/VARIANT/fold_K``)."""
+    trees = variant == "trees"
     return TrainConfig(
         data=data,
         out_dir=args.runs / variant / f"fold_{fold}",
-        variant=variant,
+        method="trees" if trees else "cnn",
+        variant="se" if trees else variant,
         epochs=args.epochs,
         batch_size=args.batch_size,
         val_fraction=args.val_fraction,
@@ -274,13 +279,15 @@ def train_fold(config: TrainConfig) -> dict[str, Any]:
         When a done (or interrupted) fold was trained with another recipe.
     """
     out = Path(config.out_dir)
-    marker, best_path = out / DONE_MARKER, out / "best.pt"
+    marker, best_path = out / DONE_MARKER, best_file(config)
     wanted = recipe(config)
     if marker.is_file() and best_path.is_file():
         done = json.loads(marker.read_text())
         _check_recipe(out, done.get("recipe", {}), wanted)
         print(f"  {out}: done (best epoch {done['best']['epoch']}), skipped", file=sys.stderr)
         return done
+    if config.method == "trees":
+        return _finish_fold(marker, wanted, train_trees_fold(config))
     if best_path.is_file():
         stored = Predictor.from_weights(best_path, variant=config.variant).meta.get("training", {}).get("recipe", {})
         _check_recipe(out, {k: stored.get(k) for k in RECIPE_KEYS}, wanted)
@@ -293,10 +300,30 @@ def train_fold(config: TrainConfig) -> dict[str, Any]:
 
     print(f"  {out}: {'resuming' if config.resume else 'training'}", file=sys.stderr)
     best = train(config, progress)
+    return _finish_fold(marker, wanted, (best, time.time() - started))
+
+
+def best_file(config: TrainConfig) -> Path:
+    """The file a fold's run leaves its model in: ``best.pt`` (ECGCNN) or ``best.json`` (trees)."""
+    return Path(config.out_dir) / (TREES_FILE_NAME if config.method == "trees" else "best.pt")
+
+
+def train_trees_fold(config: TrainConfig) -> tuple[dict[str, Any], float]:
+    """Fit one fold's rhythm trees (seconds); the summary in the shape of an ECGCNN run's best epoch."""
+    started = time.time()
+    print(f"  {config.out_dir}: training trees", file=sys.stderr)
+    summary = train_trees(config, load_window_set(config.data))
+    best = {"epoch": None, "val_f1": summary["val"]["f1"], "threshold": summary["threshold"], "val": summary["val"]}
+    return best, time.time() - started
+
+
+def _finish_fold(marker: Path, wanted: dict[str, Any], run: tuple[dict[str, Any], float]) -> dict[str, Any]:
+    """Write a finished fold's ``done.json`` (recipe, best summary, seconds) and return it."""
+    best, seconds = run
     done = {
         "recipe": wanted,
         "best": json_safe(best),
-        "seconds": round(time.time() - started, 1),
+        "seconds": round(seconds, 1),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     with atomic_open(marker) as handle:
@@ -450,15 +477,16 @@ def evaluate_folds(ws: WindowSet, args: argparse.Namespace) -> dict[str, Any]:
         predictors: dict[str, Predictor] = {}
         runs: dict[str, dict[str, Any]] = {}
         for variant in args.variants:
-            run_dir = args.runs / variant / f"fold_{fold}"
-            predictor = Predictor.from_weights(run_dir / "best.pt", variant=variant)
+            config = fold_config(args, variant, fold, Path(args.windows))
+            run_dir, model_file = Path(config.out_dir), best_file(config)
+            predictor = Predictor.for_method(config.method, weights=model_file, variant=config.variant)
             predictors[variant] = predictor
             masks[variant].append(select_split(ws, "test", predictor.meta))
             metas[variant].append(predictor.meta)
             done = json.loads((run_dir / DONE_MARKER).read_text())
             runs[variant] = {
-                "weights": _shown(run_dir / "best.pt"),
-                "sha256": sha256(run_dir / "best.pt")[:16],
+                "weights": _shown(model_file),
+                "sha256": sha256(model_file)[:16],
                 "best_epoch": done["best"]["epoch"],
                 "val_f1": done["best"]["val_f1"],
                 "train_seconds": done["seconds"],
@@ -618,7 +646,7 @@ def markdown_report(results: dict[str, Any]) -> str:
     for entry in results["folds"]:
         for key, info in entry["runs"].items():
             lines.append(
-                f"| {METHODS[key]} | {entry['fold']} | {info['best_epoch']} | {pct(info['val_f1'])} | "
+                f"| {METHODS[key]} | {entry['fold']} | {info['best_epoch'] or '–'} | {pct(info['val_f1'])} | "
                 f"{entry['methods'][key]['threshold']:.3f} | {info['train_seconds']:.0f} s | `{info['weights']}` | "
                 f"`{info['sha256']}` |"
             )

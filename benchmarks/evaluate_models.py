@@ -1,7 +1,8 @@
 """Regenerate every figure the model card quotes, into ``benchmarks/results/``.
 
-One command evaluates the shipped ECGCNN_SE and ECGCNN_L weights and the RR-irregularity
-baseline and writes PNG figures, ``results.json`` and a markdown table ``RESULTS.md``:
+One command evaluates the shipped ECGCNN_SE and ECGCNN_L weights, the shipped rhythm trees
+(``--method trees``) and the RR-irregularity baseline and writes PNG figures, ``results.json``
+and a markdown table ``RESULTS.md``:
 
 1. **CinC 2017 held-out test split** (the test records named in the weights' training info;
    both variants must hold the same ones): window- and record-level accuracy, F1(AF),
@@ -70,8 +71,8 @@ from afdetect.viz.plots import plot_confusion, plot_roc_curves
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = Path(os.environ.get("AFDETECT_DATA", REPO.parent / "shared" / "data"))
 
-METHODS: dict[str, str] = {"se": "ECGCNN_SE", "l": "ECGCNN_L", "rr": "RR baseline"}
-"""Method key to display name (the two weights files and the RR-irregularity baseline)."""
+METHODS: dict[str, str] = {"se": "ECGCNN_SE", "l": "ECGCNN_L", "trees": "Rhythm trees", "rr": "RR baseline"}
+"""Method key to display name (the three shipped model files and the RR-irregularity baseline)."""
 METRICS = ("accuracy", "f1", "sensitivity", "specificity", "ppv", "auroc")
 CI_METRICS = ("f1", "sensitivity", "specificity", "auroc")
 LEVELS = ("window", "record")
@@ -102,6 +103,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights-se", type=Path, default=REPO / "weights" / "ecgcnn_se.pt", help="ECGCNN_SE weights.")
     parser.add_argument("--weights-l", type=Path, default=REPO / "weights" / "ecgcnn_l.pt", help="ECGCNN_L weights.")
+    parser.add_argument("--trees", type=Path, default=REPO / "weights" / "rhythm_trees.json", help="Rhythm trees file.")
     parser.add_argument(
         "--windows",
         type=Path,
@@ -135,8 +137,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 # --- inputs -------------------------------------------------------------------------------
 
 
-def load_predictors(weights_se: Path, weights_l: Path) -> dict[str, Predictor]:
-    """ECGCNN_SE, ECGCNN_L and the RR baseline; the two weights must share their test records.
+def load_predictors(weights_se: Path, weights_l: Path, trees: Path) -> dict[str, Predictor]:
+    """ECGCNN_SE, ECGCNN_L, the rhythm trees and the RR baseline; the three model files must share
+    their test records.
 
     Raises
     ------
@@ -146,15 +149,17 @@ def load_predictors(weights_se: Path, weights_l: Path) -> dict[str, Predictor]:
     predictors = {
         "se": Predictor.from_weights(weights_se, variant="se"),
         "l": Predictor.from_weights(weights_l, variant="l"),
+        "trees": Predictor.from_trees(trees),
         "rr": Predictor.rr_baseline(),
     }
-    tests = [set(predictors[v].meta.get("training", {}).get("test_records", [])) for v in ("se", "l")]
-    if tests[0] != tests[1]:
-        raise UsageError(
-            weights_l,
-            f"its {len(tests[1])} test records differ from the {len(tests[0])} of {weights_se}"
-            f" ({len(tests[0] ^ tests[1])} differ): train both variants with the same seed and data",
-        )
+    tests = {v: set(predictors[v].meta.get("training", {}).get("test_records", [])) for v in ("se", "l", "trees")}
+    for key, path in (("l", weights_l), ("trees", trees)):
+        if tests[key] != tests["se"]:
+            raise UsageError(
+                path,
+                f"its {len(tests[key])} test records differ from the {len(tests['se'])} of {weights_se}"
+                f" ({len(tests['se'] ^ tests[key])} differ): train every model with the same seed and data",
+            )
     return predictors
 
 
@@ -406,7 +411,7 @@ def resampling_check(
         ws_rate = windows_from_records(find_records([folder]), on_record=_collect_errors(errors))
         rate_windows = _window_frame(ws_rate, None)
         entry: dict[str, Any] = {"records": len(ws_rate.records), "skipped": errors, "methods": {}}
-        for key in ("se", "l"):
+        for key in predictors:
             result = evaluate(predictors[key], ws_rate)
             base = original[key]
             merged = pd.merge(
@@ -646,7 +651,7 @@ def markdown_report(results: dict[str, Any]) -> str:
         "| mean abs Δp | max abs Δp | flipped window calls |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for key in ("se", "l"):
+    for key in next(iter(resampling["rates_hz"].values()))["methods"]:
         first = next(iter(resampling["rates_hz"].values()))["methods"][key]
         lines.append(
             f"| {METHODS[key]} | original | {_metric(first['original_window'], 'accuracy')} | "
@@ -730,7 +735,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.time()
     set_inference_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    predictors = load_predictors(args.weights_se, args.weights_l)
+    predictors = load_predictors(args.weights_se, args.weights_l, args.trees)
     ws = load_or_build_windows(args.windows, args.data)
     mask = select_test_records(ws, predictors["se"].meta, args.max_records, args.seed)
     listed = len(predictors["se"].meta["training"]["test_records"])
@@ -751,6 +756,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "methods": {
             "se": {"weights": _shown(args.weights_se), "sha256": sha256(args.weights_se)[:16]},
             "l": {"weights": _shown(args.weights_l), "sha256": sha256(args.weights_l)[:16]},
+            "trees": {"weights": _shown(args.trees), "sha256": sha256(args.trees)[:16]},
             "rr": {"weights": "(none: afdetect.signal.beats)", "sha256": "–"},
         },
     }
@@ -768,8 +774,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["cpsc2021"] = evaluate_cpsc(predictors, args.data / "cpsc2021")
     with scratch_dir(args.workdir) as workdir:
         print("3/5 resampling check", file=sys.stderr)
-        cnn = {k: predictors[k] for k in ("se", "l")}
-        results["resampling"] = resampling_check(cnn, ws, mask, original, args.data, workdir)
+        trained = {k: predictors[k] for k in ("se", "l", "trees")}
+        results["resampling"] = resampling_check(trained, ws, mask, original, args.data, workdir)
         print("4/5 synthetic 12-lead records", file=sys.stderr)
         results["synthetic"] = synthetic_check(predictors, workdir, args.synthetic_seeds, args.synthetic_s)
     print("5/5 report", file=sys.stderr)

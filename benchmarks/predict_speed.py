@@ -276,9 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     if not weights.is_file():
         print(f"error: weights file {weights} not found; pass --weights FILE", file=sys.stderr)
         return 2
-    print(
-        f"--method {args.method}, weights {weights}; peak RSS from {'/usr/bin/time -v' if TIME_BIN.is_file() else 'getrusage'}"
-    )
+    rss_source = "/usr/bin/time -v" if TIME_BIN.is_file() else "getrusage"
+    print(f"--method {args.method}, weights {weights}; peak RSS from {rss_source}")
     results: dict[float, tuple[RunResult, RunResult]] = {}
     imports = median_run([timed_run(imports_command()) for _ in range(args.repeat)])
     print(f"start-up floor: a fresh interpreter importing afdetect.detect.predictor takes {imports.wall_s:.2f} s")

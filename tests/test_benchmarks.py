@@ -14,7 +14,9 @@ from conftest import TINY_MODEL, load_benchmark
 
 from afdetect.errors import UsageError
 from afdetect.models.registry import create_model
+from afdetect.models.trees import TreesRecipe, fit_trees, save_trees
 from afdetect.models.weights import save_weights
+from afdetect.signal.features import FEATURE_NAMES
 
 CINC_NAMES = {"S0": ("sinus", "N"), "S1": ("sinus", "O"), "F0": ("af", "A"), "F1": ("af", "A")}
 
@@ -45,9 +47,19 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     torch.manual_seed(0)
     for variant in ("se", "l"):
         save_weights(root / f"{variant}.pt", create_model(variant, **TINY_MODEL), variant, 0.5, training)
+    features = np.random.default_rng(0).normal(size=(40, len(FEATURE_NAMES)))
+    booster = fit_trees(features, np.arange(40) % 4, TreesRecipe(n_trees=2, min_data_in_leaf=2))
+    save_trees(root / "trees.json", booster, 0.5, training)
     curves = root / "curves_se.png"
     curves.write_bytes(b"\x89PNG\r\n\x1a\n tiny stand-in")
-    return {"root": root, "data": root / "data", "se": root / "se.pt", "l": root / "l.pt", "curves": curves}
+    return {
+        "root": root,
+        "data": root / "data",
+        "se": root / "se.pt",
+        "l": root / "l.pt",
+        "trees": root / "trees.json",
+        "curves": curves,
+    }
 
 
 def _argv(setup: dict[str, Path], out: Path, **extra: str) -> list[str]:
@@ -55,6 +67,7 @@ def _argv(setup: dict[str, Path], out: Path, **extra: str) -> list[str]:
     options = {
         "--weights-se": str(setup["se"]),
         "--weights-l": str(setup["l"]),
+        "--trees": str(setup["trees"]),
         "--windows": str(root / "windows.npz"),
         "--data": str(setup["data"]),
         "--out": str(out),
@@ -77,7 +90,7 @@ def test_quick_run_writes_every_result(
     results = json.loads((out / "results.json").read_text(), parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
     cinc = results["cinc2017_test"]
     assert cinc["records"] == len(CINC_NAMES) and cinc["af_records"] == 2
-    assert set(cinc["methods"]) == {"se", "l", "rr"}
+    assert set(cinc["methods"]) == {"se", "l", "trees", "rr"}
     for entry in cinc["methods"].values():
         assert set(entry["ci"]) == {"window", "record"}
         low, high = entry["ci"]["window"]["sensitivity"]
@@ -99,7 +112,7 @@ def test_quick_run_writes_every_result(
             assert m["mean_abs_dp"] < 0.1, "resampling should barely move the probabilities"
 
     rows = results["synthetic"]["rows"]
-    assert len(rows) == 2 * 3 * 3  # rhythms × rates × methods
+    assert len(rows) == 2 * 3 * 4  # rhythms × rates × methods
     assert {(r["rhythm"], r["hr_bpm"]) for r in rows} == {(r, b) for r in ("sinus", "af") for b in (45, 70, 130)}
     assert all(r["windows"] > 0 for r in rows)
 
@@ -122,7 +135,7 @@ def test_weights_with_different_test_records_are_refused(bench: ModuleType, setu
     training = {"val_records": [], "test_records": ["cinc2017/S0"]}
     save_weights(other, create_model("l", **TINY_MODEL), "l", 0.5, training)
     with pytest.raises(UsageError, match="test records differ"):
-        bench.load_predictors(setup["se"], other)
+        bench.load_predictors(setup["se"], other, setup["trees"])
 
 
 def test_bootstrap_resamples_records_not_windows(bench: ModuleType) -> None:
