@@ -163,3 +163,21 @@ def test_resample_signal_keeps_duration_and_invalid_samples(bench: ModuleType) -
     t = np.arange(5000) / 500
     ok = np.isfinite(y) & (t > 0.5) & (t < 9.5) & (np.abs(t - 5.05) > 0.3)
     assert np.max(np.abs(y[ok] - np.sin(2 * np.pi * t[ok]))) < 1e-2
+
+
+def test_rpeak_accuracy_counts_matched_beats_one_to_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bench = load_benchmark("rpeak_accuracy")
+    ecg = synth.rhythm_signal(250, [("sinus", 40), ("af", 40)], seed=3)
+    record = synth.write_record(tmp_path, "beats", 250, ecg.signal[:, None], ["II"], fmt="16")
+    synth.write_rhythm_annotations(record, ecg.changes, 250, beat_times=ecg.beat_times_s)
+    assert bench.main(["--records", str(tmp_path)]) == 0
+    total = capsys.readouterr().out.strip().splitlines()[-1].split()
+    assert total[0] == "total" and int(total[1]) == len(ecg.beat_times_s)
+    assert float(total[3].rstrip("%")) > 99 and float(total[4].rstrip("%")) > 99
+    assert bench.match_beats(np.array([1.0, 1.1]), np.array([1.05])) == 1  # one detection serves one beat
+
+
+def test_rpeak_accuracy_needs_beat_annotations(tmp_path: Path) -> None:
+    bench = load_benchmark("rpeak_accuracy")
+    synth.write_record(tmp_path, "plain", 250, synth.ecg_signal(250, 20)[:, None], ["II"], fmt="16")
+    assert bench.main(["--records", str(tmp_path)]) == 1
