@@ -64,16 +64,17 @@ from afdetect.config import RECORD_AF_FRACTION, TRAIN_BATCH, TRAIN_EPOCHS, TRAIN
 from afdetect.detect import rr as rr_score
 from afdetect.detect.predictor import Predictor
 from afdetect.errors import UsageError
-from afdetect.evaluate.metrics import auroc, best_threshold, binary_metrics, record_scores
+from afdetect.evaluate.metrics import auroc, best_threshold, binary_metrics, challenge_f1, record_scores
 from afdetect.evaluate.records import EvalResult, evaluate, select_split
 from afdetect.io.atomic import atomic_open
+from afdetect.models.trees import record_classes
 from afdetect.models.weights import sha256
 from afdetect.signal import rr
 from afdetect.training.cache import WindowSet, load_window_set, save_window_set
 from afdetect.training.loop import train
 from afdetect.training.options import TrainConfig
 from afdetect.training.splits import split_records
-from afdetect.training.trees import TREES_FILE_NAME, train_trees
+from afdetect.training.trees import TREES_FILE_NAME, train_trees, window_feature_matrix
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = Path(os.environ.get("AFDETECT_DATA", REPO.parent / "shared" / "data"))
@@ -465,6 +466,19 @@ def fit_rr_fold(ws: WindowSet, meta: dict) -> Predictor:
     return Predictor(partial(rr_score.rr_af_probability, score=score), threshold, meta)
 
 
+def trees_record_classes(predictor: Predictor, ws: WindowSet, mask: np.ndarray, part: FoldPart) -> np.ndarray:
+    """Four-class calls of the test records of one fold's trees (for the challenge score).
+
+    A record is ``A`` when the detector calls it AF (``part``: the product path's ``p_af`` at
+    the fold's threshold); otherwise the most probable other class, from the class
+    probabilities of the windows' features cached in the windows file.
+    """
+    idx = np.flatnonzero(mask[ws.record_index] & (ws.labels >= 0))
+    class_p = predictor.scorer.booster.predict(window_feature_matrix(ws)[idx])
+    fraction, _ = record_scores(part.local_index, part.p_af, part.threshold, len(part.record_truth))
+    return record_classes(class_p, part.local_index, fraction >= RECORD_AF_FRACTION)
+
+
 def evaluate_folds(ws: WindowSet, args: argparse.Namespace) -> dict[str, Any]:
     """Evaluate each fold's ``best.pt`` and the RR baseline on that fold's test records."""
     keys = [*args.variants, "rr"]
@@ -473,6 +487,8 @@ def evaluate_folds(ws: WindowSet, args: argparse.Namespace) -> dict[str, Any]:
     metas: dict[str, list[dict]] = {v: [] for v in args.variants}
     per_fold: list[dict[str, Any]] = []
     truth = ws.record_targets()
+    called: list[np.ndarray] = []  # four-class calls of the trees' test records, fold by fold
+    classes: list[np.ndarray] = []
     for fold in range(args.folds):
         predictors: dict[str, Predictor] = {}
         runs: dict[str, dict[str, Any]] = {}
@@ -507,6 +523,10 @@ def evaluate_folds(ws: WindowSet, args: argparse.Namespace) -> dict[str, Any]:
             result = evaluate(predictors[key], ws, mask)
             parts[key].append(fold_part(result, ws, mask))
             entry["methods"][key] = {"threshold": result.threshold, "window": result.window, "record": result.record}
+        if "trees" in predictors:
+            called.append(trees_record_classes(predictors["trees"], ws, mask, parts["trees"][-1]))
+            classes.append(ws.record_labels[np.unique(ws.record_index[mask[ws.record_index] & (ws.labels >= 0)])])
+            entry["methods"]["trees"]["challenge"] = challenge_f1(classes[-1], called[-1])
         per_fold.append(entry)
         print(f"  fold {fold}: {entry['records']} test records evaluated", file=sys.stderr)
     check_test_folds(ws, masks, metas, args)
@@ -518,6 +538,7 @@ def evaluate_folds(ws: WindowSet, args: argparse.Namespace) -> dict[str, Any]:
             "windows": int(sum(f["windows"] for f in per_fold)),
             "af_windows": int(sum(f["af_windows"] for f in per_fold)),
             "methods": {k: pooled_metrics(parts[k]) for k in keys},
+            **({"trees_challenge": challenge_f1(np.concatenate(classes), np.concatenate(called))} if called else {}),
         },
         "fold_mean_sd": {k: fold_summary(per_fold, k) for k in keys},
     }
@@ -577,6 +598,20 @@ def markdown_report(results: dict[str, Any]) -> str:
         for key in keys:
             cells = [_metric(pooled["methods"][key][level], m) for m in METRICS]
             lines.append(f"| {METHODS[key]} | " + " | ".join(cells) + " |")
+
+    if "trees_challenge" in pooled:
+        score = pooled["trees_challenge"]
+        lines += [
+            "",
+            "### Challenge score of the rhythm trees",
+            "",
+            "The CinC 2017 challenge's F1(N, A, O): records called AF are `A`, the others take the most probable "
+            "of the trees' other classes (mean over the record's windows).",
+            "",
+            "| F1(N) | F1(A) | F1(O) | mean F1(N, A, O) |",
+            "|---:|---:|---:|---:|",
+            f"| {pct(score['f1_N'])} | {pct(score['f1_A'])} | {pct(score['f1_O'])} | {pct(score['mean'])} |",
+        ]
 
     names = " | ".join(METRIC_NAMES[m] for m in METRICS)
     lines += [
@@ -670,6 +705,12 @@ def print_summary(results: dict[str, Any]) -> None:
             for f in results["folds"]
         )
         print(f"{METHODS[key]:12} {cells}")
+    if "trees_challenge" in pooled:
+        score = pooled["trees_challenge"]
+        print(
+            f"\nRhythm trees, challenge F1(N, A, O): {pct(score['mean'])} "
+            f"(N {pct(score['f1_N'])}, A {pct(score['f1_A'])}, O {pct(score['f1_O'])})"
+        )
     print("\nOriginal work (MIT-BIH AFDB, for scale only): accuracy / F1(AF)")
     for key in ("l", "se"):
         print(f"{METHODS[key]:12} {pct(ORIGINAL_WORK[key]['accuracy'], 2)} / {pct(ORIGINAL_WORK[key]['f1'], 2)}")

@@ -15,6 +15,7 @@ from afdetect.cli import app
 from afdetect.detect.predictor import Predictor
 from afdetect.errors import EXIT_USAGE, UsageError
 from afdetect.evaluate.records import evaluate, select_split
+from afdetect.models.trees import load_trees
 from afdetect.models.weights import load_weights
 from afdetect.training.cache import load_window_set
 from afdetect.training.options import TrainConfig
@@ -131,7 +132,7 @@ def test_quick_run_trains_evaluates_and_resumes(crossval: ModuleType, tmp_path: 
     assert results["pooled"]["records"] == len(ws.records)  # every record tested once
     assert results["pooled"]["windows"] == int((ws.labels >= 0).sum())
     assert sum(f["windows"] for f in results["folds"]) == results["pooled"]["windows"]
-    for method in ("se", "l", "rr"):
+    for method in ("se", "l", "trees", "rr"):
         pooled = results["pooled"]["methods"][method]
         for level in ("window", "record"):
             for name in ("sensitivity", "specificity", "ppv", "f1", "accuracy", "auroc"):
@@ -143,6 +144,8 @@ def test_quick_run_trains_evaluates_and_resumes(crossval: ModuleType, tmp_path: 
         assert heading in report
     assert "ECGCNN_SE (original work) | MIT-BIH AFDB, their validation split | 93.60 % | 76.05 %" in report
     assert "| 1 | 6 (3) |" in report  # fold 1: 6 test records, 3 of them AF
+    challenge = results["pooled"]["trees_challenge"]
+    assert 0 <= challenge["f1_A"] <= 1 and "### Challenge score of the rhythm trees" in report  # no O records here
     assert not list(out.glob("*.part")) and not list(out.glob(".*"))
 
     # the weights of each fold hold out exactly that fold, and `eval --split test` selects it
@@ -153,6 +156,9 @@ def test_quick_run_trains_evaluates_and_resumes(crossval: ModuleType, tmp_path: 
         expected = record_folds(truth, 2, np.random.default_rng(0)) == fold
         np.testing.assert_array_equal(select_split(ws, "test", meta), expected)
         assert not set(meta["training"]["val_records"]) & set(ws.records[expected].tolist())
+        _, trees_meta = load_trees(runs / "trees" / f"fold_{fold}" / "best.json")  # the same folds for the trees
+        np.testing.assert_array_equal(select_split(ws, "test", trees_meta), expected)
+        assert trees_meta["training"]["val_records"] == meta["training"]["val_records"]
 
     # pooling one fold reproduces afdetect.evaluate.records's metrics of that fold
     predictor = Predictor.from_weights(runs / "l" / "fold_0" / "best.pt", variant="l")

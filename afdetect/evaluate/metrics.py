@@ -1,6 +1,7 @@
 """Binary classification metrics for AF (positive class) against the rest.
 
-Pure NumPy; no scikit-learn needed for these few formulas.
+Pure NumPy; no scikit-learn needed for these few formulas. :func:`challenge_f1` scores
+four-class CinC 2017 record predictions the way the challenge did.
 """
 
 from __future__ import annotations
@@ -117,3 +118,36 @@ def record_metrics(
     metrics = binary_metrics(record_truth[seen], called, 0.5)
     metrics["auroc"] = auroc(record_truth[seen], fraction[seen] + 1e-3 * mean_p[seen])
     return metrics
+
+
+CHALLENGE_CLASSES: tuple[str, ...] = ("N", "A", "O")
+"""Classes whose F1 the CinC 2017 challenge score averages (the noisy class ``~`` is not scored)."""
+
+
+def challenge_f1(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """The CinC 2017 challenge score: F1 of the normal, AF and other-rhythm classes and their mean.
+
+    Parameters
+    ----------
+    truth, predicted : numpy.ndarray
+        Record classes as CinC labels (``N``, ``A``, ``O``, ``~``).
+
+    Returns
+    -------
+    dict
+        ``f1_N``, ``f1_A``, ``f1_O`` (``2 × correct / (true + predicted)`` of that class, NaN
+        when neither has it) and ``mean`` (their mean: the challenge's F1(N, A, O)).
+
+    Example
+    -------
+    >>> challenge_f1(np.array(["N", "A", "O", "~"]), np.array(["N", "A", "N", "~"]))
+    {'f1_N': 0.6666666666666666, 'f1_A': 1.0, 'f1_O': 0.0, 'mean': 0.5555555555555555}
+    """
+    truth, predicted = np.asarray(truth), np.asarray(predicted)
+    scores = {}
+    for cls in CHALLENGE_CLASSES:
+        total = np.count_nonzero(truth == cls) + np.count_nonzero(predicted == cls)
+        correct = np.count_nonzero((truth == cls) & (predicted == cls))
+        scores[f"f1_{cls}"] = float(2 * correct / total) if total else float("nan")
+    scores["mean"] = float(np.mean([scores[f"f1_{cls}"] for cls in CHALLENGE_CLASSES]))
+    return scores

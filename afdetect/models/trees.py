@@ -175,3 +175,34 @@ def load_trees(path: str | Path):
         raise UsageError(path, f"trees file holds no readable booster ({str(exc)[:120]})") from None
     meta = {k: v for k, v in payload.items() if k != "booster"}
     return booster, meta
+
+
+def record_classes(class_p: np.ndarray, record_of: np.ndarray, called_af: np.ndarray) -> np.ndarray:
+    """Four-class record calls: ``A`` where the record is called AF, else its most probable other class.
+
+    Parameters
+    ----------
+    class_p : numpy.ndarray
+        ``(n, len(CLASSES))`` class probabilities of the windows.
+    record_of : numpy.ndarray
+        ``(n,)`` record (0 .. R-1) of each window.
+    called_af : numpy.ndarray
+        ``(R,)`` bool: the record is called AF (the detector's record rule at its threshold).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(R,)`` CinC labels; a record that is not called AF takes the class other than ``A``
+        with the highest mean probability over its windows.
+
+    Example
+    -------
+    >>> p = np.array([[0.1, 0.2, 0.6, 0.1], [0.7, 0.1, 0.1, 0.1], [0.2, 0.7, 0.05, 0.05]])
+    >>> record_classes(p, np.array([0, 1, 1]), np.array([False, True])).tolist()
+    ['O', 'A']
+    """
+    sums = np.zeros((len(called_af), len(CLASSES)))
+    np.add.at(sums, record_of, class_p)
+    others = np.array([i for i in range(len(CLASSES)) if i != AF_CLASS])
+    best_other = others[np.argmax(sums[:, others], axis=1)]
+    return np.asarray(CLASSES)[np.where(called_af, AF_CLASS, best_other)]
