@@ -102,19 +102,19 @@ def rr_irregularity(rr: np.ndarray, drr: np.ndarray) -> dict[str, float]:
     if len(rr) < MIN_BEATS or len(drr) < 3:
         return out
     mean = float(rr.mean())
-    size = np.abs(drr)
+    variance = float(rr.var())
+    size = np.sort(np.abs(drr))
     sd1 = float(np.std(drr)) / math.sqrt(2)
-    q75, q25 = np.percentile(rr, [75, 25])
     out.update(
         mean=mean,
-        cv=float(rr.std()) / mean,
-        nrmssd=float(np.sqrt(np.mean(drr**2))) / mean,
-        mad=float(np.median(size)) / mean,
-        pnn50=float(np.mean(size > 0.05)),
-        pnn20=float(np.mean(size > 0.02)),
+        cv=math.sqrt(variance) / mean,
+        nrmssd=math.sqrt(float(drr @ drr) / len(drr)) / mean,
+        mad=_quantile(size, 0.5) / mean,
+        pnn50=float(np.count_nonzero(size > 0.05)) / len(size),
+        pnn20=float(np.count_nonzero(size > 0.02)) / len(size),
         tpr=float(np.count_nonzero(drr[:-1] * drr[1:] < 0)) / (len(drr) - 1),
-        sd1sd2=sd1 / math.sqrt(max(2 * float(rr.var()) - sd1**2, 1e-12)),
-        iqr=float(q75 - q25) / mean,
+        sd1sd2=sd1 / math.sqrt(max(2 * variance - sd1**2, 1e-12)),
+        iqr=(_quantile(np.sort(rr), 0.75) - _quantile(np.sort(rr), 0.25)) / mean,
         lorenz=_lorenz_dispersion(drr),
     )
     if len(rr) > MIN_BEATS:
@@ -122,6 +122,14 @@ def rr_irregularity(rr: np.ndarray, drr: np.ndarray) -> dict[str, float]:
         out["sampen"] = sampen
         out["cosen"] = sampen + math.log(2 * r) - math.log(mean) if math.isfinite(sampen) else math.nan
     return out
+
+
+def _quantile(ordered: np.ndarray, q: float) -> float:
+    """Quantile ``q`` of ascending values, interpolated linearly (``numpy.quantile``'s default)."""
+    position = q * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return float(ordered[low] + (position - low) * (ordered[high] - ordered[low]))
 
 
 def _lorenz_dispersion(drr: np.ndarray, cell_s: float = 0.025) -> float:
@@ -364,14 +372,17 @@ def spectral_shape(x: np.ndarray, rr: np.ndarray, fs: float) -> dict[str, float]
     names = (*(f"band_{lo:g}_{hi:g}" for lo, hi in SPECTRUM_BANDS_HZ), "skew", "kurtosis", "acf_rr")
     if len(x) < fs:
         return dict.fromkeys(names, math.nan)
-    power = np.abs(np.fft.rfft(x)) ** 2
+    spectrum = np.fft.rfft(x)
+    power = spectrum.real**2 + spectrum.imag**2
     freqs = np.fft.rfftfreq(len(x), 1 / fs)
     total = float(power[(freqs >= 0.5) & (freqs <= 40)].sum()) + 1e-12
-    shares = [float(power[(freqs >= lo) & (freqs < hi)].sum()) / total for lo, hi in SPECTRUM_BANDS_HZ]
+    edges = np.searchsorted(freqs, np.asarray(SPECTRUM_BANDS_HZ, dtype=float).ravel())  # first bin ≥ each edge
+    shares = [float(power[edges[2 * i] : edges[2 * i + 1]].sum()) / total for i in range(len(SPECTRUM_BANDS_HZ))]
     out = dict(zip(names, shares, strict=False))
     z = (x - x.mean()) / (x.std() + 1e-9)
-    out["skew"] = float(np.mean(z**3))
-    out["kurtosis"] = float(np.mean(z**4))
+    z2 = z * z
+    out["skew"] = float(z2 @ z) / len(z)
+    out["kurtosis"] = float(z2 @ z2) / len(z)
     lag = int(round(float(np.median(rr)) * fs)) if len(rr) else 0
     out["acf_rr"] = float(z[:-lag] @ z[lag:]) / len(z) if 0 < lag < len(z) // 2 else math.nan
     return out
