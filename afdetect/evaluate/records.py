@@ -20,7 +20,7 @@ import pandas as pd
 from afdetect.config import LABEL_NAMES
 from afdetect.detect.predictor import Predictor
 from afdetect.detect.runs import map_records
-from afdetect.errors import AfdetectError, ParameterError, RecordError, UsageError
+from afdetect.errors import AfdetectError, ParameterError, RecordError, UsageError, internal_error
 from afdetect.evaluate.ec57 import EpisodeComparison, compare_af_episodes, ec57_statistics, episode_spans
 from afdetect.evaluate.metrics import binary_metrics, confusion, record_metrics, record_scores
 from afdetect.io.record import Record
@@ -232,6 +232,9 @@ def _evaluate_record(
                 tables.append(predictor.table(str(path), batch, p_af))
     except AfdetectError as exc:
         return RecordOutcome(error=(exc.path, exc.problem))
+    except Exception as exc:  # any failure fails this record alone
+        error = internal_error(path, exc)
+        return RecordOutcome(error=(error.path, error.problem))
     comparison = None
     if reference.rhythm is not None:
         test = episode_spans(merge_episodes(pd.concat(tables, ignore_index=True)))

@@ -1,0 +1,98 @@
+"""The malformed-input corpus, continued: whole runs (issue #13).
+
+A bad record never costs the good ones (any exception inside one record fails that record
+alone, in predict, eval, preprocess and plot); outputs never replace the run's inputs; write
+errors, broken pipes, empty input lists and runs where no record succeeds end cleanly;
+implausible records are refused with the reason; error output is bounded and JSON is valid.
+Each case asserts the exact message, the exit code and what is left on disk.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from corpus import synthetic_ecg, write_good_annotation, write_record, write_tiny_weights
+from test_malformed import run_cli
+
+INTERNAL = "internal error: ValueError: up and down must be positive integers (run with --debug for the traceback)"
+"""The problem reported for a record whose analysis raised an exception afdetect did not foresee."""
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_weights(tmp_path_factory.mktemp("weights") / "tiny_se.pt")
+
+
+@pytest.fixture
+def two_records(tmp_path: Path) -> tuple[Path, Path]:
+    """A folder with two labelled 40 s records, ``good`` and ``crash``; return their headers."""
+    good = write_record(tmp_path / "recs", "good", synthetic_ecg(40, seed=1))
+    crash = write_record(tmp_path / "recs", "crash", synthetic_ecg(40, seed=2))
+    for header in (good, crash):
+        write_good_annotation(header)
+    return good, crash
+
+
+@pytest.fixture
+def crash_inside_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the analysis of record ``crash`` raise a ValueError (as a 300 kHz record once did)."""
+    import afdetect.detect.predictor
+    import afdetect.training.cache
+    import afdetect.viz.record
+
+    original = afdetect.detect.predictor.record_windows
+
+    def record_windows(info, *args, **kwargs):
+        if info.name == "crash":
+            raise ValueError("up and down must be positive integers")
+        return original(info, *args, **kwargs)
+
+    for module in (afdetect.detect.predictor, afdetect.training.cache, afdetect.viz.record):
+        monkeypatch.setattr(module, "record_windows", record_windows)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Any exception inside one record fails that record alone
+
+
+@pytest.mark.usefixtures("crash_inside_record")
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_predict_internal_error_fails_one_record(two_records: tuple[Path, Path], weights: Path, jobs: str) -> None:
+    good, crash = two_records
+    out = run_cli("predict", good, crash, "--weights", weights, "-j", jobs)
+    assert out.code == 1
+    assert out.error_lines == [f"error: {crash.with_suffix('')}: {INTERNAL}"]
+    assert "1 of 2 records failed" in out.stderr.splitlines()
+    assert set(out.table()["record"]) == {str(good.with_suffix(""))}
+
+
+@pytest.mark.usefixtures("crash_inside_record")
+def test_eval_preprocess_plot_internal_error(two_records: tuple[Path, Path], weights: Path, tmp_path: Path) -> None:
+    good, crash = two_records
+    skipped = f"skipped: {crash.with_suffix('')}: {INTERNAL}"
+    out = run_cli("eval", good.parent, "--weights", weights, "--out-dir", tmp_path / "eval")
+    assert (out.code, out.error_lines) == (1, [skipped])
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["record"]["n"] == 1
+    out = run_cli("preprocess", good.parent, "-o", tmp_path / "w.npz")
+    assert (out.code, out.error_lines) == (1, [skipped])
+    with np.load(tmp_path / "w.npz") as data:
+        assert data["records"].tolist() == ["recs/good"]
+    png = tmp_path / "crash.png"
+    out = run_cli("plot", crash, "--weights", weights, "-o", png)
+    assert (out.code, out.error_lines) == (1, [f"error: {crash.with_suffix('')}: {INTERNAL}"])
+    assert not png.exists()
+    assert run_cli("plot", good, "--weights", weights, "-o", png).code == 0
+
+
+@pytest.mark.usefixtures("crash_inside_record")
+def test_debug_shows_the_internal_error_traceback(two_records: tuple[Path, Path], weights: Path) -> None:
+    from typer.testing import CliRunner
+
+    from afdetect.cli import app
+
+    result = CliRunner().invoke(app, ["--debug", "predict", str(two_records[1]), "--weights", str(weights)])
+    assert isinstance(result.exception, Exception)
+    assert isinstance(result.exception.__cause__, ValueError)
