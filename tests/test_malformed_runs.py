@@ -96,3 +96,62 @@ def test_debug_shows_the_internal_error_traceback(two_records: tuple[Path, Path]
     result = CliRunner().invoke(app, ["--debug", "predict", str(two_records[1]), "--weights", str(weights)])
     assert isinstance(result.exception, Exception)
     assert isinstance(result.exception.__cause__, ValueError)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Outputs never replace inputs
+
+
+def _replace_message(output: Path, clash: Path) -> str:
+    return f"error: {output}: output would replace {clash}, an input of this run; choose another output path"
+
+
+@pytest.mark.parametrize(
+    ("flag", "suffix"), [("-o", ".dat"), ("--episodes", ".atr"), ("--summary", ".hea"), ("-o", "symlink")]
+)
+def test_predict_refuses_outputs_that_are_inputs(
+    two_records: tuple[Path, Path], weights: Path, flag: str, suffix: str
+) -> None:
+    good = two_records[0]
+    clash = good.with_suffix(".dat" if suffix == "symlink" else suffix)
+    target = clash
+    if suffix == "symlink":  # another name of the same file
+        target = good.parent.parent / "link.csv"
+        target.symlink_to(clash)
+    before = {p: p.read_bytes() for p in good.parent.iterdir()}
+    out = run_cli("predict", good, "--weights", weights, flag, target)
+    assert (out.code, out.error_lines) == (2, [_replace_message(target, clash)])
+    assert out.stdout == ""
+    assert {p: p.read_bytes() for p in good.parent.iterdir()} == before
+
+
+def test_annotations_refused_where_they_would_replace_reference(two_records: tuple[Path, Path], weights: Path) -> None:
+    good, crash = two_records
+    atr = good.with_suffix(".atr")
+    before = atr.read_bytes()
+    out = run_cli("predict", good, crash, "--weights", weights, "--annotate", "atr", "--annotate-dir", good.parent)
+    assert (out.code, out.error_lines) == (2, [_replace_message(atr, atr)])
+    assert atr.read_bytes() == before
+
+
+def test_plot_preprocess_eval_refuse_outputs_that_are_inputs(
+    two_records: tuple[Path, Path], weights: Path, tmp_path: Path
+) -> None:
+    good = two_records[0]
+    dat = good.with_suffix(".dat")
+    before = dat.read_bytes()
+    out = run_cli("plot", good, "--weights", weights, "-o", dat)
+    assert (out.code, out.error_lines) == (2, [_replace_message(dat, dat)])
+    out = run_cli("preprocess", good.parent, "-o", dat)
+    assert (out.code, out.error_lines) == (2, [_replace_message(dat, dat)])
+    assert dat.read_bytes() == before
+    # A record whose signal file is called roc.png, evaluated into its own folder.
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    (folder / "r.hea").write_text(good.read_text().replace("good.dat", "roc.png").replace("good ", "r ", 1))
+    (folder / "roc.png").write_bytes(before)
+    write_good_annotation(folder / "r.hea")
+    out = run_cli("eval", folder, "--weights", weights, "--out-dir", folder)
+    png = folder / "roc.png"
+    assert (out.code, out.error_lines) == (2, [_replace_message(png, png)])
+    assert png.read_bytes() == before and not (folder / "metrics.json").exists()

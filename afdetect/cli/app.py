@@ -63,13 +63,15 @@ def preprocess(
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search folders recursively.")] = False,
 ) -> None:
     """Cut labelled records into conditioned windows for training and evaluation."""
-    from afdetect.io.atomic import check_writable
+    from afdetect.io.atomic import check_outputs_apart, check_writable
     from afdetect.io.find import find_records
+    from afdetect.io.record import input_files
     from afdetect.training.cache import save_window_set, windows_from_records
 
     def action() -> int:
         check_writable(output)
         records = find_records([str(d) for d in data], recursive)
+        check_outputs_apart([output], input_files(records))
         failures: list[str] = []
         try:
             with progress_bar() as bar:
@@ -212,6 +214,8 @@ def predict(
             jobs=resolve_jobs(jobs),
             on_record=report.add,
             on_error=print_error,
+            also_writes=[episodes, summary],
+            record_outputs=report.annotation_path,
         )
         if run.failed:
             err.print(f"{run.failed} of {run.records} records failed", highlight=False)
@@ -293,8 +297,10 @@ def evaluate_command(
     from afdetect.detect.predictor import Predictor
     from afdetect.detect.runs import resolve_jobs
     from afdetect.evaluate.records import evaluate, evaluate_records, select_split
-    from afdetect.evaluate.report import write_report
+    from afdetect.evaluate.report import report_paths, write_report
+    from afdetect.io.atomic import check_outputs_apart
     from afdetect.io.find import find_records
+    from afdetect.io.record import input_files
     from afdetect.training.cache import load_window_set
 
     def action() -> int:
@@ -302,12 +308,14 @@ def evaluate_command(
         predictor = Predictor.for_method(method, weights=weights, variant=variant, threshold=threshold)
         failures: list[str] = []
         if len(inputs) == 1 and inputs[0].suffix == ".npz":
+            check_outputs_apart(report_paths(out_dir), inputs)
             ws = load_window_set(inputs[0])
             if method == "rr" and weights is None and split != "all":
                 raise UsageError(None, "--split with --method rr needs --weights (the weights whose split to use)")
             result = evaluate(predictor, ws, select_split(ws, split, predictor.meta))
         else:
             records = find_records([str(i) for i in inputs])
+            check_outputs_apart(report_paths(out_dir), input_files(records))
 
             def on_record(path: Path, error: AfdetectError | None) -> None:
                 if error is not None:

@@ -39,8 +39,9 @@ from afdetect.errors import (
     UsageError,
     internal_error,
 )
-from afdetect.io.atomic import atomic_open, check_writable, is_special_file
+from afdetect.io.atomic import atomic_open, check_outputs_apart, check_writable, is_special_file
 from afdetect.io.find import find_records
+from afdetect.io.record import input_files
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ def predict_to_csv(
     jobs: int = 1,
     on_record: Callable[[Path, pd.DataFrame], None] | None = None,
     on_error: Callable[[RecordError], None] | None = None,
+    also_writes: Sequence[str | Path | None] = (),
+    record_outputs: Callable[[Path], Path | None] | None = None,
 ) -> PredictionRun:
     """Predict every record of ``inputs`` into one CSV (``-`` = stdout).
 
@@ -81,6 +84,11 @@ def predict_to_csv(
     stdout they cannot be; header, lead and length problems fail before any row).
     ``jobs`` > 1 predicts that many records at a time in worker processes
     (:func:`afdetect.detect.runs.iter_record_tables`); the output is the same, in input order.
+
+    Before any record is read, ``output``, the other files the caller will write
+    (``also_writes``) and each record's own output (``record_outputs(record)``, e.g. its
+    annotation file) are checked against the records' files: one that would replace an input
+    raises :class:`UsageError`. No output file is left when no record succeeds.
 
     Example
     -------
@@ -100,6 +108,8 @@ def predict_to_csv(
             if on_error is not None:
                 on_error(exc)
     records, failed = list(found), unresolved
+    per_record = [record_outputs(record) for record in records] if record_outputs is not None else []
+    check_outputs_apart([output, *also_writes, *per_record], input_files(records))
     # A failed record's rows are taken back out of a regular output file (written to a
     # temporary file first); stdout and special files (/dev/null, a FIFO) cannot be rewound.
     can_rewind = output != "-" and not is_special_file(output)

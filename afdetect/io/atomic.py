@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -37,6 +37,37 @@ def check_writable(path: str | Path) -> Path:
     if path.is_dir():
         raise UsageError(path, "output path is a directory, expected a file name")
     return path
+
+
+def check_outputs_apart(outputs: Iterable[str | Path | None], inputs: Iterable[str | Path]) -> None:
+    """Refuse any output that is one of the run's input files (compared by resolved path).
+
+    ``None`` and ``-`` (stdout) outputs are skipped.
+
+    Raises
+    ------
+    UsageError
+        Naming the output and the input it would replace.
+
+    Example
+    -------
+    >>> check_outputs_apart(["out.csv", None, "-"], ["rec.hea", "rec.dat"])
+    >>> check_outputs_apart(["./rec.dat"], ["rec.hea", "rec.dat"])
+    Traceback (most recent call last):
+    ...
+    afdetect.errors.UsageError: rec.dat: output would replace rec.dat, an input of this run; choose another output path
+    """
+    resolved: dict[Path, Path] = {}
+    for path in inputs:
+        resolved.setdefault(Path(path).resolve(), Path(path))
+    for output in outputs:
+        if output is None or str(output) == "-":
+            continue
+        clash = resolved.get(Path(output).resolve())
+        if clash is not None:
+            raise UsageError(
+                Path(output), f"output would replace {clash}, an input of this run; choose another output path"
+            )
 
 
 def is_special_file(path: str | Path) -> bool:

@@ -19,6 +19,7 @@ import pandas as pd
 from afdetect.errors import ParameterError, UsageError
 from afdetect.io.annotations import check_annotation_extension, writable_folder, write_rhythm_annotations
 from afdetect.io.atomic import atomic_open, check_writable
+from afdetect.io.find import record_base
 from afdetect.rhythm.episodes import EPISODE_COLUMNS, merge_episodes, summarise_record
 
 
@@ -61,6 +62,13 @@ class BurdenReport:
             self.annotation_files.append(
                 write_rhythm_annotations(record, episodes, extension=self.annotate, out_dir=self.annotate_dir)
             )
+
+    def annotation_path(self, record: str | Path) -> Path | None:
+        """The annotation file :meth:`add` writes for ``record`` (``None`` without ``annotate``)."""
+        if not self.annotate:
+            return None
+        base = record_base(record)
+        return (base.parent if self.annotate_dir is None else Path(self.annotate_dir)) / f"{base.name}.{self.annotate}"
 
     def episodes_table(self) -> pd.DataFrame:
         """Episodes of every record added, in order (columns ``record, onset_s, offset_s, duration_s``)."""

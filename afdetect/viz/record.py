@@ -18,9 +18,9 @@ import pandas as pd
 from afdetect.config import LABEL_NAMES, OVERVIEW_MIN_S, STRIP_DEFAULT_S, STRIP_MAX_S, UNREADABLE
 from afdetect.detect.predictor import WINDOW_COLUMNS, Predictor
 from afdetect.errors import AfdetectError, ParameterError, internal_error
-from afdetect.io.atomic import check_writable
+from afdetect.io.atomic import check_outputs_apart, check_writable
 from afdetect.io.header import RecordInfo
-from afdetect.io.record import Record
+from afdetect.io.record import Record, record_files
 from afdetect.io.signals import read_signal
 from afdetect.signal.windows import record_windows
 from afdetect.viz.plots import plot_overview, plot_strip
@@ -169,6 +169,7 @@ def _plot_opened(
         overview = not span_given and info.duration_s > OVERVIEW_MIN_S
     kind = "overview" if overview else "strip"
     path = check_writable(Path(output) if output is not None else Path(f"{info.name}_{kind}.png"))
+    check_outputs_apart([path], record_files(info.path))
     lead_name = info.sig_names[lead_index]
     title = f"{info.path} ({lead_name}, {info.fs:g} Hz), {predictor.meta.get('model', 'model')}"
     if overview:
