@@ -6,6 +6,7 @@ Exit codes
 1  some records (or the only record) failed; the others were still written
 2  usage error: bad option, missing or unwritable output, bad weights file
 130 interrupted (Ctrl-C)
+141 the reader of standard output went away (``... -o - | head``): ended quietly, as on SIGPIPE
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ EXIT_OK = 0
 EXIT_RECORD_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+"""128 + SIGPIPE: what a shell reports for a Unix tool ended by a closed pipe."""
 
 
 class AfdetectError(Exception):

@@ -10,12 +10,16 @@ Each case asserts the exact message, the exit code and what is left on disk.
 from __future__ import annotations
 
 import json
+import resource
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from corpus import synthetic_ecg, write_good_annotation, write_record, write_tiny_weights
-from test_malformed import run_cli
+from test_malformed import SUBPROCESS_ENV, run_cli
 
 INTERNAL = "internal error: ValueError: up and down must be positive integers (run with --debug for the traceback)"
 """The problem reported for a record whose analysis raised an exception afdetect did not foresee."""
@@ -155,3 +159,51 @@ def test_plot_preprocess_eval_refuse_outputs_that_are_inputs(
     png = folder / "roc.png"
     assert (out.code, out.error_lines) == (2, [_replace_message(png, png)])
     assert png.read_bytes() == before and not (folder / "metrics.json").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. Write errors: one line, exit 2, no partial file; a broken pipe ends quietly
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("flag", ["-o", "--summary", "--episodes"])
+def test_write_error_on_full_device(two_records: tuple[Path, Path], weights: Path, flag: str, tmp_path: Path) -> None:
+    args = ["predict", two_records[0], "--weights", weights, flag, "/dev/full"]
+    out = run_cli(*args, *(["-o", tmp_path / "out.csv"] if flag != "-o" else []))
+    assert (out.code, out.error_lines) == (2, ["error: /dev/full: cannot write the output: No space left on device"])
+
+
+def _limit_file_size() -> None:  # in the child: files may not grow past 200 bytes (EFBIG, as on a full disk)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200, 200))
+
+
+def test_write_error_on_regular_file_leaves_nothing(two_records: tuple[Path, Path], weights: Path) -> None:
+    folder = two_records[0].parent.parent
+    target = folder / "out.csv"
+    command = ["predict", str(two_records[0].parent), "--weights", str(weights), "-o", str(target)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "afdetect", *command],
+        capture_output=True,
+        text=True,
+        env=SUBPROCESS_ENV,
+        timeout=120,
+        preexec_fn=_limit_file_size,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [f"error: {target}: cannot write the output: File too large"]
+    assert sorted(p.name for p in folder.iterdir()) == ["recs"]  # no out.csv, no temporary file
+
+
+def test_broken_pipe_ends_quietly(two_records: tuple[Path, Path], weights: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "afdetect", "predict", str(two_records[0]), "--weights", str(weights)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=SUBPROCESS_ENV,
+    )
+    proc.stdout.close()  # the reader goes away before the first row, as `| head -0` would
+    stderr = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 141  # 128 + SIGPIPE, as a shell reports a tool ended by SIGPIPE
+    assert stderr == ""

@@ -28,13 +28,14 @@ from afdetect.cli.common import (
     progress_bar,
     report_skipped,
     run_action,
+    silence_stdout,
     state,
     with_config_options,
 )
 from afdetect.cli.tables import burden_table, ec57_table, fmt_value
 from afdetect.errors import (
+    EXIT_BROKEN_PIPE,
     EXIT_RECORD_FAILED,
-    EXIT_USAGE,
     AfdetectError,
     UsageError,
 )
@@ -357,6 +358,6 @@ def main() -> None:
     """Console-script entry point."""
     try:
         app()
-    except BrokenPipeError:  # e.g. `afdetect predict ... -o - | head`
-        sys.stderr.close()
-        sys.exit(EXIT_USAGE)
+    except BrokenPipeError:  # e.g. `afdetect predict ... -o - | head`: end quietly, as on SIGPIPE
+        silence_stdout()
+        sys.exit(EXIT_BROKEN_PIPE)

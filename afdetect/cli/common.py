@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import io
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar, get_type_hints
@@ -17,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from afdetect.errors import EXIT_INTERRUPTED, AfdetectError, ParameterError
+from afdetect.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, AfdetectError, ParameterError
 
 err = Console(stderr=True)
 
@@ -94,6 +97,18 @@ def run_action(action: Callable[[], T]) -> T:
     except KeyboardInterrupt:
         err.print("[red]interrupted[/red]")
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except BrokenPipeError:  # `... -o - | head`: the reader has gone; end quietly, as on SIGPIPE
+        silence_stdout()
+        raise typer.Exit(EXIT_BROKEN_PIPE) from None
+
+
+def silence_stdout() -> None:
+    """Point standard output at /dev/null, so flushing it at exit raises no second broken pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):  # not a real file (a test runner's stream)
+        pass
 
 
 def print_error(exc: AfdetectError) -> None:

@@ -33,13 +33,12 @@ from afdetect.errors import (
     EXIT_OK,
     EXIT_RECORD_FAILED,
     AfdetectError,
-    OutputError,
     ParameterError,
     RecordError,
     UsageError,
     internal_error,
 )
-from afdetect.io.atomic import atomic_open, check_outputs_apart, check_writable, is_special_file
+from afdetect.io.atomic import atomic_open, check_outputs_apart, check_writable, is_special_file, write_error
 from afdetect.io.find import find_records
 from afdetect.io.record import input_files
 
@@ -172,7 +171,7 @@ def _write(handle: TextIO, output: str, text: str) -> None:
     except BrokenPipeError:
         raise
     except OSError as exc:
-        raise OutputError(output, f"cannot write the output: {exc.strerror or exc}") from None
+        raise write_error(output, exc) from None
 
 
 @contextlib.contextmanager

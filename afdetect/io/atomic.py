@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
-from afdetect.errors import UsageError
+from afdetect.errors import OutputError, UsageError
 
 
 def check_writable(path: str | Path) -> Path:
@@ -96,7 +96,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = check_writable(path)
     if is_special_file(path):  # /dev/null, /dev/stdout, a FIFO: write in place, never replace it
-        yield path
+        try:
+            yield path
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise write_error(path, exc) from None
         return
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
@@ -108,14 +113,46 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.umask(umask)
     tmp.chmod(0o666 & ~umask)
     try:
-        yield tmp
-        tmp.replace(path)
+        try:
+            yield tmp
+            tmp.replace(path)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:  # disk full, quota, I/O error: one line, and no partial file
+            raise write_error(path, exc) from None
     finally:
         tmp.unlink(missing_ok=True)
 
 
+def write_error(path: str | Path, exc: OSError) -> OutputError:
+    """The :class:`OutputError` of a failed write to ``path``.
+
+    Example
+    -------
+    >>> import errno
+    >>> str(write_error("/dev/full", OSError(errno.ENOSPC, "No space left on device")))
+    '/dev/full: cannot write the output: No space left on device'
+    """
+    return OutputError(path, f"cannot write the output: {exc.strerror or exc}")
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w", **kwargs: object) -> Iterator[IO]:
-    """Open a temporary file for writing; it replaces ``path`` only when the block succeeds."""
-    with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as handle:  # noqa: PTH123
-        yield handle
+    """Open a temporary file for writing; it replaces ``path`` only when the block succeeds.
+
+    A write error (also one that only shows when the file is closed) raises :class:`OutputError`.
+    """
+    with atomic_path(path) as tmp:
+        handle = open(tmp, mode, **kwargs)  # noqa: PTH123, SIM115 (closed below, its errors reworded)
+        try:
+            yield handle
+        except BaseException:
+            with contextlib.suppress(OSError):  # the block's own error is the one to report
+                handle.close()
+            raise
+        try:
+            handle.close()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise write_error(path, exc) from None
