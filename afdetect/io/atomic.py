@@ -59,7 +59,8 @@ def check_outputs_apart(outputs: Iterable[str | Path | None], inputs: Iterable[s
     """
     resolved: dict[Path, Path] = {}
     for path in inputs:
-        resolved.setdefault(Path(path).resolve(), Path(path))
+        with contextlib.suppress(OSError, ValueError):  # a name no file can have (a NUL byte) is no clash
+            resolved.setdefault(Path(path).resolve(), Path(path))
     for output in outputs:
         if output is None or str(output) == "-":
             continue

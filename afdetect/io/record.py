@@ -66,13 +66,15 @@ def record_files(record: str | Path, *, _depth: int = 0) -> list[Path]:
     try:
         if not header.is_file() or header.stat().st_size > HEADER_MAX_BYTES:
             return files
-        lines = [line.split() for line in header.read_text(errors="replace").splitlines()]
-    except OSError:
+        lines = [line.split() for line in header.read_bytes().decode("utf-8").splitlines()]
+    except (OSError, UnicodeDecodeError):  # not a readable text header: read_header says why
         return files
     lines = [fields for fields in lines if fields and not fields[0].startswith("#")]
     multi_segment = bool(lines) and "/" in lines[0][0]
     for fields in lines[1:]:
         name = fields[0]
+        if "\0" in name:
+            continue
         if not multi_segment:
             files.append(base.parent / name)
         elif name != "~" and name != base.name and _depth < 1:
