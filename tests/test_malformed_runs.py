@@ -207,3 +207,49 @@ def test_broken_pipe_ends_quietly(two_records: tuple[Path, Path], weights: Path)
     proc.stderr.close()
     assert proc.wait(timeout=120) == 141  # 128 + SIGPIPE, as a shell reports a tool ended by SIGPIPE
     assert stderr == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. No work is no success: an empty input list is a usage error; no output when no record succeeded
+
+
+def _invoke(args: list[object], stdin: str) -> tuple[int, str, str]:
+    from typer.testing import CliRunner
+
+    from afdetect.cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args], input=stdin)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("command", ["predict", "preprocess", "eval"])
+def test_empty_stdin_is_a_usage_error(command: str, weights: Path, tmp_path: Path) -> None:
+    args: list[object] = [command, "-", "-o" if command != "eval" else "--out-dir", tmp_path / "out"]
+    if command != "preprocess":
+        args += ["--weights", weights]
+    code, stdout, stderr = _invoke(args, stdin="\n")
+    assert code == 2
+    assert [line for line in stderr.splitlines() if line.startswith("error:")] == [
+        "error: standard input (-) lists no records"
+    ]
+    assert stdout == "" and list(tmp_path.iterdir()) == []
+
+
+def test_empty_records_file_fails_as_an_input(tmp_path: Path, weights: Path) -> None:
+    (tmp_path / "RECORDS").write_text("\n")
+    out = run_cli("predict", tmp_path / "RECORDS", "--weights", weights)
+    assert (out.code, out.error_lines) == (1, [f"error: {tmp_path / 'RECORDS'}: RECORDS file lists no records"])
+
+
+def test_no_output_file_when_no_record_succeeded(two_records: tuple[Path, Path], weights: Path, tmp_path: Path) -> None:
+    bad = two_records[0].parent / "missing.hea"
+    files = [tmp_path / name for name in ("out.csv", "episodes.csv", "summary.json")]
+    flags = ["-o", files[0], "--episodes", files[1], "--summary", files[2]]
+    out = run_cli("predict", bad, "--weights", weights, *flags)
+    assert out.code == 1
+    assert out.error_lines == [f"error: {bad}: no such record: expected a .hea header, a directory or RECORDS"]
+    assert not any(p.exists() for p in files)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    out = run_cli("predict", bad, two_records[0], "--weights", weights, *flags)  # one succeeds: all written
+    assert out.code == 1 and all(p.exists() for p in files)

@@ -220,9 +220,9 @@ def predict(
         )
         if run.failed:
             err.print(f"{run.failed} of {run.records} records failed", highlight=False)
-        if episodes is not None:
+        if episodes is not None and run.succeeded:  # no record written: no output file either
             report.write_episodes(episodes)
-        if summary is not None:
+        if summary is not None and run.succeeded:
             report.write_summary(summary)
         if report.summaries:
             err.print(burden_table(report.summaries))

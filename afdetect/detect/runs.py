@@ -51,6 +51,11 @@ class PredictionRun:
     failed: int
 
     @property
+    def succeeded(self) -> int:
+        """Records written."""
+        return self.records - self.failed
+
+    @property
     def exit_code(self) -> int:
         """0 when every record succeeded, 1 when some failed."""
         return EXIT_RECORD_FAILED if self.failed else EXIT_OK

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from afdetect.errors import RecordError
+from afdetect.errors import RecordError, UsageError
 
 
 def record_base(path: str | Path) -> Path:
@@ -38,7 +38,9 @@ def find_records(inputs: Iterable[str | Path], recursive: bool = False) -> list[
     ------
     RecordError
         For an input that is neither a record, a directory nor a RECORDS file, or a
-        directory that holds no record.
+        directory or RECORDS file that holds no record.
+    UsageError
+        When standard input (``-``) lists no record.
 
     Example
     -------
@@ -49,6 +51,8 @@ def find_records(inputs: Iterable[str | Path], recursive: bool = False) -> list[
     for item in inputs:
         if str(item) == "-":
             lines = [line.strip() for line in sys.stdin]
+            if not any(lines):
+                raise UsageError(None, "standard input (-) lists no records")
             found.extend(find_records([line for line in lines if line], recursive))
             continue
         path = Path(item)
@@ -67,6 +71,8 @@ def find_records(inputs: Iterable[str | Path], recursive: bool = False) -> list[
 
 def _records_in_list(records_file: Path) -> list[Path]:
     names = [line.strip() for line in records_file.read_text().splitlines() if line.strip()]
+    if not names:
+        raise RecordError(records_file, "RECORDS file lists no records")
     return [record_base(records_file.parent / name) for name in names]
 
 
