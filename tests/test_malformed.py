@@ -119,6 +119,18 @@ FAILING_RECORDS: dict[str, tuple[str, str]] = {
     "empty_header": ("{p}", "header is empty (no record line)"),
     "too_short": ("{p}", "record is 5.0 s long, shorter than the 8 s minimum"),
     "bp_only": ("{p}", "no ECG lead among signals ['ABP']; choose one with --lead"),
+    # issue #13
+    "fs_one": ("{p}", "sampling frequency 1 Hz is outside the 50 Hz to 20 kHz an ECG can be analysed at"),
+    "fs_300k": ("{p}", "sampling frequency 300000 Hz is outside the 50 Hz to 20 kHz an ECG can be analysed at"),
+    "mat_text": ("{mat}", "not a MATLAB file as WFDB writes it (starts with b'this is ')"),
+    "mat_wrong_size": (
+        "{mat}",
+        f"signal file does not match its MATLAB header: 1 x {N - 100} samples of 2 bytes need {24 + 2 * (N - 100)} "
+        f"bytes, the file holds {24 + 2 * N} bytes",
+    ),
+    "dat_fifo": ("{dat}", "signal file is a FIFO, not a regular file (named in the header)"),
+    "dat_dev_zero": ("{dat}", "signal file is a device or socket, not a regular file (named in the header)"),
+    "header_1gb": ("{p}", "header is 1073741824 bytes, more than the 10,000,000 bytes a WFDB header can plausibly be"),
 }
 
 # Record cases that succeed: case name -> per-window (label, problem); "judged" = AF or non-AF.
@@ -128,13 +140,14 @@ READABLE_RECORDS: dict[str, list[tuple[str, str]]] = {
     "clipped": [("unreadable", "clipped"), ("unreadable", "clipped")],
     "invalid_run": [("unreadable", "invalid samples"), ("judged", "")],
     "invalid_short_run": [("judged", ""), ("judged", "")],
+    "mat_v4": [("judged", ""), ("judged", "")],
 }
 
 
 def expected_line(name: str, corpus: dict[str, Path]) -> str:
     where, problem = FAILING_RECORDS[name]
     path = corpus[name]
-    return f"error: {where.format(p=path, dat=path.with_suffix('.dat'))}: {problem}"
+    return f"error: {where.format(p=path, dat=path.with_suffix('.dat'), mat=path.with_suffix('.mat'))}: {problem}"
 
 
 def test_corpus_has_at_least_17_cases(corpus: dict[str, Path]) -> None:

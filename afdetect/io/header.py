@@ -7,6 +7,7 @@ checked against the signal files it names before any sample is read.
 from __future__ import annotations
 
 import re
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import wfdb
 
+from afdetect.config import FS_RANGE_HZ, HEADER_MAX_BYTES
 from afdetect.errors import RecordError
 from afdetect.io.find import record_base
 
@@ -97,8 +99,12 @@ def read_header(path: str | Path) -> RecordInfo:
     """
     base = record_base(path)
     header = base.with_suffix(".hea")
-    if not header.is_file():
-        raise RecordError(header, "header file not found")
+    _check_regular_file(header, "header file")
+    size = header.stat().st_size
+    if size > HEADER_MAX_BYTES:
+        raise RecordError(
+            header, f"header is {size} bytes, more than the {HEADER_MAX_BYTES:,} bytes a WFDB header can plausibly be"
+        )
     lines = _header_lines(header)
     n_sig, n_seg = _check_record_line(header, lines[0])
     if n_seg is None and len(lines) - 1 != n_sig:
@@ -121,6 +127,12 @@ def read_header(path: str | Path) -> RecordInfo:
     fs = head.fs
     if fs is None or not np.isfinite(fs) or fs <= 0:
         raise RecordError(header, f"sampling frequency must be positive, got {fs}")
+    low, high = FS_RANGE_HZ
+    if not low <= fs <= high:
+        raise RecordError(
+            header,
+            f"sampling frequency {fs:g} Hz is outside the {low:g} Hz to {high / 1000:g} kHz an ECG can be analysed at",
+        )
     if not head.n_sig or not head.sig_name:
         raise RecordError(header, "header declares no signals")
     if head.sig_len is None or head.sig_len <= 0:
@@ -204,8 +216,9 @@ def _check_signal_files(header: Path, base: Path, head: wfdb.Record) -> None:
         if file_name.startswith("~"):
             continue  # "~": signal not stored in a file
         data = base.parent / file_name
-        if not data.is_file():
-            raise RecordError(data, "signal file not found (named in the header)")
+        _check_regular_file(data, "signal file", " (named in the header)")
+        if data.suffix.lower() == ".mat":
+            _check_mat_file(data)
         if any(head.fmt[i] in WFDB_COMPRESSED_FORMATS for i in signals):
             continue  # FLAC: size says nothing about length
         frame_bytes = sum(WFDB_BYTES_PER_SAMPLE[head.fmt[i]] * (head.samps_per_frame[i] or 1) for i in signals)
@@ -221,6 +234,61 @@ def _check_signal_files(header: Path, base: Path, head: wfdb.Record) -> None:
                 f"= {need} bytes, the file holds {size} bytes ({whole} whole samples"
                 + (", ends mid-sample)" if mid else ")"),
             )
+
+
+def _check_regular_file(path: Path, what: str, where: str = "") -> None:
+    """Refuse a missing file, or one that is no regular file (a FIFO, a device such as /dev/zero, a folder)."""
+    if path.is_file():
+        return
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        raise RecordError(path, f"{what} not found{where}") from None
+    kind = "a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode) else "a device or socket"
+    raise RecordError(path, f"{what} is {kind}, not a regular file{where}")
+
+
+MAT_V4_BYTES = {0: 8, 1: 4, 2: 4, 3: 2, 4: 2, 5: 1}
+"""Bytes per element of each MATLAB level-4 precision code (double, single, int32, int16, uint16, uint8)."""
+
+
+def _check_mat_file(path: Path) -> None:
+    """Check that a ``.mat`` signal file is a MATLAB file as WFDB writes it (level 4, or level 5).
+
+    A level-4 file (what ``wfdb2mat`` and PhysioNet's ``.mat`` records hold) starts with five
+    32-bit numbers, type, rows, columns, imaginary flag and name length, and its size is
+    exactly that header, the name and rows x columns elements.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        head = handle.read(128)
+    if head.startswith(b"MATLAB 5.0 MAT-file"):
+        return
+    shape = _mat_v4_shape(head)
+    if shape is None:
+        raise RecordError(path, f"not a MATLAB file as WFDB writes it (starts with {head[:8]!r})")
+    rows, cols, element, name_len = shape
+    need = 20 + name_len + rows * cols * element
+    if need != size:
+        raise RecordError(
+            path,
+            f"signal file does not match its MATLAB header: {rows} x {cols} samples of {element} bytes "
+            f"need {need} bytes, the file holds {size} bytes",
+        )
+
+
+def _mat_v4_shape(head: bytes) -> tuple[int, int, int, int] | None:
+    """``(rows, columns, bytes per element, name length)`` of a MATLAB level-4 header, else ``None``."""
+    if len(head) < 20:
+        return None
+    for order, machine in (("<", 0), (">", 1)):
+        kind, rows, cols, imaginary, name_len = np.frombuffer(head[:20], dtype=f"{order}i4").tolist()
+        m, rest = divmod(kind, 1000)
+        precision = rest // 10 % 10
+        plain = (m, rest // 100, rest % 10, imaginary) == (machine, 0, 0, 0)
+        if plain and precision in MAT_V4_BYTES and 0 < name_len <= 64 and min(rows, cols) >= 0:
+            return rows, cols, MAT_V4_BYTES[precision], name_len
+    return None
 
 
 def describe_error(exc: Exception) -> str:
