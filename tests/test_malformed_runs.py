@@ -253,3 +253,44 @@ def test_no_output_file_when_no_record_succeeded(two_records: tuple[Path, Path],
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     out = run_cli("predict", bad, two_records[0], "--weights", weights, *flags)  # one succeeds: all written
     assert out.code == 1 and all(p.exists() for p in files)
+
+
+# ---------------------------------------------------------------------------------------------
+# 12. Bounded error output; strict JSON; every record left out of a metric named, with the reason
+
+
+def test_error_lines_are_capped(tmp_path: Path, weights: Path) -> None:
+    (tmp_path / "RECORDS").write_text("".join(f"ghost{i}\n" for i in range(30)))
+    out = run_cli("predict", tmp_path / "RECORDS", "--weights", weights)
+    assert out.code == 1
+    assert out.error_lines == [f"error: {tmp_path / f'ghost{i}.hea'}: header file not found" for i in range(20)]
+    lines = out.stderr.splitlines()
+    assert lines[20:22] == ["... and 10 more errors", "30 of 30 records failed"]
+
+
+def _strict_json(path: Path) -> object:
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{path} holds {constant}, which is not JSON")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_eval_json_is_strict_and_names_records_left_out(
+    two_records: tuple[Path, Path], weights: Path, tmp_path: Path
+) -> None:
+    folder = two_records[0].parent
+    write_good_annotation(write_record(folder, "flat", np.zeros(10_000)))  # read, but every window unreadable
+    out = run_cli("eval", folder, "--weights", weights, "--out-dir", tmp_path / "eval")
+    assert out.code == 0
+    assert "left out of the metrics: recs/flat: all 2 windows unreadable" in out.stderr.splitlines()
+    metrics = _strict_json(tmp_path / "eval" / "metrics.json")
+    assert metrics["window"]["auroc"] is None  # one class only: undefined, written as null
+    assert metrics["record"]["n"] == 2
+    assert metrics["left_out"] == [{"record": "recs/flat", "reason": "all 2 windows unreadable"}]
+
+
+def test_summary_json_is_strict(two_records: tuple[Path, Path], weights: Path, tmp_path: Path) -> None:
+    flat = write_record(two_records[0].parent, "flat", np.zeros(10_000))
+    out = run_cli("predict", flat, "--weights", weights, "--summary", tmp_path / "s.json")
+    assert out.code == 0
+    assert _strict_json(tmp_path / "s.json")[0]["af_burden_pct"] is None

@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from afdetect.cli.common import (
+    ErrorLines,
     JobsOption,
     LeadOption,
     MethodOption,
@@ -24,8 +25,8 @@ from afdetect.cli.common import (
     VariantOption,
     WeightsOption,
     err,
-    print_error,
     progress_bar,
+    report_left_out,
     report_skipped,
     run_action,
     silence_stdout,
@@ -206,6 +207,7 @@ def predict(
         check_burden_outputs(episodes, summary, annotate, annotate_dir)
         predictor = Predictor.for_method(method, weights=weights, variant=variant, threshold=threshold)
         report = BurdenReport(annotate, annotate_dir)
+        errors = ErrorLines()
         run = predict_to_csv(
             predictor,
             records,
@@ -214,10 +216,11 @@ def predict(
             recursive=recursive,
             jobs=resolve_jobs(jobs),
             on_record=report.add,
-            on_error=print_error,
+            on_error=errors,
             also_writes=[episodes, summary],
             record_outputs=report.annotation_path,
         )
+        errors.finish()
         if run.failed:
             err.print(f"{run.failed} of {run.records} records failed", highlight=False)
         if episodes is not None and run.succeeded:  # no record written: no output file either
@@ -326,6 +329,7 @@ def evaluate_command(
                 result = evaluate_records(predictor, records, lead=lead, on_record=on_record, jobs=resolve_jobs(jobs))
             finally:  # a skipped record must not pass silently: the metrics leave it out
                 report_skipped(failures, len(records))
+        report_left_out(result.left_out)
         written = write_report(result, out_dir, title=predictor.meta["model"])
         table = Table(title=f"{predictor.meta['model']} on {', '.join(map(str, inputs))} ({split})")
         table.add_column("level")

@@ -66,6 +66,10 @@ JobsOption = Annotated[
 state = {"debug": False}
 
 
+ERRORS_SHOWN = 20
+"""Failed or skipped records named one by one on stderr; the rest are counted."""
+
+
 FLAGS: dict[str, str] = {
     "start_s": "--start",
     "duration_s": "--duration",
@@ -118,6 +122,30 @@ def print_error(exc: AfdetectError) -> None:
     err.print(f"[red]error:[/red] {escape(error_message(exc))}", highlight=False, soft_wrap=True, emoji=False)
 
 
+class ErrorLines:
+    """:func:`print_error` for the first ``limit`` failed records of a run, then a count of the rest.
+
+    Example
+    -------
+    >>> errors = ErrorLines(limit=20)  # doctest: +SKIP
+    >>> predict_to_csv(predictor, records, "out.csv", on_error=errors)  # doctest: +SKIP
+    >>> errors.finish()  # "... and 9980 more errors"  # doctest: +SKIP
+    """
+
+    def __init__(self, limit: int = ERRORS_SHOWN) -> None:
+        self.limit, self.count = limit, 0
+
+    def __call__(self, exc: AfdetectError) -> None:
+        self.count += 1
+        if self.count <= self.limit or state["debug"]:
+            print_error(exc)
+
+    def finish(self) -> None:
+        """Say how many errors were not shown."""
+        if self.count > self.limit:
+            err.print(f"[red]... and {self.count - self.limit} more errors[/red]", highlight=False)
+
+
 def progress_bar() -> Progress:
     return Progress(
         TextColumn("{task.description}"),
@@ -158,7 +186,7 @@ def with_config_options(command: Callable[..., None], config_class: type) -> Cal
     return command
 
 
-def report_skipped(failures: list[str], total: int, limit: int = 20) -> None:
+def report_skipped(failures: list[str], total: int, limit: int = ERRORS_SHOWN) -> None:
     """One stderr line per skipped record (the first ``limit``), then the count."""
     for line in failures[:limit]:
         err.print(f"[yellow]skipped:[/yellow] {escape(line)}", highlight=False, soft_wrap=True, emoji=False)
@@ -166,3 +194,12 @@ def report_skipped(failures: list[str], total: int, limit: int = 20) -> None:
         err.print(f"[yellow]... and {len(failures) - limit} more skipped records[/yellow]")
     if failures:
         err.print(f"{len(failures)} of {total} records skipped", highlight=False)
+
+
+def report_left_out(left_out: list[dict[str, str]], limit: int = ERRORS_SHOWN) -> None:
+    """One stderr line per record read but left out of the metrics (the first ``limit``), with the reason."""
+    for item in left_out[:limit]:
+        line = f"left out of the metrics: {item['record']}: {item['reason']}"
+        err.print(escape(line), highlight=False, soft_wrap=True, emoji=False)
+    if len(left_out) > limit:
+        err.print(f"... and {len(left_out) - limit} more left out (metrics.json lists all)", highlight=False)

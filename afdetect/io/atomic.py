@@ -1,5 +1,7 @@
 """Atomic file output: write to a temporary file beside the target, then rename.
 
+JSON goes through :func:`write_json`: strict JSON, undefined numbers (NaN, inf) as ``null``.
+
 A crash or Ctrl-C therefore never leaves a partial file under the final name. Special files
 (``/dev/null``, ``/dev/stdout``, a FIFO) are written in place, never replaced.
 """
@@ -7,11 +9,15 @@ A crash or Ctrl-C therefore never leaves a partial file under the final name. Sp
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+import numpy as np
 
 from afdetect.errors import OutputError, UsageError
 
@@ -157,3 +163,29 @@ def atomic_open(path: str | Path, mode: str = "w", **kwargs: object) -> Iterator
             raise
         except OSError as exc:
             raise write_error(path, exc) from None
+
+
+def json_safe(value: Any) -> Any:
+    """Plain JSON types: NaN and infinities become ``None``, NumPy scalars Python ones.
+
+    Example
+    -------
+    >>> json_safe({"auroc": float("nan"), "n": np.int64(3), "f1": [0.5, float("inf")]})
+    {'auroc': None, 'n': 3, 'f1': [0.5, None]}
+    """
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def write_json(path: str | Path, value: Any) -> None:
+    """Write ``value`` as strict JSON (``null``, never ``NaN``), atomically, with a final newline."""
+    with atomic_open(path) as handle:
+        json.dump(json_safe(value), handle, indent=2, allow_nan=False)
+        handle.write("\n")

@@ -9,7 +9,6 @@ written at the end, atomically.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pandas as pd
 
 from afdetect.errors import ParameterError, UsageError
 from afdetect.io.annotations import check_annotation_extension, writable_folder, write_rhythm_annotations
-from afdetect.io.atomic import atomic_open, check_writable
+from afdetect.io.atomic import atomic_open, check_writable, write_json
 from afdetect.io.find import record_base
 from afdetect.rhythm.episodes import EPISODE_COLUMNS, merge_episodes, summarise_record
 
@@ -84,9 +83,7 @@ class BurdenReport:
 
     def write_summary(self, path: str | Path) -> None:
         """Write the per-record summaries as a JSON list, atomically."""
-        with atomic_open(path) as handle:
-            json.dump(self.summaries, handle, indent=2)
-            handle.write("\n")
+        write_json(path, self.summaries)
 
 
 def check_burden_outputs(
