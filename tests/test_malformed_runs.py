@@ -294,3 +294,49 @@ def test_summary_json_is_strict(two_records: tuple[Path, Path], weights: Path, t
     out = run_cli("predict", flat, "--weights", weights, "--summary", tmp_path / "s.json")
     assert out.code == 0
     assert _strict_json(tmp_path / "s.json")[0]["af_burden_pct"] is None
+
+
+# ---------------------------------------------------------------------------------------------
+# 11. Training works at any epoch count and data size the options allow
+
+
+@pytest.mark.parametrize("total_steps", range(1, 41))
+def test_one_cycle_schedule_of_any_length(total_steps: int) -> None:
+    import torch
+
+    from afdetect.training.loop import one_cycle
+
+    optimizer = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.01)
+    scheduler = one_cycle(optimizer, 0.01, total_steps)
+    for _ in range(scheduler.total_steps - 1):
+        optimizer.step()
+        scheduler.step()
+        assert 0 < optimizer.param_groups[0]["lr"] <= 0.01
+
+
+def test_two_epochs_of_five_steps_train(tmp_path: Path) -> None:
+    """2 epochs x 5 steps: a 10 % warm-up of exactly one step once divided by zero."""
+    import torch
+    from test_malformed import TINY_MODEL, _tiny_windows_file
+
+    from afdetect.training.loop import train
+    from afdetect.training.options import TrainConfig
+
+    data = _tiny_windows_file(tmp_path / "w.npz", n_records=20)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        config = TrainConfig(
+            data=data,
+            out_dir=tmp_path / "run",
+            epochs=2,
+            batch_size=10,
+            seed=3,
+            device="cpu",
+            model_overrides=dict(TINY_MODEL),
+        )
+        best = train(config)
+    finally:
+        torch.set_num_threads(threads)
+    assert (tmp_path / "run" / "best.pt").is_file() and best["epoch"] in (1, 2)
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["epoch"] == 2
