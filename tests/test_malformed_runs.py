@@ -340,3 +340,28 @@ def test_two_epochs_of_five_steps_train(tmp_path: Path) -> None:
         torch.set_num_threads(threads)
     assert (tmp_path / "run" / "best.pt").is_file() and best["epoch"] in (1, 2)
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["epoch"] == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# 10. `afdetect example` into a folder that cannot be made: one usage line; any other command's
+# unforeseen exception: one 'internal error' line
+
+
+def test_example_into_impossible_folder(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("a file, not a folder\n")
+    for folder, problem in (("/proc/x", "No such file or directory"), (tmp_path / "file", "File exists")):
+        if folder == "/proc/x" and not Path("/proc/self").exists():
+            continue
+        out = run_cli("example", folder)
+        assert (out.code, out.error_lines) == (2, [f"error: {folder}: cannot write the example record: {problem}"])
+
+
+def test_unforeseen_error_outside_records_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import afdetect.training.loop
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("up and down must be positive integers")
+
+    monkeypatch.setattr(afdetect.training.loop, "train", broken)
+    out = run_cli("train", "--data", tmp_path / "w.npz", "--out-dir", tmp_path / "run")
+    assert (out.code, out.error_lines) == (1, [f"error: {INTERNAL}"])

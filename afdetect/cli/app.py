@@ -354,8 +354,14 @@ def example(
     """Write a synthetic 10-minute two-lead 250 Hz record (sinus, 4 min AF, sinus) with .atr labels."""
     from afdetect.io.synthetic import write_example_record
 
-    record = write_example_record(directory)
-    err.print(f"wrote {record}.hea, .dat and .atr (AF from 180 s to 420 s)")
+    def action() -> None:
+        try:
+            record = write_example_record(directory)
+        except OSError as exc:  # e.g. a folder under /proc, or a file of that name
+            raise UsageError(directory, f"cannot write the example record: {exc.strerror or exc}") from None
+        err.print(f"wrote {escape(str(record))}.hea, .dat and .atr (AF from 180 s to 420 s)", highlight=False)
+
+    run_action(action)
 
 
 def main() -> None:

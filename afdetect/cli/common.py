@@ -15,12 +15,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar, get_type_hints
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from afdetect.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, AfdetectError, ParameterError
+from afdetect.errors import (
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    EXIT_RECORD_FAILED,
+    AfdetectError,
+    ParameterError,
+    internal_error,
+)
 
 err = Console(stderr=True)
 
@@ -104,6 +112,13 @@ def run_action(action: Callable[[], T]) -> T:
     except BrokenPipeError:  # `... -o - | head`: the reader has gone; end quietly, as on SIGPIPE
         silence_stdout()
         raise typer.Exit(EXIT_BROKEN_PIPE) from None
+    except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        raise
+    except Exception as exc:  # not afdetect's own: one line and a hint, not a traceback
+        if state["debug"]:
+            raise
+        print_error(internal_error(None, exc))
+        raise typer.Exit(EXIT_RECORD_FAILED) from None
 
 
 def silence_stdout() -> None:
