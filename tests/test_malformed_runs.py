@@ -365,3 +365,20 @@ def test_unforeseen_error_outside_records_is_one_line(monkeypatch: pytest.Monkey
     monkeypatch.setattr(afdetect.training.loop, "train", broken)
     out = run_cli("train", "--data", tmp_path / "w.npz", "--out-dir", tmp_path / "run")
     assert (out.code, out.error_lines) == (1, [f"error: {INTERNAL}"])
+
+
+# ---------------------------------------------------------------------------------------------
+# 9. -r follows symlinked folders, and a link loop ends
+
+
+def test_recursive_follows_symlinked_folders_without_looping(
+    two_records: tuple[Path, Path], weights: Path, tmp_path: Path
+) -> None:
+    top = tmp_path / "L"
+    top.mkdir()
+    (top / "c").symlink_to(two_records[0].parent, target_is_directory=True)
+    (top / "loop").symlink_to(top, target_is_directory=True)  # L/loop -> L
+    (top / "again").symlink_to(two_records[0].parent, target_is_directory=True)  # the same folder twice
+    out = run_cli("predict", top, "-r", "--weights", weights)
+    assert (out.code, out.error_lines) == (0, [])
+    assert sorted(set(out.table()["record"])) == [str(top / "again" / "crash"), str(top / "again" / "good")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,7 +28,8 @@ def find_records(inputs: Iterable[str | Path], recursive: bool = False) -> list[
         file when present, else every ``*.hea``), a ``RECORDS`` file, or ``-`` for record
         paths read from standard input, one a line.
     recursive : bool
-        Search directories recursively for ``*.hea``.
+        Search directories recursively for ``*.hea``, following symlinked folders (each real
+        folder once, so a link loop ends).
 
     Returns
     -------
@@ -80,8 +82,31 @@ def _records_in_directory(directory: Path, recursive: bool) -> list[Path]:
     if not recursive and (directory / "RECORDS").is_file():
         records = _records_in_list(directory / "RECORDS")
     else:
-        pattern = "**/*.hea" if recursive else "*.hea"
-        records = sorted(record_base(p) for p in directory.glob(pattern))
+        headers = _headers_below(directory) if recursive else directory.glob("*.hea")
+        records = sorted(record_base(p) for p in headers)
     if not records:
         raise RecordError(directory, "directory holds no WFDB record (*.hea)")
     return records
+
+
+def _headers_below(directory: Path) -> list[Path]:
+    """Every ``*.hea`` below ``directory``, following symlinked folders; each real folder is searched once.
+
+    Remembering each folder by device and inode ends link loops (``L/c -> L``) and keeps a
+    folder reached by two links from being listed twice.
+    """
+    headers: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    for root, folders, files in os.walk(directory, followlinks=True):
+        try:
+            info = Path(root).stat()
+        except OSError:
+            folders[:] = []
+            continue
+        if (info.st_dev, info.st_ino) in seen:
+            folders[:] = []  # a loop, or a folder already searched under another name
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        folders.sort()
+        headers.extend(Path(root) / name for name in files if name.endswith(".hea"))
+    return headers
