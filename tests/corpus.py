@@ -137,7 +137,7 @@ def build_corpus(root: Path) -> dict[str, Path]:
         ``non_utf8_header``, ``binary_header``, ``empty_header``, ``too_short``, ``flat``,
         ``clipped``, ``invalid_run``, ``invalid_short_run``, ``bp_only``; from issue #13 ``fs_one``,
         ``fs_300k``, ``mat_v4``, ``mat_text``, ``mat_wrong_size``, ``dat_fifo``, ``dat_dev_zero``,
-        ``header_1gb``.
+        ``header_1gb``, ``multi_fixed``, ``multi_variable``, ``multi_self``, ``multi_missing``.
     """
     d = root / "corpus"
     d.mkdir(parents=True, exist_ok=True)
@@ -246,6 +246,22 @@ def build_corpus(root: Path) -> dict[str, Path]:
     cases["header_1gb"] = d / "header_1gb.hea"
     with cases["header_1gb"].open("wb") as handle:
         handle.truncate(2**30)
+
+    # Multi-segment records (in their own folder, beside their segments): fixed and variable layout,
+    # a layout that names itself, and one naming a missing segment.
+    m = root / "multi"
+    for i, half in enumerate((ecg[: n // 2], ecg[n // 2 :]), 1):
+        write_record(m, f"seg{i}", half)
+    write_header(m, "layout", f"layout 1 {FS:g} 0\n~ 16 {GAIN:g}/mV 16 0 0 0 0 II\n")
+    segments = f"seg1 {n // 2}\nseg2 {n - n // 2}\n"
+    cases["multi_fixed"] = write_header(m, "multi_fixed", f"multi_fixed/2 1 {FS:g} {n}\n{segments}")
+    cases["multi_variable"] = write_header(m, "multi_variable", f"multi_variable/3 1 {FS:g} {n}\nlayout 0\n{segments}")
+    cases["multi_self"] = write_header(
+        m, "multi_self", f"multi_self/2 1 {FS:g} {n}\nmulti_self {n // 2}\nseg2 {n // 2}\n"
+    )
+    cases["multi_missing"] = write_header(
+        m, "multi_missing", f"multi_missing/2 1 {FS:g} {n}\nseg1 {n // 2}\nghost {n // 2}\n"
+    )
 
     cases["bp_only"] = write_record(d, "bp_only", 90 + 20 * np.sin(2 * np.pi * t), sig_names=("ABP",), units=("mmHg",))
     return cases

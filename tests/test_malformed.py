@@ -130,6 +130,8 @@ FAILING_RECORDS: dict[str, tuple[str, str]] = {
     ),
     "dat_fifo": ("{dat}", "signal file is a FIFO, not a regular file (named in the header)"),
     "dat_dev_zero": ("{dat}", "signal file is a device or socket, not a regular file (named in the header)"),
+    "multi_self": ("{p}", "segment 1 ('multi_self') is the record itself: the layout refers to itself"),
+    "multi_missing": ("{p}", "segment 2 ('ghost') not found: no ghost.hea beside the header"),
     "header_1gb": ("{p}", "header is 1073741824 bytes, more than the 10,000,000 bytes a WFDB header can plausibly be"),
 }
 
@@ -141,6 +143,8 @@ READABLE_RECORDS: dict[str, list[tuple[str, str]]] = {
     "invalid_run": [("unreadable", "invalid samples"), ("judged", "")],
     "invalid_short_run": [("judged", ""), ("judged", "")],
     "mat_v4": [("judged", ""), ("judged", "")],
+    "multi_fixed": [("judged", ""), ("judged", "")],
+    "multi_variable": [("judged", ""), ("judged", "")],
 }
 
 
@@ -203,12 +207,15 @@ def test_batch_folder_good_rows_written_bad_ones_reported(corpus: dict[str, Path
     out = run_cli("predict", folder, corpus["missing_path"], "--weights", weights, "-o", out_csv)
     assert out.code == 1
     expected = {expected_line(n, corpus) for n in [*in_folder, "missing_path"]}
-    assert sorted(out.error_lines) == sorted(expected)  # exactly one line per failure
+    shown = min(len(expected), 20)  # the first 20 failures are named, the rest counted
+    assert len(out.error_lines) == shown and set(out.error_lines) <= expected  # one line per failure shown
+    if len(expected) > shown:
+        assert f"... and {len(expected) - shown} more errors" in out.stderr.splitlines()
     n_records = len(list(folder.glob("*.hea"))) + 1
     assert out.stderr.splitlines().count(f"{len(expected)} of {n_records} records failed") == 1
     table = pd.read_csv(out_csv, keep_default_na=False)
     written = {Path(r).name for r in table["record"]}
-    assert written == set(READABLE_RECORDS)
+    assert written == {n for n in READABLE_RECORDS if corpus[n].parent == folder}
     assert (table.groupby("record").size() == 2).all()
     assert [p.name for p in folder.parent.glob(".batch.csv*")] == []
 

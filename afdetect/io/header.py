@@ -76,7 +76,7 @@ class RecordInfo:
         return self.n_samples / self.fs
 
 
-def read_header(path: str | Path) -> RecordInfo:
+def read_header(path: str | Path, *, _depth: int = 0) -> RecordInfo:
     """Read and validate a record's header, and check its signal files against it.
 
     Besides what ``wfdb`` parses, this checks what ``wfdb`` lets through or reports
@@ -124,7 +124,28 @@ def read_header(path: str | Path) -> RecordInfo:
             head = wfdb.rdheader(str(base))
     except Exception as exc:  # wfdb raises many types for malformed headers
         raise RecordError(header, f"unreadable header: {describe_error(exc)}") from None
-    fs = head.fs
+    _check_fs(header, head.fs)
+    if head.sig_len is None or head.sig_len <= 0:
+        raise RecordError(header, f"header declares {head.sig_len} samples per signal")
+    if n_seg is None:
+        if not head.n_sig or not head.sig_name:
+            raise RecordError(header, "header declares no signals")
+        _check_signal_files(header, base, head)
+        sig_names, units = list(head.sig_name), list(head.units or ["mV"] * head.n_sig)
+    else:
+        sig_names, units = _segment_signals(header, base, head, lines, _depth)
+    return RecordInfo(
+        path=base,
+        fs=float(head.fs),
+        n_samples=int(head.sig_len),
+        sig_names=sig_names,
+        units=[u or "mV" for u in units],
+        comments=list(head.comments or []),
+    )
+
+
+def _check_fs(header: Path, fs: float | None) -> None:
+    """Refuse a sampling rate that is not positive, or outside ``FS_RANGE_HZ``."""
     if fs is None or not np.isfinite(fs) or fs <= 0:
         raise RecordError(header, f"sampling frequency must be positive, got {fs}")
     low, high = FS_RANGE_HZ
@@ -133,20 +154,62 @@ def read_header(path: str | Path) -> RecordInfo:
             header,
             f"sampling frequency {fs:g} Hz is outside the {low:g} Hz to {high / 1000:g} kHz an ECG can be analysed at",
         )
+
+
+def _segment_signals(
+    header: Path, base: Path, head: wfdb.MultiRecord, lines: list[str], depth: int
+) -> tuple[list[str], list[str]]:
+    """Signal names and units of a multi-segment record; every segment is checked as a record of its own.
+
+    ``wfdb`` reads such a record segment by segment (only those a span touches). Each segment
+    must exist beside the header, must not be the record itself nor multi-segment in turn, and
+    must hold the samples its line declares; the segments together hold the record's samples.
+    Names and units come from the layout segment (variable layout) or the first segment (fixed).
+    """
+    if depth > 0:
+        raise RecordError(header, "a segment is itself a multi-segment record (WFDB allows one level)")
+    if len(lines) - 1 != head.n_seg:
+        raise RecordError(
+            header, f"record line declares {head.n_seg} segments but the header has {len(lines) - 1} segment lines"
+        )
+    signals: tuple[list[str], list[str]] | None = None
+    total = 0
+    for number, (name, length) in enumerate(zip(head.seg_name, head.seg_len, strict=True), 1):
+        total += length
+        if name == "~":  # a gap: no signal
+            continue
+        if name == base.name:
+            raise RecordError(header, f"segment {number} ({name!r}) is the record itself: the layout refers to itself")
+        if not (base.parent / f"{name}.hea").exists():
+            raise RecordError(header, f"segment {number} ({name!r}) not found: no {name}.hea beside the header")
+        if number == 1 and length == 0 and head.layout == "variable":
+            signals = _layout_signals(base.parent / f"{name}.hea")
+            continue
+        info = read_header(base.parent / name, _depth=depth + 1)
+        if info.n_samples != length:
+            raise RecordError(
+                header, f"segment {number} ({name!r}) holds {info.n_samples} samples, the header declares {length}"
+            )
+        signals = signals or (info.sig_names, info.units)
+    if total != head.sig_len:
+        raise RecordError(header, f"segments hold {total} samples, the record line declares {head.sig_len}")
+    if signals is None:
+        raise RecordError(header, "header declares no signals (every segment is a gap)")
+    return signals
+
+
+def _layout_signals(layout: Path) -> tuple[list[str], list[str]]:
+    """Signal names and units of a variable-layout record's layout segment (its header only)."""
+    _check_regular_file(layout, "layout header")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            head = wfdb.rdheader(str(layout.with_suffix("")))
+    except Exception as exc:  # wfdb raises many types for malformed headers
+        raise RecordError(layout, f"unreadable layout header: {describe_error(exc)}") from None
     if not head.n_sig or not head.sig_name:
-        raise RecordError(header, "header declares no signals")
-    if head.sig_len is None or head.sig_len <= 0:
-        raise RecordError(header, f"header declares {head.sig_len} samples per signal")
-    if n_seg is None:
-        _check_signal_files(header, base, head)
-    return RecordInfo(
-        path=base,
-        fs=float(fs),
-        n_samples=int(head.sig_len),
-        sig_names=list(head.sig_name),
-        units=[u or "mV" for u in (head.units or ["mV"] * head.n_sig)],
-        comments=list(head.comments or []),
-    )
+        raise RecordError(layout, "layout header declares no signals")
+    return list(head.sig_name), list(head.units or ["mV"] * head.n_sig)
 
 
 def _header_lines(header: Path) -> list[str]:
