@@ -20,6 +20,16 @@ WINDOW_S = 30 s, HOP_S = 15 s
 MIN_RECORD_S = 8 s
     A record shorter than one window but at least this long yields one zero-padded window
     (about 8-10 beats at normal rates; CinC 2017's shortest is 9 s). Shorter is refused.
+FS_RANGE_HZ = 50 Hz - 20 kHz
+    Sampling rates a record may declare. Below 50 Hz one sample spans 20 ms, a fifth of a
+    QRS complex, and the Nyquist limit (25 Hz) cuts into the QRS band (5-40 Hz): R peaks and
+    RR irregularity can no longer be located. Above 20 kHz no ECG is recorded (high-resolution
+    and pacemaker-spike recordings use up to 10-16 kHz); such a rate is an error in the header,
+    and resampling it to 128 Hz would need a ratio the polyphase filter cannot realise.
+HEADER_MAX_BYTES = 10 MB
+    Largest header read. A single-segment header is a line per signal (under 10 kB); a
+    multi-segment header of a month-long record, a line per segment, stays under 1 MB. A
+    larger ``.hea`` is refused before it is read into memory.
 """
 
 from __future__ import annotations
@@ -38,6 +48,12 @@ HOP_S: float = 15.0
 
 MIN_RECORD_S: float = 8.0
 """Shortest record (s) that still yields one (zero-padded) window."""
+
+FS_RANGE_HZ: tuple[float, float] = (50.0, 20_000.0)
+"""Sampling rates (Hz) a record may declare (see the module docstring for the reasons)."""
+
+HEADER_MAX_BYTES: int = 10_000_000
+"""Largest header file read (bytes); larger ones are refused unread."""
 
 BANDPASS_HZ: tuple[float, float] = (0.5, 40.0)
 """Pass band (Hz) applied to every window before normalisation."""

@@ -6,6 +6,7 @@ Exit codes
 1  some records (or the only record) failed; the others were still written
 2  usage error: bad option, missing or unwritable output, bad weights file
 130 interrupted (Ctrl-C)
+141 the reader of standard output went away (``... -o - | head``): ended quietly, as on SIGPIPE
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ EXIT_OK = 0
 EXIT_RECORD_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+"""128 + SIGPIPE: what a shell reports for a Unix tool ended by a closed pipe."""
 
 
 class AfdetectError(Exception):
@@ -45,10 +48,31 @@ class RecordError(AfdetectError):
     """A record cannot be read or analysed."""
 
 
+def internal_error(path: str | Path | None, exc: BaseException) -> RecordError:
+    """A :class:`RecordError` standing for an unexpected exception (a bug, or input nobody foresaw).
+
+    The original exception is kept as ``__cause__``, so ``--debug`` shows its traceback.
+
+    Example
+    -------
+    >>> str(internal_error("rec", ValueError("up and down must be positive integers")))
+    'rec: internal error: ValueError: up and down must be positive integers (run with --debug for the traceback)'
+    """
+    lines = str(exc).strip().splitlines()
+    what = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    error = RecordError(path, f"internal error: {what} (run with --debug for the traceback)")
+    error.__cause__ = exc
+    return error
+
+
 class UsageError(AfdetectError):
     """Options, outputs or weights that make the whole command impossible."""
 
     exit_code = EXIT_USAGE
+
+
+class OutputError(UsageError):
+    """An output that cannot be written (disk full, I/O error): the run stops, nothing is left under its name."""
 
 
 _PARAMETER_FIELD = re.compile(r"\{([a-z_]+)\}")

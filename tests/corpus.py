@@ -14,6 +14,7 @@ PosixPath('.../corpus/fs_zero.hea')
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -134,7 +135,9 @@ def build_corpus(root: Path) -> dict[str, Path]:
         ``dat_short``, ``garbage_header``, ``fs_zero``, ``negative_length``,
         ``unknown_format``, ``bad_signal_line``, ``more_leads_than_lines``, ``lead_missing_from_dat``,
         ``non_utf8_header``, ``binary_header``, ``empty_header``, ``too_short``, ``flat``,
-        ``clipped``, ``invalid_run``, ``invalid_short_run``, ``bp_only``.
+        ``clipped``, ``invalid_run``, ``invalid_short_run``, ``bp_only``; from issue #13 ``fs_one``,
+        ``fs_300k``, ``mat_v4``, ``mat_text``, ``mat_wrong_size``, ``dat_fifo``, ``dat_dev_zero``,
+        ``header_1gb``, ``multi_fixed``, ``multi_variable``, ``multi_self``, ``multi_missing``.
     """
     d = root / "corpus"
     d.mkdir(parents=True, exist_ok=True)
@@ -219,8 +222,61 @@ def build_corpus(root: Path) -> dict[str, Path]:
     adu[int(2 * FS) : int(4 * FS)] = INVALID_ADU  # 2 s invalid: 6.7 % of a window, still judged
     cases["invalid_short_run"] = write_record(d, "invalid_short_run", ecg, adu=adu)
 
+    # Implausible sampling rates (#13): outside 50 Hz - 20 kHz.
+    for name, fs in (("fs_one", 1), ("fs_300k", 300_000)):
+        cases[name] = write_record(d, name, ecg)
+        _rewrite_record_line(cases[name], f"{name} 1 {fs} {n}")
+
+    # .mat signal files: a WFDB (MATLAB level 4) one, text named .mat, and one whose MATLAB header disagrees.
+    adu16 = np.round(ecg * GAIN).astype("<i2")
+    cases["mat_v4"] = write_mat_record(d, "mat_v4", adu16)
+    cases["mat_text"] = write_mat_record(d, "mat_text", adu16)
+    (d / "mat_text.mat").write_bytes((b"this is text, not MATLAB data\n" * n)[: 24 + 2 * n])
+    cases["mat_wrong_size"] = write_mat_record(d, "mat_wrong_size", adu16, mat_columns=n - 100)
+
+    # Signal files that are no regular files: a FIFO, and a link to /dev/zero (endless zeros).
+    cases["dat_fifo"] = write_record(d, "dat_fifo", ecg)
+    (d / "dat_fifo.dat").unlink()
+    os.mkfifo(d / "dat_fifo.dat")
+    cases["dat_dev_zero"] = write_record(d, "dat_dev_zero", ecg)
+    (d / "dat_dev_zero.dat").unlink()
+    (d / "dat_dev_zero.dat").symlink_to("/dev/zero")
+
+    # A 1 GB sparse header: refused by its size, never read.
+    cases["header_1gb"] = d / "header_1gb.hea"
+    with cases["header_1gb"].open("wb") as handle:
+        handle.truncate(2**30)
+
+    # Multi-segment records (in their own folder, beside their segments): fixed and variable layout,
+    # a layout that names itself, and one naming a missing segment.
+    m = root / "multi"
+    for i, half in enumerate((ecg[: n // 2], ecg[n // 2 :]), 1):
+        write_record(m, f"seg{i}", half)
+    write_header(m, "layout", f"layout 1 {FS:g} 0\n~ 16 {GAIN:g}/mV 16 0 0 0 0 II\n")
+    segments = f"seg1 {n // 2}\nseg2 {n - n // 2}\n"
+    cases["multi_fixed"] = write_header(m, "multi_fixed", f"multi_fixed/2 1 {FS:g} {n}\n{segments}")
+    cases["multi_variable"] = write_header(m, "multi_variable", f"multi_variable/3 1 {FS:g} {n}\nlayout 0\n{segments}")
+    cases["multi_self"] = write_header(
+        m, "multi_self", f"multi_self/2 1 {FS:g} {n}\nmulti_self {n // 2}\nseg2 {n // 2}\n"
+    )
+    cases["multi_missing"] = write_header(
+        m, "multi_missing", f"multi_missing/2 1 {FS:g} {n}\nseg1 {n // 2}\nghost {n // 2}\n"
+    )
+
     cases["bp_only"] = write_record(d, "bp_only", 90 + 20 * np.sin(2 * np.pi * t), sig_names=("ABP",), units=("mmHg",))
     return cases
+
+
+def write_mat_record(directory: Path, name: str, adu: np.ndarray, mat_columns: int | None = None) -> Path:
+    """Write a one-lead record with a ``.mat`` signal file as WFDB writes it (MATLAB level 4, int16).
+
+    ``mat_columns`` (default: the samples) is the column count the MATLAB header declares.
+    """
+    n = len(adu)
+    mat_header = np.array([30, 1, n if mat_columns is None else mat_columns, 0, 4], dtype="<i4").tobytes()
+    (directory / f"{name}.mat").write_bytes(mat_header + b"val\0" + adu.astype("<i2").tobytes())
+    text = f"{name} 1 {FS:g} {n}\n{name}.mat 16+24 {GAIN:g}/mV 16 0 0 0 0 II\n"
+    return write_header(directory, name, text)
 
 
 def _rewrite_record_line(header: Path, record_line: str) -> None:

@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from afdetect.cli.common import (
+    ErrorLines,
     JobsOption,
     LeadOption,
     MethodOption,
@@ -24,17 +25,18 @@ from afdetect.cli.common import (
     VariantOption,
     WeightsOption,
     err,
-    print_error,
     progress_bar,
+    report_left_out,
     report_skipped,
     run_action,
+    silence_stdout,
     state,
     with_config_options,
 )
 from afdetect.cli.tables import burden_table, ec57_table, fmt_value
 from afdetect.errors import (
+    EXIT_BROKEN_PIPE,
     EXIT_RECORD_FAILED,
-    EXIT_USAGE,
     AfdetectError,
     UsageError,
 )
@@ -63,13 +65,15 @@ def preprocess(
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search folders recursively.")] = False,
 ) -> None:
     """Cut labelled records into conditioned windows for training and evaluation."""
-    from afdetect.io.atomic import check_writable
+    from afdetect.io.atomic import check_outputs_apart, check_writable
     from afdetect.io.find import find_records
+    from afdetect.io.record import input_files
     from afdetect.training.cache import save_window_set, windows_from_records
 
     def action() -> int:
         check_writable(output)
         records = find_records([str(d) for d in data], recursive)
+        check_outputs_apart([output], input_files(records))
         failures: list[str] = []
         try:
             with progress_bar() as bar:
@@ -232,6 +236,7 @@ def predict(
         check_burden_outputs(episodes, summary, annotate, annotate_dir)
         predictor = Predictor.for_method(method, weights=weights, variant=variant, threshold=threshold)
         report = BurdenReport(annotate, annotate_dir)
+        errors = ErrorLines()
         run = predict_to_csv(
             predictor,
             records,
@@ -240,13 +245,16 @@ def predict(
             recursive=recursive,
             jobs=resolve_jobs(jobs),
             on_record=report.add,
-            on_error=print_error,
+            on_error=errors,
+            also_writes=[episodes, summary],
+            record_outputs=report.annotation_path,
         )
+        errors.finish()
         if run.failed:
             err.print(f"{run.failed} of {run.records} records failed", highlight=False)
-        if episodes is not None:
+        if episodes is not None and run.succeeded:  # no record written: no output file either
             report.write_episodes(episodes)
-        if summary is not None:
+        if summary is not None and run.succeeded:
             report.write_summary(summary)
         if report.summaries:
             err.print(burden_table(report.summaries))
@@ -322,8 +330,10 @@ def evaluate_command(
     from afdetect.detect.predictor import Predictor
     from afdetect.detect.runs import resolve_jobs
     from afdetect.evaluate.records import evaluate, evaluate_records, select_split
-    from afdetect.evaluate.report import write_report
+    from afdetect.evaluate.report import report_paths, write_report
+    from afdetect.io.atomic import check_outputs_apart
     from afdetect.io.find import find_records
+    from afdetect.io.record import input_files
     from afdetect.training.cache import load_window_set
 
     def action() -> int:
@@ -331,12 +341,14 @@ def evaluate_command(
         predictor = Predictor.for_method(method, weights=weights, variant=variant, threshold=threshold)
         failures: list[str] = []
         if len(inputs) == 1 and inputs[0].suffix == ".npz":
+            check_outputs_apart(report_paths(out_dir), inputs)
             ws = load_window_set(inputs[0])
             if method == "rr" and weights is None and split != "all":
                 raise UsageError(None, "--split with --method rr needs --weights (the weights whose split to use)")
             result = evaluate(predictor, ws, select_split(ws, split, predictor.meta))
         else:
             records = find_records([str(i) for i in inputs])
+            check_outputs_apart(report_paths(out_dir), input_files(records))
 
             def on_record(path: Path, error: AfdetectError | None) -> None:
                 if error is not None:
@@ -346,6 +358,7 @@ def evaluate_command(
                 result = evaluate_records(predictor, records, lead=lead, on_record=on_record, jobs=resolve_jobs(jobs))
             finally:  # a skipped record must not pass silently: the metrics leave it out
                 report_skipped(failures, len(records))
+        report_left_out(result.left_out)
         written = write_report(result, out_dir, title=predictor.meta["model"])
         table = Table(title=f"{predictor.meta['model']} on {', '.join(map(str, inputs))} ({split})")
         table.add_column("level")
@@ -370,14 +383,20 @@ def example(
     """Write a synthetic 10-minute two-lead 250 Hz record (sinus, 4 min AF, sinus) with .atr labels."""
     from afdetect.io.synthetic import write_example_record
 
-    record = write_example_record(directory)
-    err.print(f"wrote {record}.hea, .dat and .atr (AF from 180 s to 420 s)")
+    def action() -> None:
+        try:
+            record = write_example_record(directory)
+        except OSError as exc:  # e.g. a folder under /proc, or a file of that name
+            raise UsageError(directory, f"cannot write the example record: {exc.strerror or exc}") from None
+        err.print(f"wrote {escape(str(record))}.hea, .dat and .atr (AF from 180 s to 420 s)", highlight=False)
+
+    run_action(action)
 
 
 def main() -> None:
     """Console-script entry point."""
     try:
         app()
-    except BrokenPipeError:  # e.g. `afdetect predict ... -o - | head`
-        sys.stderr.close()
-        sys.exit(EXIT_USAGE)
+    except BrokenPipeError:  # e.g. `afdetect predict ... -o - | head`: end quietly, as on SIGPIPE
+        silence_stdout()
+        sys.exit(EXIT_BROKEN_PIPE)

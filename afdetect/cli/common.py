@@ -8,16 +8,27 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import io
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar, get_type_hints
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from afdetect.errors import EXIT_INTERRUPTED, AfdetectError, ParameterError
+from afdetect.errors import (
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    EXIT_RECORD_FAILED,
+    AfdetectError,
+    ParameterError,
+    internal_error,
+)
 
 err = Console(stderr=True)
 
@@ -65,6 +76,10 @@ JobsOption = Annotated[
 state = {"debug": False}
 
 
+ERRORS_SHOWN = 20
+"""Failed or skipped records named one by one on stderr; the rest are counted."""
+
+
 FLAGS: dict[str, str] = {
     "start_s": "--start",
     "duration_s": "--duration",
@@ -96,6 +111,25 @@ def run_action(action: Callable[[], T]) -> T:
     except KeyboardInterrupt:
         err.print("[red]interrupted[/red]")
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except BrokenPipeError:  # `... -o - | head`: the reader has gone; end quietly, as on SIGPIPE
+        silence_stdout()
+        raise typer.Exit(EXIT_BROKEN_PIPE) from None
+    except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        raise
+    except Exception as exc:  # not afdetect's own: one line and a hint, not a traceback
+        if state["debug"]:
+            raise
+        print_error(internal_error(None, exc))
+        raise typer.Exit(EXIT_RECORD_FAILED) from None
+
+
+def silence_stdout() -> None:
+    """Point standard output at /dev/null, so flushing it at exit raises no second broken pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):  # not a real file (a test runner's stream)
+        pass
 
 
 def print_error(exc: AfdetectError) -> None:
@@ -103,6 +137,30 @@ def print_error(exc: AfdetectError) -> None:
     if state["debug"]:
         raise exc
     err.print(f"[red]error:[/red] {escape(error_message(exc))}", highlight=False, soft_wrap=True, emoji=False)
+
+
+class ErrorLines:
+    """:func:`print_error` for the first ``limit`` failed records of a run, then a count of the rest.
+
+    Example
+    -------
+    >>> errors = ErrorLines(limit=20)  # doctest: +SKIP
+    >>> predict_to_csv(predictor, records, "out.csv", on_error=errors)  # doctest: +SKIP
+    >>> errors.finish()  # "... and 9980 more errors"  # doctest: +SKIP
+    """
+
+    def __init__(self, limit: int = ERRORS_SHOWN) -> None:
+        self.limit, self.count = limit, 0
+
+    def __call__(self, exc: AfdetectError) -> None:
+        self.count += 1
+        if self.count <= self.limit or state["debug"]:
+            print_error(exc)
+
+    def finish(self) -> None:
+        """Say how many errors were not shown."""
+        if self.count > self.limit:
+            err.print(f"[red]... and {self.count - self.limit} more errors[/red]", highlight=False)
 
 
 def progress_bar() -> Progress:
@@ -145,7 +203,7 @@ def with_config_options(command: Callable[..., None], config_class: type) -> Cal
     return command
 
 
-def report_skipped(failures: list[str], total: int, limit: int = 20) -> None:
+def report_skipped(failures: list[str], total: int, limit: int = ERRORS_SHOWN) -> None:
     """One stderr line per skipped record (the first ``limit``), then the count."""
     for line in failures[:limit]:
         err.print(f"[yellow]skipped:[/yellow] {escape(line)}", highlight=False, soft_wrap=True, emoji=False)
@@ -153,3 +211,12 @@ def report_skipped(failures: list[str], total: int, limit: int = 20) -> None:
         err.print(f"[yellow]... and {len(failures) - limit} more skipped records[/yellow]")
     if failures:
         err.print(f"{len(failures)} of {total} records skipped", highlight=False)
+
+
+def report_left_out(left_out: list[dict[str, str]], limit: int = ERRORS_SHOWN) -> None:
+    """One stderr line per record read but left out of the metrics (the first ``limit``), with the reason."""
+    for item in left_out[:limit]:
+        line = f"left out of the metrics: {item['record']}: {item['reason']}"
+        err.print(escape(line), highlight=False, soft_wrap=True, emoji=False)
+    if len(left_out) > limit:
+        err.print(f"... and {len(left_out) - limit} more left out (metrics.json lists all)", highlight=False)

@@ -29,9 +29,18 @@ from typing import TextIO, TypeVar
 import pandas as pd
 
 from afdetect.detect.predictor import WINDOW_COLUMNS, Predictor
-from afdetect.errors import EXIT_OK, EXIT_RECORD_FAILED, ParameterError, RecordError
-from afdetect.io.atomic import atomic_open, check_writable, is_special_file
+from afdetect.errors import (
+    EXIT_OK,
+    EXIT_RECORD_FAILED,
+    AfdetectError,
+    ParameterError,
+    RecordError,
+    UsageError,
+    internal_error,
+)
+from afdetect.io.atomic import atomic_open, check_outputs_apart, check_writable, is_special_file, write_error
 from afdetect.io.find import find_records
+from afdetect.io.record import input_files
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,11 @@ class PredictionRun:
 
     records: int
     failed: int
+
+    @property
+    def succeeded(self) -> int:
+        """Records written."""
+        return self.records - self.failed
 
     @property
     def exit_code(self) -> int:
@@ -57,6 +71,8 @@ def predict_to_csv(
     jobs: int = 1,
     on_record: Callable[[Path, pd.DataFrame], None] | None = None,
     on_error: Callable[[RecordError], None] | None = None,
+    also_writes: Sequence[str | Path | None] = (),
+    record_outputs: Callable[[Path], Path | None] | None = None,
 ) -> PredictionRun:
     """Predict every record of ``inputs`` into one CSV (``-`` = stdout).
 
@@ -72,6 +88,11 @@ def predict_to_csv(
     stdout they cannot be; header, lead and length problems fail before any row).
     ``jobs`` > 1 predicts that many records at a time in worker processes
     (:func:`afdetect.detect.runs.iter_record_tables`); the output is the same, in input order.
+
+    Before any record is read, ``output``, the other files the caller will write
+    (``also_writes``) and each record's own output (``record_outputs(record)``, e.g. its
+    annotation file) are checked against the records' files: one that would replace an input
+    raises :class:`UsageError`. No output file is left when no record succeeds.
 
     Example
     -------
@@ -91,31 +112,71 @@ def predict_to_csv(
             if on_error is not None:
                 on_error(exc)
     records, failed = list(found), unresolved
+    per_record = [record_outputs(record) for record in records] if record_outputs is not None else []
+    check_outputs_apart([output, *also_writes, *per_record], input_files(records))
     # A failed record's rows are taken back out of a regular output file (written to a
     # temporary file first); stdout and special files (/dev/null, a FIFO) cannot be rewound.
     can_rewind = output != "-" and not is_special_file(output)
-    with _csv_sink(output) as handle:
-        handle.write(",".join(WINDOW_COLUMNS) + "\n")
-        handle.flush()
+    with contextlib.suppress(_NothingWrittenError), _csv_sink(output) as handle:
+        _write(handle, output, ",".join(WINDOW_COLUMNS) + "\n")
         for record, record_tables in iter_record_tables(predictor, records, lead=lead, jobs=jobs):
-            mark = handle.tell() if can_rewind else None
-            try:
-                tables = []
-                for table in record_tables:
-                    table.to_csv(handle, header=False, index=False, lineterminator="\n")
-                    if on_record is not None:
-                        tables.append(table)
-                handle.flush()
-                if on_record is not None:
-                    on_record(record, pd.concat(tables, ignore_index=True))
-            except RecordError as exc:
+            error = _write_record(handle, output, record, record_tables, on_record, can_rewind)
+            if error is not None:
                 failed += 1
-                if mark is not None:
-                    handle.seek(mark)
-                    handle.truncate()
                 if on_error is not None:
-                    on_error(exc)
+                    on_error(error)
+        if can_rewind and failed == len(records) + unresolved:
+            raise _NothingWrittenError  # no record succeeded: leave no header-only file behind
     return PredictionRun(len(records) + unresolved, failed)
+
+
+class _NothingWrittenError(Exception):
+    """Raised inside the output's ``with`` block to discard its temporary file."""
+
+
+def _write_record(
+    handle: TextIO,
+    output: str,
+    record: Path,
+    record_tables: Iterator[pd.DataFrame],
+    on_record: Callable[[Path, pd.DataFrame], None] | None,
+    can_rewind: bool,
+) -> RecordError | None:
+    """Write one record's rows; return its error (its rows taken back out where possible), or ``None``.
+
+    Any exception of the record (not only afdetect's own) fails that record alone; a
+    :class:`UsageError` (a write error is an :class:`OutputError`) or a broken pipe stops the run.
+    """
+    mark = handle.tell() if can_rewind else None
+    try:
+        tables = []
+        for table in record_tables:
+            _write(handle, output, table.to_csv(header=False, index=False, lineterminator="\n"))
+            if on_record is not None:
+                tables.append(table)
+        _write(handle, output, "")
+        if on_record is not None:
+            on_record(record, pd.concat(tables, ignore_index=True))
+    except (UsageError, BrokenPipeError):  # the whole run is impossible (or its reader has gone)
+        raise
+    except Exception as exc:
+        if mark is not None:
+            handle.seek(mark)
+            handle.truncate()
+        return exc if isinstance(exc, RecordError) else internal_error(record, exc)
+    return None
+
+
+def _write(handle: TextIO, output: str, text: str) -> None:
+    """Write and flush ``text``; a write error becomes :class:`OutputError` (a broken pipe stays one)."""
+    try:
+        if text:
+            handle.write(text)
+        handle.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise write_error(output, exc) from None
 
 
 @contextlib.contextmanager
@@ -258,8 +319,11 @@ def _predict_tables(predictor: Predictor, lead: str | int | None, record: Path) 
     try:
         for table in predictor.iter_record(record, lead):
             tables.append(table)
-    except RecordError as exc:
+    except AfdetectError as exc:
         return tables, (exc.path, exc.problem)
+    except Exception as exc:  # any failure fails this record alone
+        error = internal_error(record, exc)
+        return tables, (error.path, error.problem)
     return tables, None
 
 

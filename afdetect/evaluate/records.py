@@ -20,7 +20,7 @@ import pandas as pd
 from afdetect.config import LABEL_NAMES
 from afdetect.detect.predictor import Predictor
 from afdetect.detect.runs import map_records
-from afdetect.errors import AfdetectError, ParameterError, RecordError, UsageError
+from afdetect.errors import AfdetectError, ParameterError, RecordError, UsageError, internal_error
 from afdetect.evaluate.ec57 import EpisodeComparison, compare_af_episodes, ec57_statistics, episode_spans
 from afdetect.evaluate.metrics import binary_metrics, confusion, record_metrics, record_scores
 from afdetect.io.record import Record
@@ -44,6 +44,8 @@ class EvalResult:
     ec57: dict[str, Any] | None = None
     """EC57 AF episode statistics (:func:`afdetect.evaluate.ec57.ec57_statistics`) of records with
     rhythm annotations, when evaluated on records."""
+    left_out: list[dict[str, str]] = field(default_factory=list)
+    """Records read but left out of the window and record metrics: ``{"record", "reason"}`` each."""
 
     def to_json(self) -> dict[str, Any]:
         """Plain-types summary (metrics, confusion matrices, threshold, EC57 statistics)."""
@@ -59,6 +61,7 @@ class EvalResult:
                 "record": [[self.record["tn"], self.record["fp"]], [self.record["fn"], self.record["tp"]]],
             },
         }
+        summary["left_out"] = self.left_out
         if self.ec57 is not None:
             summary["ec57"] = self.ec57
         return summary
@@ -101,7 +104,11 @@ def evaluate(predictor: Predictor, ws: WindowSet, record_mask: np.ndarray | None
         raise UsageError(None, "no labelled window to evaluate in the selected records")
     p_af = predictor.scorer(np.asarray(ws.windows[idx], dtype=np.float32))
     records, local_index = np.unique(ws.record_index[idx], return_inverse=True)
-    return _result(
+    left_out = [
+        {"record": str(ws.records[r]), "reason": "no window labelled AF or non-AF (mixed, flutter or unlabelled)"}
+        for r in np.setdiff1d(np.flatnonzero(record_mask), records)
+    ]
+    result = _result(
         predictor.threshold,
         ws.labels[idx],
         p_af,
@@ -110,6 +117,8 @@ def evaluate(predictor: Predictor, ws: WindowSet, record_mask: np.ndarray | None
         ws.records[records],
         ws.record_labels[records],
     )
+    result.left_out = left_out
+    return result
 
 
 def evaluate_records(
@@ -170,6 +179,7 @@ def evaluate_records(
     names: list[str] = []
     source_labels: list[str] = []
     comparisons: list[EpisodeComparison] = []
+    left_out: list[dict[str, str]] = []
     read = 0
     for path, outcome in outcomes:
         if outcome.error is not None:
@@ -182,6 +192,8 @@ def evaluate_records(
             index_parts.append(np.full(len(outcome.y), len(names)))
             names.append(outcome.key)
             source_labels.append(outcome.source_label)
+        else:
+            left_out.append({"record": outcome.key, "reason": outcome.left_out_reason()})
         if outcome.comparison is not None:
             comparisons.append(outcome.comparison)
         read += 1
@@ -195,6 +207,7 @@ def evaluate_records(
     result = _result(predictor.threshold, y, p_af, local_index, truth, np.asarray(names), np.asarray(source_labels))
     if comparisons:
         result.ec57 = ec57_statistics(comparisons)
+    result.left_out = left_out
     return result
 
 
@@ -209,6 +222,19 @@ class RecordOutcome:
     comparison: EpisodeComparison | None = None
     error: tuple[str | None, str] | None = None
     """``(path, problem)`` of the record's error (errors travel from worker processes as data)."""
+    windows: int = 0
+    """Windows of the record, scored or not."""
+    unreadable: int = 0
+    """Windows the signal-quality check refused."""
+
+    def left_out_reason(self) -> str:
+        """Why a record without clean-labelled windows is left out of the metrics."""
+        if self.unreadable == self.windows:
+            return f"all {self.windows} windows unreadable"
+        return (
+            f"no readable window labelled AF or non-AF ({self.windows} windows: {self.unreadable} unreadable, "
+            f"{self.windows - self.unreadable} mixed, flutter or unlabelled)"
+        )
 
 
 def _evaluate_record(
@@ -223,7 +249,10 @@ def _evaluate_record(
         record = Record.open(path, lead)
         reference = record.labels(references)
         ys, ps, tables = [], [], []
+        windows = unreadable = 0
         for batch, p_af in predictor.score_record(record):
+            windows += len(p_af)
+            unreadable += int(np.isnan(p_af).sum())
             labels = reference.label_windows(batch.start_s, batch.end_s)
             keep = ~np.isnan(p_af) & (labels >= 0)
             ys.append(labels[keep])
@@ -232,6 +261,9 @@ def _evaluate_record(
                 tables.append(predictor.table(str(path), batch, p_af))
     except AfdetectError as exc:
         return RecordOutcome(error=(exc.path, exc.problem))
+    except Exception as exc:  # any failure fails this record alone
+        error = internal_error(path, exc)
+        return RecordOutcome(error=(error.path, error.problem))
     comparison = None
     if reference.rhythm is not None:
         test = episode_spans(merge_episodes(pd.concat(tables, ignore_index=True)))
@@ -240,7 +272,15 @@ def _evaluate_record(
             reference.rhythm, test, record_key(path), end_s=end_s, exclude_flutter=exclude_flutter
         )
     y = np.concatenate(ys)
-    return RecordOutcome(record_key(path), reference.source_label, y, np.concatenate(ps), comparison)
+    return RecordOutcome(
+        record_key(path),
+        reference.source_label,
+        y,
+        np.concatenate(ps),
+        comparison,
+        windows=windows,
+        unreadable=unreadable,
+    )
 
 
 def _died(record: Path) -> RecordOutcome:

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from afdetect.evaluate.metrics import roc_curve
 from afdetect.evaluate.records import EvalResult
-from afdetect.io.atomic import atomic_open
+from afdetect.io.atomic import atomic_open, write_json
 from afdetect.viz.plots import plot_confusion, plot_roc
+
+REPORT_FILES = ("metrics.json", "per_record.csv", "confusion.png", "roc.png")
+"""The files :func:`write_report` writes into its folder."""
+
+
+def report_paths(out_dir: str | Path) -> list[Path]:
+    """The files :func:`write_report` writes into ``out_dir``."""
+    return [Path(out_dir) / name for name in REPORT_FILES]
 
 
 def write_report(result: EvalResult, out_dir: str | Path, title: str = "") -> list[Path]:
     """Write ``metrics.json``, ``per_record.csv``, ``confusion.png`` and ``roc.png`` atomically."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = [out_dir / name for name in ("metrics.json", "per_record.csv", "confusion.png", "roc.png")]
-    with atomic_open(written[0]) as handle:
-        json.dump(result.to_json(), handle, indent=2, allow_nan=True)
+    written = report_paths(out_dir)
+    write_json(written[0], result.to_json())
     with atomic_open(written[1], newline="") as handle:
         result.per_record.to_csv(handle, index=False)
     plot_confusion(written[2], result.to_json()["confusion_matrix"], title)

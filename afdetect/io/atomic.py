@@ -1,5 +1,7 @@
 """Atomic file output: write to a temporary file beside the target, then rename.
 
+JSON goes through :func:`write_json`: strict JSON, undefined numbers (NaN, inf) as ``null``.
+
 A crash or Ctrl-C therefore never leaves a partial file under the final name. Special files
 (``/dev/null``, ``/dev/stdout``, a FIFO) are written in place, never replaced.
 """
@@ -7,13 +9,17 @@ A crash or Ctrl-C therefore never leaves a partial file under the final name. Sp
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from afdetect.errors import UsageError
+import numpy as np
+
+from afdetect.errors import OutputError, UsageError
 
 
 def check_writable(path: str | Path) -> Path:
@@ -37,6 +43,38 @@ def check_writable(path: str | Path) -> Path:
     if path.is_dir():
         raise UsageError(path, "output path is a directory, expected a file name")
     return path
+
+
+def check_outputs_apart(outputs: Iterable[str | Path | None], inputs: Iterable[str | Path]) -> None:
+    """Refuse any output that is one of the run's input files (compared by resolved path).
+
+    ``None`` and ``-`` (stdout) outputs are skipped.
+
+    Raises
+    ------
+    UsageError
+        Naming the output and the input it would replace.
+
+    Example
+    -------
+    >>> check_outputs_apart(["out.csv", None, "-"], ["rec.hea", "rec.dat"])
+    >>> check_outputs_apart(["./rec.dat"], ["rec.hea", "rec.dat"])
+    Traceback (most recent call last):
+    ...
+    afdetect.errors.UsageError: rec.dat: output would replace rec.dat, an input of this run; choose another output path
+    """
+    resolved: dict[Path, Path] = {}
+    for path in inputs:
+        with contextlib.suppress(OSError, ValueError):  # a name no file can have (a NUL byte) is no clash
+            resolved.setdefault(Path(path).resolve(), Path(path))
+    for output in outputs:
+        if output is None or str(output) == "-":
+            continue
+        clash = resolved.get(Path(output).resolve())
+        if clash is not None:
+            raise UsageError(
+                Path(output), f"output would replace {clash}, an input of this run; choose another output path"
+            )
 
 
 def is_special_file(path: str | Path) -> bool:
@@ -65,7 +103,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = check_writable(path)
     if is_special_file(path):  # /dev/null, /dev/stdout, a FIFO: write in place, never replace it
-        yield path
+        try:
+            yield path
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise write_error(path, exc) from None
         return
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
@@ -77,14 +120,72 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.umask(umask)
     tmp.chmod(0o666 & ~umask)
     try:
-        yield tmp
-        tmp.replace(path)
+        try:
+            yield tmp
+            tmp.replace(path)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:  # disk full, quota, I/O error: one line, and no partial file
+            raise write_error(path, exc) from None
     finally:
         tmp.unlink(missing_ok=True)
 
 
+def write_error(path: str | Path, exc: OSError) -> OutputError:
+    """The :class:`OutputError` of a failed write to ``path``.
+
+    Example
+    -------
+    >>> import errno
+    >>> str(write_error("/dev/full", OSError(errno.ENOSPC, "No space left on device")))
+    '/dev/full: cannot write the output: No space left on device'
+    """
+    return OutputError(path, f"cannot write the output: {exc.strerror or exc}")
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w", **kwargs: object) -> Iterator[IO]:
-    """Open a temporary file for writing; it replaces ``path`` only when the block succeeds."""
-    with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as handle:  # noqa: PTH123
-        yield handle
+    """Open a temporary file for writing; it replaces ``path`` only when the block succeeds.
+
+    A write error (also one that only shows when the file is closed) raises :class:`OutputError`.
+    """
+    with atomic_path(path) as tmp:
+        handle = open(tmp, mode, **kwargs)  # noqa: PTH123, SIM115 (closed below, its errors reworded)
+        try:
+            yield handle
+        except BaseException:
+            with contextlib.suppress(OSError):  # the block's own error is the one to report
+                handle.close()
+            raise
+        try:
+            handle.close()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise write_error(path, exc) from None
+
+
+def json_safe(value: Any) -> Any:
+    """Plain JSON types: NaN and infinities become ``None``, NumPy scalars Python ones.
+
+    Example
+    -------
+    >>> json_safe({"auroc": float("nan"), "n": np.int64(3), "f1": [0.5, float("inf")]})
+    {'auroc': None, 'n': 3, 'f1': [0.5, None]}
+    """
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def write_json(path: str | Path, value: Any) -> None:
+    """Write ``value`` as strict JSON (``null``, never ``NaN``), atomically, with a final newline."""
+    with atomic_open(path) as handle:
+        json.dump(json_safe(value), handle, indent=2, allow_nan=False)
+        handle.write("\n")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from afdetect.errors import RecordError
+from afdetect.errors import RecordError, UsageError
 
 
 def record_base(path: str | Path) -> Path:
@@ -27,7 +28,8 @@ def find_records(inputs: Iterable[str | Path], recursive: bool = False) -> list[
         file when present, else every ``*.hea``), a ``RECORDS`` file, or ``-`` for record
         paths read from standard input, one a line.
     recursive : bool
-        Search directories recursively for ``*.hea``.
+        Search directories recursively for ``*.hea``, following symlinked folders (each real
+        folder once, so a link loop ends).
 
     Returns
     -------
@@ -38,7 +40,9 @@ def find_records(inputs: Iterable[str | Path], recursive: bool = False) -> list[
     ------
     RecordError
         For an input that is neither a record, a directory nor a RECORDS file, or a
-        directory that holds no record.
+        directory or RECORDS file that holds no record.
+    UsageError
+        When standard input (``-``) lists no record.
 
     Example
     -------
@@ -49,6 +53,8 @@ def find_records(inputs: Iterable[str | Path], recursive: bool = False) -> list[
     for item in inputs:
         if str(item) == "-":
             lines = [line.strip() for line in sys.stdin]
+            if not any(lines):
+                raise UsageError(None, "standard input (-) lists no records")
             found.extend(find_records([line for line in lines if line], recursive))
             continue
         path = Path(item)
@@ -67,6 +73,8 @@ def find_records(inputs: Iterable[str | Path], recursive: bool = False) -> list[
 
 def _records_in_list(records_file: Path) -> list[Path]:
     names = [line.strip() for line in records_file.read_text().splitlines() if line.strip()]
+    if not names:
+        raise RecordError(records_file, "RECORDS file lists no records")
     return [record_base(records_file.parent / name) for name in names]
 
 
@@ -74,8 +82,31 @@ def _records_in_directory(directory: Path, recursive: bool) -> list[Path]:
     if not recursive and (directory / "RECORDS").is_file():
         records = _records_in_list(directory / "RECORDS")
     else:
-        pattern = "**/*.hea" if recursive else "*.hea"
-        records = sorted(record_base(p) for p in directory.glob(pattern))
+        headers = _headers_below(directory) if recursive else directory.glob("*.hea")
+        records = sorted(record_base(p) for p in headers)
     if not records:
         raise RecordError(directory, "directory holds no WFDB record (*.hea)")
     return records
+
+
+def _headers_below(directory: Path) -> list[Path]:
+    """Every ``*.hea`` below ``directory``, following symlinked folders; each real folder is searched once.
+
+    Remembering each folder by device and inode ends link loops (``L/c -> L``) and keeps a
+    folder reached by two links from being listed twice.
+    """
+    headers: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    for root, folders, files in os.walk(directory, followlinks=True):
+        try:
+            info = Path(root).stat()
+        except OSError:
+            folders[:] = []
+            continue
+        if (info.st_dev, info.st_ino) in seen:
+            folders[:] = []  # a loop, or a folder already searched under another name
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        folders.sort()
+        headers.extend(Path(root) / name for name in files if name.endswith(".hea"))
+    return headers

@@ -7,6 +7,7 @@ checked against the signal files it names before any sample is read.
 from __future__ import annotations
 
 import re
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import wfdb
 
+from afdetect.config import FS_RANGE_HZ, HEADER_MAX_BYTES
 from afdetect.errors import RecordError
 from afdetect.io.find import record_base
 
@@ -74,7 +76,7 @@ class RecordInfo:
         return self.n_samples / self.fs
 
 
-def read_header(path: str | Path) -> RecordInfo:
+def read_header(path: str | Path, *, _depth: int = 0) -> RecordInfo:
     """Read and validate a record's header, and check its signal files against it.
 
     Besides what ``wfdb`` parses, this checks what ``wfdb`` lets through or reports
@@ -97,8 +99,12 @@ def read_header(path: str | Path) -> RecordInfo:
     """
     base = record_base(path)
     header = base.with_suffix(".hea")
-    if not header.is_file():
-        raise RecordError(header, "header file not found")
+    _check_regular_file(header, "header file")
+    size = header.stat().st_size
+    if size > HEADER_MAX_BYTES:
+        raise RecordError(
+            header, f"header is {size} bytes, more than the {HEADER_MAX_BYTES:,} bytes a WFDB header can plausibly be"
+        )
     lines = _header_lines(header)
     n_sig, n_seg = _check_record_line(header, lines[0])
     if n_seg is None and len(lines) - 1 != n_sig:
@@ -118,23 +124,92 @@ def read_header(path: str | Path) -> RecordInfo:
             head = wfdb.rdheader(str(base))
     except Exception as exc:  # wfdb raises many types for malformed headers
         raise RecordError(header, f"unreadable header: {describe_error(exc)}") from None
-    fs = head.fs
-    if fs is None or not np.isfinite(fs) or fs <= 0:
-        raise RecordError(header, f"sampling frequency must be positive, got {fs}")
-    if not head.n_sig or not head.sig_name:
-        raise RecordError(header, "header declares no signals")
+    _check_fs(header, head.fs)
     if head.sig_len is None or head.sig_len <= 0:
         raise RecordError(header, f"header declares {head.sig_len} samples per signal")
     if n_seg is None:
+        if not head.n_sig or not head.sig_name:
+            raise RecordError(header, "header declares no signals")
         _check_signal_files(header, base, head)
+        sig_names, units = list(head.sig_name), list(head.units or ["mV"] * head.n_sig)
+    else:
+        sig_names, units = _segment_signals(header, base, head, lines, _depth)
     return RecordInfo(
         path=base,
-        fs=float(fs),
+        fs=float(head.fs),
         n_samples=int(head.sig_len),
-        sig_names=list(head.sig_name),
-        units=[u or "mV" for u in (head.units or ["mV"] * head.n_sig)],
+        sig_names=sig_names,
+        units=[u or "mV" for u in units],
         comments=list(head.comments or []),
     )
+
+
+def _check_fs(header: Path, fs: float | None) -> None:
+    """Refuse a sampling rate that is not positive, or outside ``FS_RANGE_HZ``."""
+    if fs is None or not np.isfinite(fs) or fs <= 0:
+        raise RecordError(header, f"sampling frequency must be positive, got {fs}")
+    low, high = FS_RANGE_HZ
+    if not low <= fs <= high:
+        raise RecordError(
+            header,
+            f"sampling frequency {fs:g} Hz is outside the {low:g} Hz to {high / 1000:g} kHz an ECG can be analysed at",
+        )
+
+
+def _segment_signals(
+    header: Path, base: Path, head: wfdb.MultiRecord, lines: list[str], depth: int
+) -> tuple[list[str], list[str]]:
+    """Signal names and units of a multi-segment record; every segment is checked as a record of its own.
+
+    ``wfdb`` reads such a record segment by segment (only those a span touches). Each segment
+    must exist beside the header, must not be the record itself nor multi-segment in turn, and
+    must hold the samples its line declares; the segments together hold the record's samples.
+    Names and units come from the layout segment (variable layout) or the first segment (fixed).
+    """
+    if depth > 0:
+        raise RecordError(header, "a segment is itself a multi-segment record (WFDB allows one level)")
+    if len(lines) - 1 != head.n_seg:
+        raise RecordError(
+            header, f"record line declares {head.n_seg} segments but the header has {len(lines) - 1} segment lines"
+        )
+    signals: tuple[list[str], list[str]] | None = None
+    total = 0
+    for number, (name, length) in enumerate(zip(head.seg_name, head.seg_len, strict=True), 1):
+        total += length
+        if name == "~":  # a gap: no signal
+            continue
+        if name == base.name:
+            raise RecordError(header, f"segment {number} ({name!r}) is the record itself: the layout refers to itself")
+        if not (base.parent / f"{name}.hea").exists():
+            raise RecordError(header, f"segment {number} ({name!r}) not found: no {name}.hea beside the header")
+        if number == 1 and length == 0 and head.layout == "variable":
+            signals = _layout_signals(base.parent / f"{name}.hea")
+            continue
+        info = read_header(base.parent / name, _depth=depth + 1)
+        if info.n_samples != length:
+            raise RecordError(
+                header, f"segment {number} ({name!r}) holds {info.n_samples} samples, the header declares {length}"
+            )
+        signals = signals or (info.sig_names, info.units)
+    if total != head.sig_len:
+        raise RecordError(header, f"segments hold {total} samples, the record line declares {head.sig_len}")
+    if signals is None:
+        raise RecordError(header, "header declares no signals (every segment is a gap)")
+    return signals
+
+
+def _layout_signals(layout: Path) -> tuple[list[str], list[str]]:
+    """Signal names and units of a variable-layout record's layout segment (its header only)."""
+    _check_regular_file(layout, "layout header")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            head = wfdb.rdheader(str(layout.with_suffix("")))
+    except Exception as exc:  # wfdb raises many types for malformed headers
+        raise RecordError(layout, f"unreadable layout header: {describe_error(exc)}") from None
+    if not head.n_sig or not head.sig_name:
+        raise RecordError(layout, "layout header declares no signals")
+    return list(head.sig_name), list(head.units or ["mV"] * head.n_sig)
 
 
 def _header_lines(header: Path) -> list[str]:
@@ -204,8 +279,9 @@ def _check_signal_files(header: Path, base: Path, head: wfdb.Record) -> None:
         if file_name.startswith("~"):
             continue  # "~": signal not stored in a file
         data = base.parent / file_name
-        if not data.is_file():
-            raise RecordError(data, "signal file not found (named in the header)")
+        _check_regular_file(data, "signal file", " (named in the header)")
+        if data.suffix.lower() == ".mat":
+            _check_mat_file(data)
         if any(head.fmt[i] in WFDB_COMPRESSED_FORMATS for i in signals):
             continue  # FLAC: size says nothing about length
         frame_bytes = sum(WFDB_BYTES_PER_SAMPLE[head.fmt[i]] * (head.samps_per_frame[i] or 1) for i in signals)
@@ -221,6 +297,61 @@ def _check_signal_files(header: Path, base: Path, head: wfdb.Record) -> None:
                 f"= {need} bytes, the file holds {size} bytes ({whole} whole samples"
                 + (", ends mid-sample)" if mid else ")"),
             )
+
+
+def _check_regular_file(path: Path, what: str, where: str = "") -> None:
+    """Refuse a missing file, or one that is no regular file (a FIFO, a device such as /dev/zero, a folder)."""
+    if path.is_file():
+        return
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        raise RecordError(path, f"{what} not found{where}") from None
+    kind = "a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode) else "a device or socket"
+    raise RecordError(path, f"{what} is {kind}, not a regular file{where}")
+
+
+MAT_V4_BYTES = {0: 8, 1: 4, 2: 4, 3: 2, 4: 2, 5: 1}
+"""Bytes per element of each MATLAB level-4 precision code (double, single, int32, int16, uint16, uint8)."""
+
+
+def _check_mat_file(path: Path) -> None:
+    """Check that a ``.mat`` signal file is a MATLAB file as WFDB writes it (level 4, or level 5).
+
+    A level-4 file (what ``wfdb2mat`` and PhysioNet's ``.mat`` records hold) starts with five
+    32-bit numbers, type, rows, columns, imaginary flag and name length, and its size is
+    exactly that header, the name and rows x columns elements.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        head = handle.read(128)
+    if head.startswith(b"MATLAB 5.0 MAT-file"):
+        return
+    shape = _mat_v4_shape(head)
+    if shape is None:
+        raise RecordError(path, f"not a MATLAB file as WFDB writes it (starts with {head[:8]!r})")
+    rows, cols, element, name_len = shape
+    need = 20 + name_len + rows * cols * element
+    if need != size:
+        raise RecordError(
+            path,
+            f"signal file does not match its MATLAB header: {rows} x {cols} samples of {element} bytes "
+            f"need {need} bytes, the file holds {size} bytes",
+        )
+
+
+def _mat_v4_shape(head: bytes) -> tuple[int, int, int, int] | None:
+    """``(rows, columns, bytes per element, name length)`` of a MATLAB level-4 header, else ``None``."""
+    if len(head) < 20:
+        return None
+    for order, machine in (("<", 0), (">", 1)):
+        kind, rows, cols, imaginary, name_len = np.frombuffer(head[:20], dtype=f"{order}i4").tolist()
+        m, rest = divmod(kind, 1000)
+        precision = rest // 10 % 10
+        plain = (m, rest // 100, rest % 10, imaginary) == (machine, 0, 0, 0)
+        if plain and precision in MAT_V4_BYTES and 0 < name_len <= 64 and min(rows, cols) >= 0:
+            return rows, cols, MAT_V4_BYTES[precision], name_len
+    return None
 
 
 def describe_error(exc: Exception) -> str:

@@ -9,7 +9,6 @@ written at the end, atomically.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,8 @@ import pandas as pd
 
 from afdetect.errors import ParameterError, UsageError
 from afdetect.io.annotations import check_annotation_extension, writable_folder, write_rhythm_annotations
-from afdetect.io.atomic import atomic_open, check_writable
+from afdetect.io.atomic import atomic_open, check_writable, write_json
+from afdetect.io.find import record_base
 from afdetect.rhythm.episodes import EPISODE_COLUMNS, merge_episodes, summarise_record
 
 
@@ -62,6 +62,13 @@ class BurdenReport:
                 write_rhythm_annotations(record, episodes, extension=self.annotate, out_dir=self.annotate_dir)
             )
 
+    def annotation_path(self, record: str | Path) -> Path | None:
+        """The annotation file :meth:`add` writes for ``record`` (``None`` without ``annotate``)."""
+        if not self.annotate:
+            return None
+        base = record_base(record)
+        return (base.parent if self.annotate_dir is None else Path(self.annotate_dir)) / f"{base.name}.{self.annotate}"
+
     def episodes_table(self) -> pd.DataFrame:
         """Episodes of every record added, in order (columns ``record, onset_s, offset_s, duration_s``)."""
         frames = [e for e in self.episodes if not e.empty]
@@ -76,9 +83,7 @@ class BurdenReport:
 
     def write_summary(self, path: str | Path) -> None:
         """Write the per-record summaries as a JSON list, atomically."""
-        with atomic_open(path) as handle:
-            json.dump(self.summaries, handle, indent=2)
-            handle.write("\n")
+        write_json(path, self.summaries)
 
 
 def check_burden_outputs(

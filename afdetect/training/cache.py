@@ -40,7 +40,7 @@ from afdetect.config import (
     IGNORE_LABEL,
     Preprocessing,
 )
-from afdetect.errors import AfdetectError, UsageError
+from afdetect.errors import AfdetectError, UsageError, internal_error
 from afdetect.io.atomic import atomic_path
 from afdetect.io.record import Record
 from afdetect.io.reference import record_af_truth, record_key
@@ -191,19 +191,21 @@ def windows_from_records(
         try:
             record = Record.open(path, lead)
             reference = record.labels(references)
+            record_parts = []  # kept only once the whole record is read
             for batch in record_windows(record.info, record.lead_index):
                 keep = np.array([p is None for p in batch.problems], dtype=bool)
                 labels = reference.label_windows(batch.start_s, batch.end_s)
                 index = np.full(int(keep.sum()), len(names))
-                parts.append((batch.x[keep], labels[keep], batch.start_s[keep], batch.end_s[keep], index))
+                record_parts.append((batch.x[keep], labels[keep], batch.start_s[keep], batch.end_s[keep], index))
+            parts.extend(record_parts)
             names.append(record_key(path))
             record_labels.append(reference.source_label)
             if on_record:
                 on_record(path, None)
-        except AfdetectError as exc:
+        except (AfdetectError, Exception) as exc:  # any failure fails this record alone
             skipped += 1
             if on_record:
-                on_record(path, exc)
+                on_record(path, exc if isinstance(exc, AfdetectError) else internal_error(path, exc))
     if not names:
         raise UsageError(None, "no labelled record could be read")
     windows, labels, start_s, end_s, index = (np.concatenate(col) for col in zip(*parts, strict=True))

@@ -142,6 +142,28 @@ def train(
     return best
 
 
+ONE_CYCLE_WARMUP = 0.1
+"""Fraction of the optimiser steps the one-cycle schedule spends raising the learning rate."""
+
+
+def one_cycle(optimizer: torch.optim.Optimizer, max_lr: float, total_steps: int) -> torch.optim.lr_scheduler.OneCycleLR:
+    """The one-cycle schedule over ``total_steps`` optimiser steps, warming up for 10 % of them.
+
+    A run of under 15 steps (few epochs on little data) warms up for 1.5 steps instead, and a
+    single-step run is scheduled as two, so that both phases keep a positive length: PyTorch
+    divides by them (``--epochs 2`` of 5 steps each once died with ``ZeroDivisionError``).
+
+    Example
+    -------
+    >>> net = torch.nn.Linear(2, 1)
+    >>> [one_cycle(torch.optim.SGD(net.parameters(), lr=0.1), 0.1, n).total_steps for n in (1, 10, 100)]
+    [2, 10, 100]
+    """
+    total = max(total_steps, 2)
+    warmup = max(ONE_CYCLE_WARMUP, 1.5 / total)
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total, pct_start=warmup)
+
+
 class Trainer:
     """One training run in one process of ``ctx``, as steps: build, resume, one epoch, validate, save.
 
@@ -194,9 +216,7 @@ class Trainer:
         self.optimizer = torch.optim.RAdam(self.net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.windows_per_rank = math.ceil(len(train_idx) / ctx.world_size)
         steps_per_epoch = math.ceil(self.windows_per_rank / config.batch_size)
-        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            self.optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.1
-        )
+        self.scheduler = one_cycle(self.optimizer, config.lr, config.epochs * steps_per_epoch)
         self.scaler = torch.amp.GradScaler("cuda", enabled=config.amp)  # pass-through when disabled
 
         self.train_set = WindowDataset(ws, train_idx, config.augment_p, config.seed)

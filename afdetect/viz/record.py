@@ -17,10 +17,10 @@ import pandas as pd
 
 from afdetect.config import LABEL_NAMES, OVERVIEW_MIN_S, STRIP_DEFAULT_S, STRIP_MAX_S, UNREADABLE
 from afdetect.detect.predictor import WINDOW_COLUMNS, Predictor
-from afdetect.errors import ParameterError
-from afdetect.io.atomic import check_writable
+from afdetect.errors import AfdetectError, ParameterError, internal_error
+from afdetect.io.atomic import check_outputs_apart, check_writable
 from afdetect.io.header import RecordInfo
-from afdetect.io.record import Record
+from afdetect.io.record import Record, record_files
 from afdetect.io.signals import read_signal
 from afdetect.signal.windows import record_windows
 from afdetect.viz.plots import plot_overview, plot_strip
@@ -144,6 +144,23 @@ def plot_record(
     >>> plot_record(Predictor.from_weights(), "holter", "h.png", start_s=3600, duration_s=60)  # doctest: +SKIP
     """
     opened = Record.open(record, lead)
+    try:
+        return _plot_opened(predictor, opened, output, start_s, duration_s, overview)
+    except AfdetectError:
+        raise
+    except Exception as exc:  # an unforeseen failure of this record: one line, not a traceback
+        raise internal_error(opened.info.path, exc) from exc
+
+
+def _plot_opened(
+    predictor: Predictor,
+    opened: Record,
+    output: str | Path | None,
+    start_s: float | None,
+    duration_s: float | None,
+    overview: bool | None,
+) -> PlotResult:
+    """:func:`plot_record` of an opened record."""
     info, lead_index = opened.info, opened.lead_index
     span_given = start_s is not None or duration_s is not None
     if overview and span_given:
@@ -152,6 +169,7 @@ def plot_record(
         overview = not span_given and info.duration_s > OVERVIEW_MIN_S
     kind = "overview" if overview else "strip"
     path = check_writable(Path(output) if output is not None else Path(f"{info.name}_{kind}.png"))
+    check_outputs_apart([path], record_files(info.path))
     lead_name = info.sig_names[lead_index]
     title = f"{info.path} ({lead_name}, {info.fs:g} Hz), {predictor.meta.get('model', 'model')}"
     if overview:
