@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from afdetect.errors import AfdetectError
+from afdetect.io.atomic import json_safe  # noqa: F401  (benchmarks import it from here)
 from afdetect.io.find import find_records
 from afdetect.training.cache import WindowSet, load_window_set, save_window_set, windows_from_records
 
@@ -37,19 +34,6 @@ def scratch_dir(path: Path | None) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix="afdetect_bench_") as tmp:
         yield Path(tmp)
-
-
-def json_safe(value: Any) -> Any:
-    """Plain JSON types: NaN/inf become ``None``, NumPy scalars become Python ones."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    return value
 
 
 def pct(value: float | None, digits: int = 1) -> str:

@@ -65,7 +65,7 @@ from afdetect.training.cache import WindowSet, load_window_set
 from afdetect.training.data import WindowDataset
 from afdetect.training.distributed import DistContext
 from afdetect.training.options import TrainConfig
-from afdetect.training.splits import split_records
+from afdetect.training.splits import split_records, split_summary
 from afdetect.viz.plots import plot_history
 
 METRIC_COLUMNS = (
@@ -261,12 +261,7 @@ class Trainer:
             "data": str(config.data),
             "data_provenance": ws.provenance,
             "recipe": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
-            "split_seed": config.seed,
-            "folds": config.folds,
-            "fold": config.fold,
-            "train_records": int((split == 0).sum()),
-            "val_records": [str(r) for r in ws.records[split == 1]],
-            "test_records": [str(r) for r in ws.records[split == 2]],
+            **split_summary(ws.records, split, seed=config.seed, folds=config.folds, fold=config.fold),
             "train_windows": {"non-AF": int(self.class_counts[0]), "AF": int(self.class_counts[1])},
         }
         if self.ctx.enabled:

@@ -79,3 +79,23 @@ def split_records(
         split[members[:n_val]] = 1
         split[members[n_val : n_val + n_test]] = 2
     return split
+
+
+def split_summary(records: np.ndarray, split: np.ndarray, *, seed: int, folds: int, fold: int) -> dict:
+    """What a model file records about its split: seed, folds, and the validation and test record names.
+
+    ``eval --split`` selects records by these names (:func:`afdetect.evaluate.records.select_split`).
+
+    Example
+    -------
+    >>> split_summary(np.array(["a", "b", "c"]), np.array([0, 1, 2]), seed=0, folds=0, fold=0)["test_records"]
+    ['c']
+    """
+    return {
+        "split_seed": seed,
+        "folds": folds,
+        "fold": fold,
+        "train_records": int((split == 0).sum()),
+        "val_records": [str(r) for r in records[split == 1]],
+        "test_records": [str(r) for r in records[split == 2]],
+    }

@@ -21,7 +21,7 @@ from afdetect.models.trees import AF_CLASS, CLASSES, DEFAULT_RECIPE, TreesRecipe
 from afdetect.signal.features import FEATURE_NAMES, rhythm_features
 from afdetect.training.cache import WindowSet
 from afdetect.training.options import TrainConfig
-from afdetect.training.splits import split_records
+from afdetect.training.splits import split_records, split_summary
 
 TREES_FILE_NAME = "best.json"
 """File the trees are written to in the run's ``out_dir`` (the ECGCNN writes ``best.pt``)."""
@@ -90,12 +90,7 @@ def train_trees(
         "data": str(config.data),
         "data_provenance": ws.provenance,
         "recipe": asdict(recipe),
-        "split_seed": config.seed,
-        "folds": config.folds,
-        "fold": config.fold,
-        "train_records": int((split == 0).sum()),
-        "val_records": [str(r) for r in ws.records[split == 1]],
-        "test_records": [str(r) for r in ws.records[split == 2]],
+        **split_summary(ws.records, split, seed=config.seed, folds=config.folds, fold=config.fold),
         "train_windows": {name: int(np.sum(targets[train] == i)) for i, name in enumerate(CLASSES)},
         "best": summary,
     }
