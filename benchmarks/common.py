@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from afdetect.errors import AfdetectError
-from afdetect.io.atomic import json_safe  # noqa: F401  (benchmarks import it from here)
 from afdetect.io.find import find_records
 from afdetect.training.cache import WindowSet, load_window_set, save_window_set, windows_from_records
 

@@ -57,7 +57,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from common import json_safe, load_or_build_windows, pct, run_main
+from common import load_or_build_windows, pct, run_main
 
 from afdetect import __version__
 from afdetect.config import RECORD_AF_FRACTION, TRAIN_BATCH, TRAIN_EPOCHS, TRAIN_PATIENCE, VAL_FRACTION
@@ -66,7 +66,7 @@ from afdetect.detect.predictor import Predictor
 from afdetect.errors import UsageError
 from afdetect.evaluate.metrics import auroc, best_threshold, binary_metrics, challenge_f1, record_scores
 from afdetect.evaluate.records import EvalResult, evaluate, select_split
-from afdetect.io.atomic import atomic_open
+from afdetect.io.atomic import atomic_open, json_safe
 from afdetect.models.trees import record_classes
 from afdetect.models.weights import sha256
 from afdetect.signal import rr

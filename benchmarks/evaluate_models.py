@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from common import json_safe, load_or_build_windows, pct, run_main, scratch_dir
+from common import load_or_build_windows, pct, run_main, scratch_dir
 from scipy import signal as sps
 
 from afdetect import __version__
@@ -59,7 +59,7 @@ from afdetect.detect.predictor import Predictor
 from afdetect.errors import AfdetectError, UsageError
 from afdetect.evaluate.metrics import binary_metrics, record_metrics, record_scores, roc_curve
 from afdetect.evaluate.records import EvalResult, evaluate, evaluate_records, select_split
-from afdetect.io.atomic import atomic_open, atomic_path
+from afdetect.io.atomic import atomic_open, atomic_path, json_safe
 from afdetect.io.find import find_records
 from afdetect.io.header import read_header
 from afdetect.io.signals import read_signal, select_lead
