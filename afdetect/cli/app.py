@@ -33,7 +33,7 @@ from afdetect.cli.common import (
     state,
     with_config_options,
 )
-from afdetect.cli.tables import burden_table, ec57_table, fmt_value
+from afdetect.cli.tables import burden_table, ec57_table, fmt_value, print_table, provenance_line
 from afdetect.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_RECORD_FAILED,
@@ -47,12 +47,38 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Find atrial fibrillation in PhysioNet WFDB ECG records with ECGCNN.",
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    """``--version``: the package version and the shipped model files' sha256 digests (first 12 hex digits)."""
+    if not value:
+        return
+    from afdetect import __version__
+    from afdetect.models.weights import WEIGHTS_DIR, shipped_digests
+
+    typer.echo(f"afdetect {__version__}")
+    digests = shipped_digests()
+    for name, digest in digests.items():
+        typer.echo(f"  {name}  sha256 {digest[:12]}")
+    if not digests:
+        typer.echo(f"  no shipped weights found in {WEIGHTS_DIR}")
+    raise typer.Exit()
 
 
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Show the version and the shipped weights' sha256 digests, then exit.",
+        ),
+    ] = False,
 ) -> None:
     state["debug"] = debug
 
@@ -208,7 +234,8 @@ def predict(
         Path | None, typer.Option(help="Also write the AF episodes of all records to this CSV.")
     ] = None,
     summary: Annotated[
-        Path | None, typer.Option(help="Also write per-record AF burden summaries to this JSON file.")
+        Path | None,
+        typer.Option(help="Also write per-record AF burden summaries to this file (JSON; CSV if it ends in .csv)."),
     ] = None,
     annotate: Annotated[
         str | None,
@@ -224,7 +251,8 @@ def predict(
     Columns: record,start_s,end_s,label,p_af,problem. Progress, errors and a per-record AF
     burden table go to stderr, so '-o -' composes with shell pipelines. AF episodes join AF
     windows (gaps under 30 s bridged, episodes under 30 s dropped); --episodes, --summary and
-    --annotate write them out.
+    --annotate write them out. Episodes and summaries carry the afdetect version, model,
+    weights sha256 and AF threshold; the threshold is also printed on stderr.
     """
     from afdetect.detect.inference import set_inference_threads
     from afdetect.detect.predictor import Predictor
@@ -235,7 +263,8 @@ def predict(
         set_inference_threads(threads)
         check_burden_outputs(episodes, summary, annotate, annotate_dir)
         predictor = Predictor.for_method(method, weights=weights, variant=variant, threshold=threshold)
-        report = BurdenReport(annotate, annotate_dir)
+        provenance = predictor.provenance()
+        report = BurdenReport(annotate, annotate_dir, provenance=provenance)
         errors = ErrorLines()
         run = predict_to_csv(
             predictor,
@@ -257,7 +286,8 @@ def predict(
         if summary is not None and run.succeeded:
             report.write_summary(summary)
         if report.summaries:
-            err.print(burden_table(report.summaries))
+            print_table(burden_table(report.summaries))
+        err.print(provenance_line(provenance), highlight=False, soft_wrap=True)
         return run.exit_code
 
     raise typer.Exit(run_action(action))
@@ -359,7 +389,7 @@ def evaluate_command(
             finally:  # a skipped record must not pass silently: the metrics leave it out
                 report_skipped(failures, len(records))
         report_left_out(result.left_out)
-        written = write_report(result, out_dir, title=predictor.meta["model"])
+        written = write_report(result, out_dir, title=predictor.meta["model"], provenance=predictor.provenance())
         table = Table(title=f"{predictor.meta['model']} on {', '.join(map(str, inputs))} ({split})")
         table.add_column("level")
         metric_names = ("n", "accuracy", "f1", "sensitivity", "specificity", "ppv", "auroc")

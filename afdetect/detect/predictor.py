@@ -15,17 +15,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
+from afdetect import __version__
 from afdetect.config import DEFAULT_PREPROCESSING, INFERENCE_BATCH, LABEL_NAMES, RR_THRESHOLD, UNREADABLE, Preprocessing
 from afdetect.detect.inference import predict_proba
 from afdetect.errors import ParameterError, check_range
 from afdetect.io.record import Record
 from afdetect.models.ecgcnn import ECGCNN
-from afdetect.models.weights import default_weights, load_weights
+from afdetect.models.weights import default_weights, load_weights, sha256
 from afdetect.signal.windows import DEFAULT_CHUNK_WINDOWS, WindowBatch, prefetch, record_windows
 
 WINDOW_COLUMNS = ("record", "start_s", "end_s", "label", "p_af", "problem")
@@ -55,6 +57,8 @@ class Predictor:
     meta: dict
     preprocessing: Preprocessing = DEFAULT_PREPROCESSING
     """The input the scorer expects (the weights' copy); windows are cut and conditioned by it."""
+    source: Path | None = None
+    """The weights (or trees) file the scorer came from; ``None`` for the RR baseline."""
 
     @classmethod
     def from_weights(
@@ -66,7 +70,8 @@ class Predictor:
         if threshold is not None:
             check_range("threshold", threshold, 0, 1, low_open=True, high_open=True)
         preprocessing = Preprocessing.from_dict(meta["preprocessing"])
-        return cls(_model_scorer(model), meta["threshold"] if threshold is None else threshold, meta, preprocessing)
+        threshold = meta["threshold"] if threshold is None else threshold
+        return cls(_model_scorer(model), threshold, meta, preprocessing, source=path)
 
     @classmethod
     def rr_baseline(cls, *, threshold: float | None = None, split_from: str | Path | None = None) -> Predictor:
@@ -106,11 +111,13 @@ class Predictor:
         from afdetect.detect.trees import TreesScorer  # LightGBM and SciPy: only this method imports them
         from afdetect.models.trees import default_trees, load_trees
 
-        booster, meta = load_trees(default_trees() if path is None else path)
+        path = default_trees() if path is None else Path(path)
+        booster, meta = load_trees(path)
         if threshold is not None:
             check_range("threshold", threshold, 0, 1, low_open=True, high_open=True)
         preprocessing = Preprocessing.from_dict(meta["preprocessing"])
-        return cls(TreesScorer(booster), meta["threshold"] if threshold is None else threshold, meta, preprocessing)
+        threshold = meta["threshold"] if threshold is None else threshold
+        return cls(TreesScorer(booster), threshold, meta, preprocessing, source=path)
 
     @classmethod
     def for_method(
@@ -133,6 +140,21 @@ class Predictor:
         if method == "trees":
             return cls.from_trees(weights, threshold=threshold)
         raise ParameterError(f"{{method}} must be one of {', '.join(METHODS)}, got {method!r}")
+
+    def provenance(self) -> dict[str, Any]:
+        """What produced a result: afdetect version, model name, weights file digest and AF threshold.
+
+        Example
+        -------
+        >>> sorted(Predictor.rr_baseline().provenance())
+        ['afdetect_version', 'model', 'threshold', 'weights_sha256']
+        """
+        return {
+            "afdetect_version": __version__,
+            "model": str(self.meta.get("model", "")),
+            "weights_sha256": None if self.source is None else sha256(self.source),
+            "threshold": float(self.threshold),
+        }
 
     def score(self, batch: WindowBatch) -> np.ndarray:
         """AF probability per window of ``batch`` (NaN for unreadable windows)."""

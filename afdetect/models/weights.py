@@ -72,6 +72,21 @@ def default_weights(variant: str = "se") -> Path:
     return WEIGHTS_DIR / f"{_registry_name(variant)}.pt"
 
 
+def shipped_digests() -> dict[str, str]:
+    """SHA-256 digests of the shipped model files, as their ``SHA256SUMS`` lists them (empty without one).
+
+    Example
+    -------
+    >>> sorted(shipped_digests())
+    ['ecgcnn_l.pt', 'ecgcnn_se.pt', 'rhythm_trees.json']
+    """
+    manifest = WEIGHTS_DIR / MANIFEST
+    if not manifest.is_file():
+        return {}
+    parts = (line.split() for line in manifest.read_text().splitlines())
+    return {p[1].lstrip("*"): p[0] for p in parts if len(p) == 2}
+
+
 def _registry_name(variant: str) -> str:
     try:
         model_config(variant)  # validates the name

@@ -42,6 +42,8 @@ SUMMARY_KEYS = (
     "af_burden_pct",
     "episodes",
     "longest_episode_s",
+    "af_windows",
+    "af_window_s",
 )
 """Keys of a per-record summary (see :func:`summarise_record`)."""
 
@@ -114,15 +116,17 @@ def summarise_record(table: pd.DataFrame, episodes: pd.DataFrame) -> dict[str, A
         owned by unreadable windows (s); ``af_s`` time inside episodes that is readable (s);
         ``af_burden_pct`` ``af_s`` as a percentage of readable analysed time (``None`` when
         nothing is readable); ``episodes`` count; ``longest_episode_s`` (s, 0 without
-        episodes). Times are rounded to 1 ms, the burden to 0.01 %.
+        episodes); ``af_windows`` number of windows labelled AF and ``af_window_s`` the time
+        they own (s), so a lone AF window too short for an episode shows beside a 0 % burden.
+        Times are rounded to 1 ms, the burden to 0.01 %.
 
     Example
     -------
     >>> t = pd.DataFrame({"record": "r", "start_s": [0.0, 15.0, 30.0], "end_s": [30.0, 45.0, 60.0],
     ...                   "label": ["AF", "AF", "unreadable"]})
     >>> s = summarise_record(t, merge_episodes(t))
-    >>> s["analysed_s"], s["unreadable_s"], s["af_s"], s["af_burden_pct"]
-    (60.0, 22.5, 37.5, 100.0)
+    >>> s["analysed_s"], s["unreadable_s"], s["af_s"], s["af_burden_pct"], s["af_windows"], s["af_window_s"]
+    (60.0, 22.5, 37.5, 100.0, 2, 37.5)
     """
     table = _one_record(table)
     record = str(table["record"].iloc[0]) if not table.empty else ""
@@ -130,6 +134,8 @@ def summarise_record(table: pd.DataFrame, episodes: pd.DataFrame) -> dict[str, A
     analysed = float(own_end[-1] - own_start[0]) if len(own_start) else 0.0
     unreadable = (table["label"] == UNREADABLE).to_numpy()
     unreadable_s = float(np.sum((own_end - own_start)[unreadable]))
+    is_af = (table["label"] == LABEL_NAMES[1]).to_numpy()
+    af_window_s = float(np.sum((own_end - own_start)[is_af]))
     episodes = episodes.sort_values("onset_s", kind="mergesort")
     onsets = episodes["onset_s"].to_numpy(float)
     offsets = episodes["offset_s"].to_numpy(float)
@@ -146,6 +152,8 @@ def summarise_record(table: pd.DataFrame, episodes: pd.DataFrame) -> dict[str, A
         "af_burden_pct": burden,
         "episodes": len(onsets),
         "longest_episode_s": round(float(np.max(offsets - onsets)), 3) if len(onsets) else 0.0,
+        "af_windows": int(np.sum(is_af)),
+        "af_window_s": round(af_window_s, 3),
     }
 
 
