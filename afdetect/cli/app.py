@@ -20,6 +20,8 @@ from afdetect.cli.common import (
     JobsOption,
     LeadOption,
     MethodOption,
+    QuietOption,
+    RunProgress,
     ThreadsOption,
     ThresholdOption,
     VariantOption,
@@ -89,6 +91,7 @@ def preprocess(
     output: Annotated[Path, typer.Option("-o", "--output", help="Windows file to write (.npz).")] = Path("windows.npz"),
     lead: LeadOption = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search folders recursively.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Cut labelled records into conditioned windows for training and evaluation."""
     from afdetect.io.atomic import check_outputs_apart, check_writable
@@ -102,13 +105,13 @@ def preprocess(
         check_outputs_apart([output], input_files(records))
         failures: list[str] = []
         try:
-            with progress_bar() as bar:
-                task = bar.add_task("preprocess", total=len(records))
+            with RunProgress("preprocess", quiet=quiet) as progress:
+                progress(0, len(records))
 
                 def on_record(path: Path, error: AfdetectError | None) -> None:
                     if error is not None:
                         failures.append(str(error))
-                    bar.advance(task)
+                    progress.advance()
 
                 ws = windows_from_records(records, lead=lead, on_record=on_record)
         finally:  # also when no record could be read: say why each failed
@@ -245,6 +248,7 @@ def predict(
         Path | None, typer.Option(help="Folder for --annotate files (default: next to each record).")
     ] = None,
     method: MethodOption = "cnn",
+    quiet: QuietOption = False,
 ) -> None:
     """Label every window of each record AF / non-AF / unreadable; write one CSV table.
 
@@ -266,18 +270,20 @@ def predict(
         provenance = predictor.provenance()
         report = BurdenReport(annotate, annotate_dir, provenance=provenance)
         errors = ErrorLines()
-        run = predict_to_csv(
-            predictor,
-            records,
-            output,
-            lead=lead,
-            recursive=recursive,
-            jobs=resolve_jobs(jobs),
-            on_record=report.add,
-            on_error=errors,
-            also_writes=[episodes, summary],
-            record_outputs=report.annotation_path,
-        )
+        with RunProgress("predict", quiet=quiet) as progress:
+            run = predict_to_csv(
+                predictor,
+                records,
+                output,
+                lead=lead,
+                recursive=recursive,
+                jobs=resolve_jobs(jobs),
+                on_record=report.add,
+                on_error=errors,
+                also_writes=[episodes, summary],
+                record_outputs=report.annotation_path,
+                on_progress=progress,
+            )
         errors.finish()
         if run.failed:
             err.print(f"{run.failed} of {run.records} records failed", highlight=False)
@@ -354,6 +360,7 @@ def evaluate_command(
     threads: ThreadsOption = None,
     jobs: JobsOption = 1,
     method: MethodOption = "cnn",
+    quiet: QuietOption = False,
 ) -> None:
     """Accuracy, F1, sensitivity, specificity, PPV, AUROC, confusion matrix and per-record table."""
     from afdetect.detect.inference import set_inference_threads
@@ -380,12 +387,19 @@ def evaluate_command(
             records = find_records([str(i) for i in inputs])
             check_outputs_apart(report_paths(out_dir), input_files(records))
 
+            progress = RunProgress("eval", quiet=quiet)
+
             def on_record(path: Path, error: AfdetectError | None) -> None:
                 if error is not None:
                     failures.append(str(error))
+                progress.advance()
 
             try:  # one streamed pass: metrics, and EC57 statistics of records with .atr rhythm annotations
-                result = evaluate_records(predictor, records, lead=lead, on_record=on_record, jobs=resolve_jobs(jobs))
+                with progress:
+                    progress(0, len(records))
+                    result = evaluate_records(
+                        predictor, records, lead=lead, on_record=on_record, jobs=resolve_jobs(jobs)
+                    )
             finally:  # a skipped record must not pass silently: the metrics leave it out
                 report_skipped(failures, len(records))
         report_left_out(result.left_out)

@@ -11,6 +11,7 @@ import inspect
 import io
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar, get_type_hints
@@ -21,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from afdetect.cli.tables import fmt_duration
 from afdetect.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_INTERRUPTED,
@@ -163,15 +165,74 @@ class ErrorLines:
             err.print(f"[red]... and {self.count - self.limit} more errors[/red]", highlight=False)
 
 
-def progress_bar() -> Progress:
+def progress_bar(console: Console | None = None) -> Progress:
+    """A transient rich progress bar on stderr (``console``)."""
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=err,
+        console=console or err,
         transient=True,
     )
+
+
+PROGRESS_INTERVAL_S = 10.0
+"""Seconds between plain progress lines when stderr is not a terminal."""
+
+
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output on stderr.")]
+
+
+class RunProgress:
+    """Records done / total on stderr: a rich bar on a terminal, else a plain line every ``interval_s``.
+
+    Call it as ``progress(done, total)``; off a terminal the first call (``done`` 0) prints
+    nothing, and the last (``done == total``) always prints its line. ``quiet`` prints nothing.
+
+    Example
+    -------
+    >>> with RunProgress("predict") as progress:  # doctest: +SKIP
+    ...     predict_to_csv(predictor, records, "out.csv", on_progress=progress)
+    """
+
+    def __init__(self, label: str, *, quiet: bool = False, console: Console | None = None) -> None:
+        self.label, self.quiet, self.console = label, quiet, console or err
+        self.start = self.last = time.monotonic()
+        self.bar: Progress | None = None
+        self.task: int | None = None
+        self.done = self.total = 0
+
+    def __enter__(self) -> RunProgress:
+        if not self.quiet and self.console.is_terminal:
+            self.bar = progress_bar(self.console)
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+    def advance(self) -> None:
+        """One more record done (of the last ``total`` given)."""
+        self(self.done + 1, self.total)
+
+    def __call__(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+        if self.quiet:
+            return
+        if self.bar is not None:
+            if self.task is None:
+                self.task = self.bar.add_task(self.label, total=total)
+            self.bar.update(self.task, completed=done, total=total)
+            return
+        now = time.monotonic()
+        if done > 0 and (done == total or now - self.last >= PROGRESS_INTERVAL_S):
+            self.last = now
+            elapsed = fmt_duration(now - self.start)
+            self.console.print(
+                f"{self.label}: {done}/{total} records, {elapsed} elapsed", highlight=False, soft_wrap=True
+            )
 
 
 def config_options(config_class: type) -> list[inspect.Parameter]:

@@ -73,6 +73,7 @@ def predict_to_csv(
     on_error: Callable[[RecordError], None] | None = None,
     also_writes: Sequence[str | Path | None] = (),
     record_outputs: Callable[[Path], Path | None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> PredictionRun:
     """Predict every record of ``inputs`` into one CSV (``-`` = stdout).
 
@@ -93,6 +94,9 @@ def predict_to_csv(
     (``also_writes``) and each record's own output (``record_outputs(record)``, e.g. its
     annotation file) are checked against the records' files: one that would replace an input
     raises :class:`UsageError`. No output file is left when no record succeeds.
+
+    ``on_progress(done, total)``, when given, is called once the records are found
+    (``done`` 0) and after each record, failed or not.
 
     Example
     -------
@@ -119,12 +123,17 @@ def predict_to_csv(
     can_rewind = output != "-" and not is_special_file(output)
     with contextlib.suppress(_NothingWrittenError), _csv_sink(output) as handle:
         _write(handle, output, ",".join(WINDOW_COLUMNS) + "\n")
-        for record, record_tables in iter_record_tables(predictor, records, lead=lead, jobs=jobs):
+        progress = on_progress or (lambda done, total: None)
+        progress(0, len(records))
+        for done, (record, record_tables) in enumerate(
+            iter_record_tables(predictor, records, lead=lead, jobs=jobs), start=1
+        ):
             error = _write_record(handle, output, record, record_tables, on_record, can_rewind)
             if error is not None:
                 failed += 1
                 if on_error is not None:
                     on_error(error)
+            progress(done, len(records))
         if can_rewind and failed == len(records) + unresolved:
             raise _NothingWrittenError  # no record succeeded: leave no header-only file behind
     return PredictionRun(len(records) + unresolved, failed)
