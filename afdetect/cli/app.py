@@ -27,7 +27,6 @@ from afdetect.cli.common import (
     VariantOption,
     WeightsOption,
     err,
-    progress_bar,
     report_left_out,
     report_skipped,
     run_action,
@@ -35,7 +34,9 @@ from afdetect.cli.common import (
     state,
     with_config_options,
 )
+from afdetect.cli.help import ReadableCommand, ReadableGroup, print_version
 from afdetect.cli.tables import burden_table, ec57_table, fmt_value, print_table, provenance_line
+from afdetect.cli.training import train_cnn_command, train_trees_command
 from afdetect.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_RECORD_FAILED,
@@ -50,33 +51,18 @@ app = typer.Typer(
     help="Find atrial fibrillation in PhysioNet WFDB ECG records with ECGCNN.",
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    cls=ReadableGroup,
 )
-
-
-def _print_version(value: bool) -> None:
-    """``--version``: the package version and the shipped model files' sha256 digests (first 12 hex digits)."""
-    if not value:
-        return
-    from afdetect import __version__
-    from afdetect.models.weights import WEIGHTS_DIR, shipped_digests
-
-    typer.echo(f"afdetect {__version__}")
-    digests = shipped_digests()
-    for name, digest in digests.items():
-        typer.echo(f"  {name}  sha256 {digest[:12]}")
-    if not digests:
-        typer.echo(f"  no shipped weights found in {WEIGHTS_DIR}")
-    raise typer.Exit()
 
 
 @app.callback()
 def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    debug: Annotated[bool, typer.Option("--debug/--no-debug", help="Show tracebacks on errors.")] = False,
     version: Annotated[
         bool,
         typer.Option(
             "--version",
-            callback=_print_version,
+            callback=print_version,
             is_eager=True,
             help="Show the version and the shipped weights' sha256 digests, then exit.",
         ),
@@ -85,15 +71,20 @@ def _root(
     state["debug"] = debug
 
 
-@app.command()
+@app.command(cls=ReadableCommand)
 def preprocess(
-    data: Annotated[list[Path], typer.Argument(help="Record folders, records or RECORDS files.")],
+    data: Annotated[list[Path], typer.Argument(metavar="DATA", help="Record folders, records or RECORDS files.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Windows file to write (.npz).")] = Path("windows.npz"),
     lead: LeadOption = None,
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search folders recursively.")] = False,
+    recursive: Annotated[
+        bool, typer.Option("--recursive/--no-recursive", "-r", help="Search folders recursively.")
+    ] = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Cut labelled records into conditioned windows for training and evaluation."""
+    """Cut labelled records into conditioned windows for training and evaluation.
+
+    Example: afdetect preprocess ../shared/data/cinc2017 -o windows.npz
+    """
     from afdetect.io.atomic import check_outputs_apart, check_writable
     from afdetect.io.find import find_records
     from afdetect.io.record import input_files
@@ -144,6 +135,8 @@ def train(
     (benchmarks/crossval.py trains every fold); 'afdetect eval --split test' then evaluates that fold.
     Runs unchanged under 'torchrun --nproc_per_node N -m afdetect train ...' (data-parallel;
     --batch-size per process; only rank 0 writes files and prints).
+
+    Example: afdetect train --data windows.npz --variant se --epochs 30 -o se.pt
     """
     import shutil
 
@@ -175,62 +168,25 @@ def train(
 
 
 with_config_options(train, TrainConfig)
-app.command()(train)
+app.command(cls=ReadableCommand)(train)
 
 
-def train_cnn_command(config: TrainConfig, threads: int | None) -> Path:
-    """Train ECGCNN with a progress bar; report the best epoch; return the best weights' path.
-
-    ``threads`` (torch's intra-op threads) was set by the caller."""
-    from afdetect.training.loop import train as run_training
-
-    with progress_bar() as bar:
-        task = bar.add_task("epoch 1", total=None)
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage == "epoch":
-                bar.console.print(f"epoch {done}/{total} done", highlight=False)
-                bar.update(task, description=f"epoch {done + 1}", completed=0)
-            else:
-                bar.update(task, completed=done, total=total)
-
-        best = run_training(config, progress)
-    best_file = config.out_dir / "best.pt"
-    err.print(
-        f"best epoch {best['epoch']}: validation F1(AF) {best['val_f1']:.3f} "
-        f"at threshold {best.get('threshold', 0.5):.3f}; weights in {best_file}"
-    )
-    return best_file
-
-
-def train_trees_command(config: TrainConfig, threads: int | None) -> Path:
-    """Train the rhythm trees; report validation (and test) F1; return the trees file's path."""
-    from afdetect.training.cache import load_window_set
-    from afdetect.training.trees import TREES_FILE_NAME, train_trees
-
-    with progress_bar() as bar:
-        bar.add_task("rhythm features and trees", total=None)
-        summary = train_trees(config, load_window_set(config.data), threads=threads or 0)
-    best_file = config.out_dir / TREES_FILE_NAME
-    test = f", test F1(AF) {summary['test']['f1']:.3f}" if "test" in summary else ""
-    err.print(
-        f"trees: validation F1(AF) {summary['val']['f1']:.3f}{test} at threshold {summary['threshold']:.3f};"
-        f" trees in {best_file}"
-    )
-    return best_file
-
-
-@app.command()
+@app.command(cls=ReadableCommand)
 def predict(
     records: Annotated[
-        list[str], typer.Argument(help="Records (rec.hea or rec), folders, RECORDS files, or - for paths on stdin.")
+        list[str],
+        typer.Argument(
+            metavar="RECORD", help="Records (rec.hea or rec), folders, RECORDS files, or - for paths on stdin."
+        ),
     ],
     output: Annotated[str, typer.Option("-o", "--output", help="CSV file to write, or - for stdout.")] = "-",
     weights: WeightsOption = None,
     variant: VariantOption = None,
     lead: LeadOption = None,
     threshold: ThresholdOption = None,
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search folders recursively.")] = False,
+    recursive: Annotated[
+        bool, typer.Option("--recursive/--no-recursive", "-r", help="Search folders recursively.")
+    ] = False,
     threads: ThreadsOption = None,
     jobs: JobsOption = 1,
     episodes: Annotated[
@@ -257,6 +213,8 @@ def predict(
     windows (gaps under 30 s bridged, episodes under 30 s dropped); --episodes, --summary and
     --annotate write them out. Episodes and summaries carry the afdetect version, model,
     weights sha256 and AF threshold; the threshold is also printed on stderr.
+
+    Example: afdetect predict data/ -r -o windows.csv --episodes episodes.csv --summary burden.csv
     """
     from afdetect.detect.inference import set_inference_threads
     from afdetect.detect.predictor import Predictor
@@ -299,9 +257,9 @@ def predict(
     raise typer.Exit(run_action(action))
 
 
-@app.command()
+@app.command(cls=ReadableCommand)
 def plot(
-    record: Annotated[str, typer.Argument(help="The record (rec.hea or rec).")],
+    record: Annotated[str, typer.Argument(metavar="RECORD", help="The record (rec.hea or rec).")],
     start: Annotated[float | None, typer.Option(help="Strip start (s from record start; default 0).")] = None,
     duration: Annotated[
         float | None, typer.Option(help="Strip length (s; default 30 s after --start, else the whole record).")
@@ -328,6 +286,8 @@ def plot(
 
     The strip shows the chosen lead at its own sampling rate; the overview (long records)
     streams the whole record and plots p(AF) of every window against time in hours.
+
+    Example: afdetect plot example/example --start 170 --duration 30 -o af_onset.png
     """
     from afdetect.detect.inference import set_inference_threads
     from afdetect.detect.predictor import Predictor
@@ -344,10 +304,13 @@ def plot(
     run_action(action)
 
 
-@app.command("eval")
+@app.command("eval", cls=ReadableCommand)
 def evaluate_command(
     inputs: Annotated[
-        list[Path], typer.Argument(help="A windows file (.npz from preprocess) or labelled record folders/records.")
+        list[Path],
+        typer.Argument(
+            metavar="INPUT", help="A windows file (.npz from preprocess) or labelled record folders/records."
+        ),
     ],
     weights: WeightsOption = None,
     variant: VariantOption = None,
@@ -362,7 +325,12 @@ def evaluate_command(
     method: MethodOption = "cnn",
     quiet: QuietOption = False,
 ) -> None:
-    """Accuracy, F1, sensitivity, specificity, PPV, AUROC, confusion matrix and per-record table."""
+    """Accuracy, F1, sensitivity, specificity, PPV, AUROC, confusion matrix and per-record table.
+
+    metrics.json also records the afdetect version, model, weights sha256 and threshold.
+
+    Example: afdetect eval windows.npz --weights se.pt --split test --out-dir eval
+    """
     from afdetect.detect.inference import set_inference_threads
     from afdetect.detect.predictor import Predictor
     from afdetect.detect.runs import resolve_jobs
@@ -420,11 +388,16 @@ def evaluate_command(
     raise typer.Exit(run_action(action))
 
 
-@app.command()
+@app.command(cls=ReadableCommand)
 def example(
-    directory: Annotated[Path, typer.Argument(help="Folder to write the example record into.")] = Path("example"),
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder to write the example record into.")] = Path(
+        "example"
+    ),
 ) -> None:
-    """Write a synthetic 10-minute two-lead 250 Hz record (sinus, 4 min AF, sinus) with .atr labels."""
+    """Write a synthetic 10-minute two-lead 250 Hz record (sinus, 4 min AF, sinus) with .atr labels.
+
+    Example: afdetect example example && afdetect predict example -o -
+    """
     from afdetect.io.synthetic import write_example_record
 
     def action() -> None:

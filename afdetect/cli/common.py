@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from afdetect.cli.tables import fmt_duration
+from afdetect.config import RR_THRESHOLD
 from afdetect.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_INTERRUPTED,
@@ -40,7 +41,8 @@ T = TypeVar("T")
 
 METHOD_HELP = (
     "cnn: the ECGCNN weights; rr: the classical RR-irregularity baseline (R peaks + COSEn/turning"
-    " points/heart rate; no weights, default threshold RR_THRESHOLD; --weights then only gives eval's --split records);"
+    f" points/heart rate; no weights, default threshold {RR_THRESHOLD}; --weights then only gives eval's --split"
+    " records);"
     " trees: gradient-boosted trees on rhythm and atrial-activity features (--weights: a trees file,"
     " default the shipped one)."
 )
@@ -181,7 +183,7 @@ PROGRESS_INTERVAL_S = 10.0
 """Seconds between plain progress lines when stderr is not a terminal."""
 
 
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output on stderr.")]
+QuietOption = Annotated[bool, typer.Option("--quiet/--no-quiet", "-q", help="No progress output on stderr.")]
 
 
 class RunProgress:
