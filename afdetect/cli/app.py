@@ -205,6 +205,12 @@ def predict(
     ] = None,
     method: MethodOption = "cnn",
     quiet: QuietOption = False,
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "--format", metavar="csv|jsonl", help="Per-window output: CSV with a header, or one JSON object a line."
+        ),
+    ] = "csv",
 ) -> None:
     """Label every window of each record AF / non-AF / unreadable; write one CSV table.
 
@@ -241,6 +247,7 @@ def predict(
                 also_writes=[episodes, summary],
                 record_outputs=report.annotation_path,
                 on_progress=progress,
+                output_format=output_format,
             )
         errors.finish()
         if run.failed:

@@ -88,7 +88,8 @@ FLAGS: dict[str, str] = {
     "start_s": "--start",
     "duration_s": "--duration",
     "extension": "--annotate",
-    "out_dir": "--annotate-dir",  # only the annotation writer names it in an error
+    "out_dir": "--annotate-dir",
+    "output_format": "--format",  # only the annotation writer names it in an error
 }
 """Library parameter names whose flag is not ``--`` plus the name with ``-`` for ``_``."""
 

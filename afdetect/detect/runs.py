@@ -14,6 +14,7 @@ tables are replayed, so one bad record never stops the others.
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing
 import os
 import signal
@@ -41,6 +42,9 @@ from afdetect.errors import (
 from afdetect.io.atomic import atomic_open, check_outputs_apart, check_writable, is_special_file, write_error
 from afdetect.io.find import find_records
 from afdetect.io.record import input_files
+
+OUTPUT_FORMATS = ("csv", "jsonl")
+"""Per-window output formats: CSV under a header line, or one JSON object per line."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ def predict_to_csv(
     also_writes: Sequence[str | Path | None] = (),
     record_outputs: Callable[[Path], Path | None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    output_format: str = "csv",
 ) -> PredictionRun:
     """Predict every record of ``inputs`` into one CSV (``-`` = stdout).
 
@@ -95,6 +100,9 @@ def predict_to_csv(
     annotation file) are checked against the records' files: one that would replace an input
     raises :class:`UsageError`. No output file is left when no record succeeds.
 
+    ``output_format`` ``"jsonl"`` writes one JSON object per window (keys ``WINDOW_COLUMNS``,
+    ``p_af`` ``null`` for unreadable windows) instead of CSV rows under a header line.
+
     ``on_progress(done, total)``, when given, is called once the records are found
     (``done`` 0) and after each record, failed or not.
 
@@ -104,6 +112,8 @@ def predict_to_csv(
     >>> run.exit_code  # doctest: +SKIP
     0
     """
+    if output_format not in OUTPUT_FORMATS:
+        raise ParameterError(f"{{output_format}} must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
     if output != "-":
         check_writable(output)
     found: dict[Path, None] = {}
@@ -122,13 +132,14 @@ def predict_to_csv(
     # temporary file first); stdout and special files (/dev/null, a FIFO) cannot be rewound.
     can_rewind = output != "-" and not is_special_file(output)
     with contextlib.suppress(_NothingWrittenError), _csv_sink(output) as handle:
-        _write(handle, output, ",".join(WINDOW_COLUMNS) + "\n")
+        if output_format == "csv":
+            _write(handle, output, ",".join(WINDOW_COLUMNS) + "\n")
         progress = on_progress or (lambda done, total: None)
         progress(0, len(records))
         for done, (record, record_tables) in enumerate(
             iter_record_tables(predictor, records, lead=lead, jobs=jobs), start=1
         ):
-            error = _write_record(handle, output, record, record_tables, on_record, can_rewind)
+            error = _write_record(handle, output, record, record_tables, on_record, can_rewind, output_format)
             if error is not None:
                 failed += 1
                 if on_error is not None:
@@ -150,6 +161,7 @@ def _write_record(
     record_tables: Iterator[pd.DataFrame],
     on_record: Callable[[Path, pd.DataFrame], None] | None,
     can_rewind: bool,
+    output_format: str = "csv",
 ) -> RecordError | None:
     """Write one record's rows; return its error (its rows taken back out where possible), or ``None``.
 
@@ -160,7 +172,7 @@ def _write_record(
     try:
         tables = []
         for table in record_tables:
-            _write(handle, output, table.to_csv(header=False, index=False, lineterminator="\n"))
+            _write(handle, output, rows_text(table, output_format))
             if on_record is not None:
                 tables.append(table)
         _write(handle, output, "")
@@ -174,6 +186,22 @@ def _write_record(
             handle.truncate()
         return exc if isinstance(exc, RecordError) else internal_error(record, exc)
     return None
+
+
+def rows_text(table: pd.DataFrame, output_format: str = "csv") -> str:
+    """A per-window table's rows as text: CSV lines without header, or JSON lines (``jsonl``).
+
+    Example
+    -------
+    >>> t = pd.DataFrame({"record": ["r"], "start_s": [0.0], "end_s": [30.0], "label": ["unreadable"],
+    ...                   "p_af": [float("nan")], "problem": ["flat"]})
+    >>> rows_text(t, "jsonl")
+    '{"record":"r","start_s":0.0,"end_s":30.0,"label":"unreadable","p_af":null,"problem":"flat"}\\n'
+    """
+    if output_format == "jsonl":
+        rows = table.astype(object).where(table.notna(), None).to_dict("records")
+        return "".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows)
+    return table.to_csv(header=False, index=False, lineterminator="\n")
 
 
 def _write(handle: TextIO, output: str, text: str) -> None:

@@ -21,7 +21,15 @@ from afdetect.errors import ParameterError, UsageError
 from afdetect.io.annotations import check_annotation_extension, writable_folder, write_rhythm_annotations
 from afdetect.io.atomic import atomic_open, check_writable, write_json
 from afdetect.io.find import record_base
-from afdetect.rhythm.episodes import EPISODE_COLUMNS, SUMMARY_KEYS, merge_episodes, summarise_record
+from afdetect.io.header import read_header
+from afdetect.rhythm.episodes import (
+    EPISODE_COLUMNS,
+    SUMMARY_KEYS,
+    TIME_COLUMNS,
+    merge_episodes,
+    summarise_record,
+    with_times,
+)
 
 PROVENANCE_KEYS = ("afdetect_version", "model", "weights_sha256", "threshold")
 """What produced a result (``Predictor.provenance``), added to episode rows and summaries."""
@@ -64,7 +72,8 @@ class BurdenReport:
     def add(self, record: str | Path, table: pd.DataFrame) -> None:
         """Merge, summarise (and annotate) one record from its whole per-window table."""
         episodes = merge_episodes(table)
-        self.episodes.append(episodes)
+        info = read_header(record)  # already read once by the prediction: it is valid
+        self.episodes.append(with_times(episodes, info.base_time, info.base_date))
         self.summaries.append(summarise_record(table, episodes))
         if self.annotate:
             self.annotation_files.append(
@@ -80,9 +89,10 @@ class BurdenReport:
 
     def episodes_table(self) -> pd.DataFrame:
         """Episodes of every record added, in order (columns ``record, onset_s, offset_s, duration_s``,
-        then the provenance keys)."""
+        ``TIME_COLUMNS``, then the provenance keys)."""
         frames = [e for e in self.episodes if not e.empty]
-        table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(EPISODE_COLUMNS))
+        empty = pd.DataFrame(columns=[*EPISODE_COLUMNS, *TIME_COLUMNS])
+        table = pd.concat(frames, ignore_index=True) if frames else empty
         for key, value in self.provenance.items():
             table[key] = value
         return table

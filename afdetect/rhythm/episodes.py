@@ -22,6 +22,7 @@ analysed time. Defaults of both rules are in :mod:`afdetect.config`.
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,55 @@ from afdetect.rhythm.intervals import EPS_S, bridge_gaps, mask_stretches, overla
 
 EPISODE_COLUMNS = ("record", "onset_s", "offset_s", "duration_s")
 """Columns of an episodes table (times in s from the record start)."""
+
+
+TIME_COLUMNS = ("onset_hms", "offset_hms", "duration_hms", "onset_clock", "offset_clock")
+"""Columns :func:`with_times` adds: times as ``H:MM:SS.mmm`` from the record start, and clock
+times (``HH:MM:SS.mmm``, with the date ``YYYY-MM-DD`` before it when the header has one)."""
+
+
+def fmt_hms(seconds: float) -> str:
+    """``H:MM:SS.mmm`` of a time in s (as ``rdsamp``/``rdann`` print elapsed time).
+
+    Example
+    -------
+    >>> fmt_hms(3727.5)
+    '1:02:07.500'
+    """
+    ms = int(round(seconds * 1000))
+    return f"{ms // 3_600_000}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+
+def fmt_clock(seconds: float, base_time: datetime.time | None, base_date: datetime.date | None = None) -> str:
+    """Clock time ``seconds`` after ``base_time`` (``""`` without one); with the date when ``base_date`` is known.
+
+    Example
+    -------
+    >>> fmt_clock(90.25, datetime.time(23, 59), datetime.date(2000, 1, 31))
+    '2000-02-01 00:00:30.250'
+    >>> fmt_clock(90.25, datetime.time(23, 59))
+    '00:00:30.250'
+    """
+    if base_time is None:
+        return ""
+    start = datetime.datetime.combine(base_date or datetime.date(2000, 1, 1), base_time)
+    moment = start + datetime.timedelta(seconds=round(seconds, 3))
+    clock = f"{moment:%H:%M:%S}.{moment.microsecond // 1000:03d}"
+    return f"{moment:%Y-%m-%d} {clock}" if base_date is not None else clock
+
+
+def with_times(
+    episodes: pd.DataFrame, base_time: datetime.time | None = None, base_date: datetime.date | None = None
+) -> pd.DataFrame:
+    """``episodes`` with ``TIME_COLUMNS`` added (clock columns empty without ``base_time``)."""
+    onsets, offsets = episodes["onset_s"].astype(float), episodes["offset_s"].astype(float)
+    return episodes.assign(
+        onset_hms=[fmt_hms(t) for t in onsets],
+        offset_hms=[fmt_hms(t) for t in offsets],
+        duration_hms=[fmt_hms(t) for t in episodes["duration_s"].astype(float)],
+        onset_clock=[fmt_clock(t, base_time, base_date) for t in onsets],
+        offset_clock=[fmt_clock(t, base_time, base_date) for t in offsets],
+    )
 
 
 SUMMARY_KEYS = (
