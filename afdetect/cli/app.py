@@ -298,13 +298,20 @@ def plot(
     """
     from afdetect.detect.inference import set_inference_threads
     from afdetect.detect.predictor import Predictor
+    from afdetect.io.find import resolve_record
     from afdetect.viz.record import plot_record
 
     def action() -> None:
         set_inference_threads(threads)
         predictor = Predictor.for_method(method, weights=weights, variant=variant, threshold=threshold)
         result = plot_record(
-            predictor, record, output, start_s=start, duration_s=duration, lead=lead, overview=overview
+            predictor,
+            resolve_record(record) or record,
+            output,
+            start_s=start,
+            duration_s=duration,
+            lead=lead,
+            overview=overview,
         )
         err.print(f"wrote {escape(result.describe())}", highlight=False, soft_wrap=True)
 
