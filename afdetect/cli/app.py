@@ -17,6 +17,7 @@ from rich.table import Table
 
 from afdetect.cli.common import (
     ErrorLines,
+    FromOption,
     JobsOption,
     LeadOption,
     MethodOption,
@@ -24,9 +25,11 @@ from afdetect.cli.common import (
     RunProgress,
     ThreadsOption,
     ThresholdOption,
+    ToOption,
     VariantOption,
     WeightsOption,
     err,
+    parse_span,
     report_left_out,
     report_skipped,
     run_action,
@@ -211,6 +214,8 @@ def predict(
             "--format", metavar="csv|jsonl", help="Per-window output: CSV with a header, or one JSON object a line."
         ),
     ] = "csv",
+    start: FromOption = None,
+    end: ToOption = None,
 ) -> None:
     """Label every window of each record AF / non-AF / unreadable; write one CSV table.
 
@@ -229,6 +234,7 @@ def predict(
 
     def action() -> int:
         set_inference_threads(threads)
+        span_s = parse_span(start, end)
         check_burden_outputs(episodes, summary, annotate, annotate_dir)
         predictor = Predictor.for_method(method, weights=weights, variant=variant, threshold=threshold)
         provenance = predictor.provenance()
@@ -248,6 +254,7 @@ def predict(
                 record_outputs=report.annotation_path,
                 on_progress=progress,
                 output_format=output_format,
+                span_s=span_s,
             )
         errors.finish()
         if run.failed:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import io
+import math
 import os
 import sys
 import time
@@ -30,6 +31,7 @@ from afdetect.errors import (
     EXIT_RECORD_FAILED,
     AfdetectError,
     ParameterError,
+    UsageError,
     internal_error,
 )
 
@@ -184,6 +186,23 @@ PROGRESS_INTERVAL_S = 10.0
 """Seconds between plain progress lines when stderr is not a terminal."""
 
 
+FromOption = Annotated[
+    str | None,
+    typer.Option(
+        "--from",
+        "-f",
+        metavar="TIME",
+        help="Analyse from this time (s, m:ss or h:mm:ss from the record start), as rdsamp -f.",
+    ),
+]
+
+
+ToOption = Annotated[
+    str | None,
+    typer.Option("--to", "-t", metavar="TIME", help="Analyse up to this time (s, m:ss or h:mm:ss), as rdsamp -t."),
+]
+
+
 QuietOption = Annotated[bool, typer.Option("--quiet/--no-quiet", "-q", help="No progress output on stderr.")]
 
 
@@ -236,6 +255,38 @@ class RunProgress:
             self.console.print(
                 f"{self.label}: {done}/{total} records, {elapsed} elapsed", highlight=False, soft_wrap=True
             )
+
+
+def parse_time(text: str, flag: str) -> float:
+    """Seconds from ``90``, ``90.5``, ``1:30`` (m:ss) or ``1:02:07.5`` (h:mm:ss), as ``rdsamp -f/-t`` take them.
+
+    Example
+    -------
+    >>> parse_time("1:02:07.5", "--from"), parse_time("90", "--to")
+    (3727.5, 90.0)
+    """
+    parts = text.strip().split(":")
+    try:
+        if len(parts) > 3 or any(not part.strip() for part in parts):
+            raise ValueError(text)
+        seconds = 0.0
+        for part in parts:
+            seconds = seconds * 60 + float(part)
+    except ValueError:
+        raise UsageError(None, f"{flag}: expected seconds, m:ss or h:mm:ss, got {text!r}") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise UsageError(None, f"{flag}: expected a time from the record start (>= 0), got {text!r}")
+    return seconds
+
+
+def parse_span(begin: str | None, end: str | None) -> tuple[float, float] | None:
+    """``(--from, --to)`` in s (``None`` when neither is given; open end: infinity)."""
+    if begin is None and end is None:
+        return None
+    span = (0.0 if begin is None else parse_time(begin, "--from"), math.inf if end is None else parse_time(end, "--to"))
+    if span[1] <= span[0]:
+        raise UsageError(None, f"--to ({end}) must come after --from ({begin})")
+    return span
 
 
 def config_options(config_class: type) -> list[inspect.Parameter]:

@@ -165,9 +165,17 @@ class Predictor:
         return p
 
     def iter_record(
-        self, record: str | Path, lead: str | int | None = None, *, chunk_windows: int = DEFAULT_CHUNK_WINDOWS
+        self,
+        record: str | Path,
+        lead: str | int | None = None,
+        *,
+        chunk_windows: int = DEFAULT_CHUNK_WINDOWS,
+        span_s: tuple[float, float] | None = None,
     ) -> Iterator[pd.DataFrame]:
         """Per-window tables of one record, a chunk at a time (flat memory for long records).
+
+        ``span_s = (begin, end)`` (s from the record start) keeps the windows that overlap it,
+        as ``rdsamp -f/-t`` read part of a record; times stay relative to the record start.
 
         Raises
         ------
@@ -175,22 +183,32 @@ class Predictor:
             When the record cannot be read (raised before any row is yielded whenever
             the header, lead or length is at fault).
         """
-        yield from self.record_tables(Record.open(record, lead), chunk_windows=chunk_windows)
+        yield from self.record_tables(Record.open(record, lead), chunk_windows=chunk_windows, span_s=span_s)
 
-    def record_tables(self, record: Record, *, chunk_windows: int = DEFAULT_CHUNK_WINDOWS) -> Iterator[pd.DataFrame]:
-        """Per-window tables of an opened record, a chunk at a time."""
-        for batch, p_af in self.score_record(record, chunk_windows=chunk_windows):
+    def record_tables(
+        self,
+        record: Record,
+        *,
+        chunk_windows: int = DEFAULT_CHUNK_WINDOWS,
+        span_s: tuple[float, float] | None = None,
+    ) -> Iterator[pd.DataFrame]:
+        """Per-window tables of an opened record, a chunk at a time (``span_s``: see :meth:`iter_record`)."""
+        for batch, p_af in self.score_record(record, chunk_windows=chunk_windows, span_s=span_s):
             yield self.table(str(record.info.path), batch, p_af)
 
     def score_record(
-        self, record: Record, *, chunk_windows: int = DEFAULT_CHUNK_WINDOWS
+        self,
+        record: Record,
+        *,
+        chunk_windows: int = DEFAULT_CHUNK_WINDOWS,
+        span_s: tuple[float, float] | None = None,
     ) -> Iterator[tuple[WindowBatch, np.ndarray]]:
         """Windows of one lead of a record and their AF probabilities (NaN: unreadable), a chunk at a time.
 
         Reading and conditioning the next chunk overlap with scoring this one (a prefetch thread).
         """
         windows = record_windows(
-            record.info, record.lead_index, preprocessing=self.preprocessing, chunk_windows=chunk_windows
+            record.info, record.lead_index, preprocessing=self.preprocessing, chunk_windows=chunk_windows, span_s=span_s
         )
         for batch in prefetch(windows):
             yield batch, self.score(batch)

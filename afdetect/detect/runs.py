@@ -79,6 +79,7 @@ def predict_to_csv(
     record_outputs: Callable[[Path], Path | None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     output_format: str = "csv",
+    span_s: tuple[float, float] | None = None,
 ) -> PredictionRun:
     """Predict every record of ``inputs`` into one CSV (``-`` = stdout).
 
@@ -102,6 +103,9 @@ def predict_to_csv(
 
     ``output_format`` ``"jsonl"`` writes one JSON object per window (keys ``WINDOW_COLUMNS``,
     ``p_af`` ``null`` for unreadable windows) instead of CSV rows under a header line.
+
+    ``span_s = (begin, end)`` predicts only the windows that overlap that part of each record
+    (s from its start; see :meth:`Predictor.iter_record`).
 
     ``on_progress(done, total)``, when given, is called once the records are found
     (``done`` 0) and after each record, failed or not.
@@ -137,7 +141,7 @@ def predict_to_csv(
         progress = on_progress or (lambda done, total: None)
         progress(0, len(records))
         for done, (record, record_tables) in enumerate(
-            iter_record_tables(predictor, records, lead=lead, jobs=jobs), start=1
+            iter_record_tables(predictor, records, lead=lead, jobs=jobs, span_s=span_s), start=1
         ):
             error = _write_record(handle, output, record, record_tables, on_record, can_rewind, output_format)
             if error is not None:
@@ -255,7 +259,12 @@ def resolve_jobs(jobs: int) -> int:
 
 
 def iter_record_tables(
-    predictor: Predictor, records: Sequence[Path], *, lead: str | int | None = None, jobs: int = 1
+    predictor: Predictor,
+    records: Sequence[Path],
+    *,
+    lead: str | int | None = None,
+    jobs: int = 1,
+    span_s: tuple[float, float] | None = None,
 ) -> Iterator[tuple[Path, Iterator[pd.DataFrame]]]:
     """Yield ``(record, tables)`` for every record, in input order.
 
@@ -269,6 +278,8 @@ def iter_record_tables(
         Lead of every record (default: its first ECG lead).
     jobs : int
         Worker processes; 1 (or a single record) predicts in this process.
+    span_s : (float, float), optional
+        Only the windows overlapping this part of each record (s from its start).
 
     Yields
     ------
@@ -285,9 +296,9 @@ def iter_record_tables(
     """
     if jobs <= 1 or len(records) <= 1:
         for record in records:
-            yield record, predictor.iter_record(record, lead)
+            yield record, predictor.iter_record(record, lead, span_s=span_s)
         return
-    work = partial(_predict_tables, predictor, lead)
+    work = partial(_predict_tables, predictor, lead, span_s=span_s)
     for record, (tables, error) in map_records(work, records, jobs=jobs, died=_died):
         yield record, _replay(tables, error)
 
@@ -350,11 +361,13 @@ def _work_in_worker(record: Path) -> object:
     return _worker["work"](record)  # type: ignore[operator]
 
 
-def _predict_tables(predictor: Predictor, lead: str | int | None, record: Path) -> WorkerResult:
+def _predict_tables(
+    predictor: Predictor, lead: str | int | None, record: Path, span_s: tuple[float, float] | None = None
+) -> WorkerResult:
     """One record's tables; a :class:`RecordError` is sent back as data."""
     tables: list[pd.DataFrame] = []
     try:
-        for table in predictor.iter_record(record, lead):
+        for table in predictor.iter_record(record, lead, span_s=span_s):
             tables.append(table)
     except AfdetectError as exc:
         return tables, (exc.path, exc.problem)

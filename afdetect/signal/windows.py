@@ -142,7 +142,8 @@ def record_windows(
     Raises
     ------
     RecordError
-        When the record is shorter than ``MIN_RECORD_S`` or its signal cannot be read.
+        When the record is shorter than ``MIN_RECORD_S``, no window overlaps ``span_s``, or
+        its signal cannot be read.
 
     Example
     -------
@@ -161,6 +162,12 @@ def record_windows(
     if span_s is not None:
         begin, end = span_s[0] * info.fs, span_s[1] * info.fs
         starts = starts[(starts < end) & (np.minimum(starts + win, info.n_samples) > begin)]
+        if len(starts) == 0:
+            raise RecordError(
+                info.path.with_suffix(".hea"),
+                f"no window overlaps {span_s[0]:g} s to {'the end' if np.isinf(span_s[1]) else f'{span_s[1]:g} s'}"
+                f" (the record is {info.duration_s:.1f} s long)",
+            )
     for i in range(0, len(starts), chunk_windows):
         chunk = starts[i : i + chunk_windows]
         first, stop = int(chunk[0]), min(int(chunk[-1]) + win, info.n_samples)
