@@ -279,14 +279,18 @@ def plot(
         float | None, typer.Option(help="Strip length (s; default 30 s after --start, else the whole record).")
     ] = None,
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="PNG to write (default: NAME_strip.png / NAME_overview.png).")
+        Path | None,
+        typer.Option(
+            "-o", "--output", help="PNG to write (default: NAME_strip.png / NAME_overview.png, numbered when taken)."
+        ),
     ] = None,
     overview: Annotated[
         bool | None,
         typer.Option(
             "--overview/--strip",
-            help="Whole-record p(AF) against hours, or an ECG strip (default: overview for records over 10 min "
-            "when neither --start nor --duration is given).",
+            help="Whole-record p(AF) against hours, or an ECG strip (default without --start and --duration:"
+            " overview for records over 10 min; else the whole record up to 60 s, or 60 s from just before"
+            " the first AF window).",
         ),
     ] = None,
     weights: WeightsOption = None,
@@ -295,6 +299,9 @@ def plot(
     lead: LeadOption = None,
     threshold: ThresholdOption = None,
     threads: ThreadsOption = None,
+    force: Annotated[
+        bool, typer.Option("--force/--no-force", help="Replace an existing --output PNG (default: refuse).")
+    ] = False,
 ) -> None:
     """Draw an ECG strip (mV against s) with AF windows shaded and p(AF) per window beneath, or a record overview.
 
@@ -319,6 +326,7 @@ def plot(
             duration_s=duration,
             lead=lead,
             overview=overview,
+            force=force,
         )
         err.print(f"wrote {escape(result.describe())}", highlight=False, soft_wrap=True)
 

@@ -146,6 +146,26 @@ def _plot_probability(ax: Any, table: pd.DataFrame, threshold: float, scale: flo
     ax.legend(loc="upper right", fontsize="small", ncol=3)
 
 
+ECG_PAPER_COLOUR = "#f4a6a6"
+"""Grid colour of ECG paper."""
+
+
+def _ecg_paper(ax: Any, t0: float, t1: float) -> None:
+    """ECG-paper grid behind the trace: heavy lines every 0.2 s and 0.5 mV, light ones every 0.04 s and
+    0.1 mV (25 mm/s, 10 mm/mV). Longer strips keep the grid readable instead of solid: light lines
+    only up to 12 s, heavy lines 0.2 s apart up to a minute, then 1 s (to 5 min) or 5 s apart."""
+    span = t1 - t0
+    y0, y1 = ax.get_ylim()
+    heavy_s = 0.2 if span <= 60 else 1.0 if span <= 300 else 5.0
+    grids = [(heavy_s, 0.5, 0.6)] + ([(0.04, 0.1, 0.25)] if span <= 12 else [])
+    for step_s, step_mv, lw in grids:
+        xs = np.arange(np.ceil(t0 / step_s), np.floor(t1 / step_s) + 1) * step_s
+        ys = np.arange(np.ceil(y0 / step_mv), np.floor(y1 / step_mv) + 1) * step_mv
+        ax.vlines(xs, y0, y1, colors=ECG_PAPER_COLOUR, lw=lw, zorder=0)
+        ax.hlines(ys, t0, t1, colors=ECG_PAPER_COLOUR, lw=lw, zorder=0)
+    ax.set_ylim(y0, y1)
+
+
 def plot_strip(
     path: str | Path,
     time_s: np.ndarray,
@@ -182,6 +202,8 @@ def plot_strip(
     )
     _shade_windows([ax_ecg, ax_p], table)
     ax_ecg.plot(time_s, signal_mv, lw=0.6, color="black")
+    if len(time_s) > 1:
+        _ecg_paper(ax_ecg, float(time_s[0]), float(time_s[-1]))
     ax_ecg.set(ylabel="ECG (mV)", title=title)
     if ax_ecg.get_legend_handles_labels()[0]:  # some AF or unreadable window is shaded
         ax_ecg.legend(loc="upper right", fontsize="small")
