@@ -186,3 +186,26 @@ def test_window_spans_merge_overlapping_windows() -> None:
     assert window_spans(start, end, np.array([1, 1, 0, 1, 1], bool)) == [(0.0, 75.0), (90.0, 120.0)]  # 45 touches
     assert window_spans(start, end, np.array([1, 0, 0, 0, 1], bool)) == [(0.0, 30.0), (90.0, 120.0)]
     assert window_spans(start, end, np.zeros(5, bool)) == []
+
+
+def test_reference_rhythm_from_atr_is_drawn_beneath(
+    tiny_weights: Path, sinus_record: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = write_example_record(tmp_path / "ex")  # .atr: N, AFIB from 180 s to 420 s, N
+    drawn: dict[str, object] = {}
+    monkeypatch.setattr(review, "plot_strip", lambda *args, **kwargs: drawn.update(kwargs))
+    predictor = Predictor.from_weights(tiny_weights)
+    review.plot_record(predictor, record, tmp_path / "s.png", start_s=170, duration_s=20)
+    assert [(i.start_s, i.end_s, i.rhythm) for i in drawn["reference"]] == [
+        (0.0, 180.0, "(N"),
+        (180.0, 420.0, "(AFIB"),
+        (420.0, 600.0, "(N"),
+    ]
+    review.plot_record(predictor, sinus_record, tmp_path / "n.png")  # no .atr: no reference band
+    assert drawn["reference"] is None
+    monkeypatch.undo()
+    for overview in (False, True):  # both figures draw with the band
+        result = review.plot_record(
+            predictor, record, tmp_path / f"{overview}.png", overview=overview, **({} if overview else {"start_s": 170})
+        )
+        assert_png(result.path)

@@ -296,7 +296,7 @@ def iter_record_tables(
     """
     if jobs <= 1 or len(records) <= 1:
         for record in records:
-            yield record, predictor.iter_record(record, lead, span_s=span_s)
+            yield record, _record_tables(predictor, record, lead, span_s)
         return
     work = partial(_predict_tables, predictor, lead, span_s=span_s)
     for record, (tables, error) in map_records(work, records, jobs=jobs, died=_died):
@@ -367,7 +367,7 @@ def _predict_tables(
     """One record's tables; a :class:`RecordError` is sent back as data."""
     tables: list[pd.DataFrame] = []
     try:
-        for table in predictor.iter_record(record, lead, span_s=span_s):
+        for table in _record_tables(predictor, record, lead, span_s):
             tables.append(table)
     except AfdetectError as exc:
         return tables, (exc.path, exc.problem)
@@ -375,6 +375,15 @@ def _predict_tables(
         error = internal_error(record, exc)
         return tables, (error.path, error.problem)
     return tables, None
+
+
+def _record_tables(
+    predictor: Predictor, record: Path, lead: str | int | None, span_s: tuple[float, float] | None
+) -> Iterator[pd.DataFrame]:
+    """``predictor.iter_record``; ``span_s`` is passed only when given (a subclass may not take it)."""
+    if span_s is None:
+        return predictor.iter_record(record, lead)
+    return predictor.iter_record(record, lead, span_s=span_s)
 
 
 def _died(record: Path) -> WorkerResult:

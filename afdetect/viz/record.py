@@ -17,7 +17,8 @@ import pandas as pd
 
 from afdetect.config import LABEL_NAMES, OVERVIEW_MIN_S, STRIP_DEFAULT_S, STRIP_MAX_S, STRIP_VIEW_S, UNREADABLE
 from afdetect.detect.predictor import WINDOW_COLUMNS, Predictor
-from afdetect.errors import AfdetectError, ParameterError, internal_error
+from afdetect.errors import AfdetectError, ParameterError, RecordError, internal_error
+from afdetect.io.annotations import RhythmInterval, read_rhythm_intervals
 from afdetect.io.atomic import check_outputs_apart, check_writable
 from afdetect.io.header import RecordInfo
 from afdetect.io.record import Record, record_files
@@ -181,7 +182,14 @@ def _plot_opened(
     if overview:
         tables = list(predictor.record_tables(opened))
         table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=list(WINDOW_COLUMNS))
-        plot_overview(path, table, predictor.threshold, info.duration_s, title=f"{title}: whole record")
+        plot_overview(
+            path,
+            table,
+            predictor.threshold,
+            info.duration_s,
+            title=f"{title}: whole record",
+            reference=_reference(info),
+        )
         return PlotResult(path, kind, 0.0, info.duration_s, lead_name, table)
     if not span_given and info.duration_s > STRIP_VIEW_S:
         start_s, duration_s = _default_view(predictor, opened), STRIP_VIEW_S
@@ -192,7 +200,8 @@ def _plot_opened(
     first, stop = int(round(start * info.fs)), max(int(round(end * info.fs)), int(round(start * info.fs)) + 1)
     signal = read_signal(info, lead_index, first, stop)
     time_s = (first + np.arange(len(signal))) / info.fs
-    plot_strip(path, time_s, signal, table, predictor.threshold, title=f"{title}: {_fmt_s(start)}-{_fmt_s(end)} s")
+    strip_title = f"{title}: {_fmt_s(start)}-{_fmt_s(end)} s"
+    plot_strip(path, time_s, signal, table, predictor.threshold, title=strip_title, reference=_reference(info))
     return PlotResult(path, kind, start, end, lead_name, table)
 
 
@@ -208,6 +217,16 @@ def plot_path(info: RecordInfo, kind: str, output: str | Path | None, force: boo
         number += 1
         path = Path(f"{info.name}_{kind}-{number}.png")
     return path
+
+
+def _reference(info: RecordInfo) -> list[RhythmInterval] | None:
+    """The record's reference rhythm from its ``.atr``, or ``None`` without a readable one."""
+    if not info.path.with_suffix(".atr").is_file():
+        return None
+    try:
+        return read_rhythm_intervals(info)
+    except RecordError:
+        return None
 
 
 def _default_view(predictor: Predictor, opened: Record) -> float:
