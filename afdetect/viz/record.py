@@ -175,6 +175,8 @@ def _plot_opened(
     if overview is None:
         overview = not span_given and info.duration_s > OVERVIEW_MIN_S
     kind = "overview" if overview else "strip"
+    if output is not None:  # an input named as output is reported as such, before "exists"
+        check_outputs_apart([Path(output)], record_files(info.path))
     path = check_writable(plot_path(info, kind, output, force))
     check_outputs_apart([path], record_files(info.path))
     lead_name = info.sig_names[lead_index]
