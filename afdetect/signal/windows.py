@@ -201,20 +201,24 @@ def prefetch(items: Iterable[T], depth: int = 1) -> Iterator[T]:
     slots: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def hand_over(entry: tuple[object, BaseException | None]) -> bool:
+        """Put ``entry`` in the queue unless the consumer has stopped (never blocks for good)."""
+        while not stop.is_set():
+            try:
+                slots.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        slots.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not hand_over((item, None)):
                     return
-            slots.put((_DONE, None))
+            hand_over((_DONE, None))
         except BaseException as exc:  # handed to the consumer, raised there
-            slots.put((_DONE, exc))
+            hand_over((_DONE, exc))
 
     worker = threading.Thread(target=produce, name="afdetect-prefetch", daemon=True)
     worker.start()
