@@ -209,3 +209,22 @@ def test_reference_rhythm_from_atr_is_drawn_beneath(
             predictor, record, tmp_path / f"{overview}.png", overview=overview, **({} if overview else {"start_s": 170})
         )
         assert_png(result.path)
+
+
+def test_clock_time_along_the_top_when_the_header_has_a_base_time(
+    tiny_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = write_example_record(tmp_path / "ex")
+    drawn: dict[str, object] = {}
+    monkeypatch.setattr(review, "plot_strip", lambda *args, **kwargs: drawn.update(kwargs))
+    predictor = Predictor.from_weights(tiny_weights)
+    review.plot_record(predictor, record, tmp_path / "a.png", start_s=10)
+    assert drawn["clock"] is None  # no base time in the header
+    header = record.with_suffix(".hea")
+    lines = header.read_text().splitlines(keepends=True)
+    lines[0] = lines[0].rstrip("\n") + " 23:59:50\n"
+    header.write_text("".join(lines))
+    review.plot_record(predictor, record, tmp_path / "b.png", start_s=10)
+    assert drawn["clock"](15.0) == "00:00:05"
+    monkeypatch.undo()
+    assert_png(review.plot_record(predictor, record, tmp_path / "c.png", start_s=10).path)

@@ -5,7 +5,7 @@ matplotlib runs headless (Agg) and every figure is written atomically.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -181,6 +181,18 @@ def _plot_reference(ax: Any, reference: Sequence[Any], t0: float, t1: float, sca
     ax.set_ylabel("reference\n(.atr)", rotation=0, ha="right", va="center", fontsize="small")
 
 
+def _clock_axis(ax: Any, clock: Callable[[float], str] | None, scale: float = 1.0) -> None:
+    """Clock time (``clock(seconds)``) along the top of ``ax``, when the header gives a base time."""
+    if clock is None:
+        return
+    from matplotlib.ticker import FuncFormatter
+
+    top = ax.secondary_xaxis("top")
+    top.xaxis.set_major_formatter(FuncFormatter(lambda x, _: clock(x * scale)))
+    top.set_xlabel("clock time", fontsize="small")
+    top.tick_params(labelsize="small")
+
+
 def plot_strip(
     path: str | Path,
     time_s: np.ndarray,
@@ -189,6 +201,7 @@ def plot_strip(
     threshold: float,
     title: str = "",
     reference: Sequence[Any] | None = None,
+    clock: Callable[[float], str] | None = None,
 ) -> None:
     """An ECG strip with its AF windows shaded, the AF probability of each window beneath, and the
     reference rhythm (``.atr``) beneath that when given.
@@ -209,6 +222,8 @@ def plot_strip(
         Figure title (record, lead, span).
     reference : sequence of RhythmInterval, optional
         The record's reference rhythm intervals (:func:`afdetect.io.annotations.read_rhythm_intervals`).
+    clock : callable, optional
+        Clock time of a time in s from the record start, shown along the top when given.
 
     Example
     -------
@@ -235,6 +250,7 @@ def plot_strip(
     if ax_ecg.get_legend_handles_labels()[0]:  # some AF or unreadable window is shaded
         ax_ecg.legend(loc="upper right", fontsize="small")
     _plot_probability(ax_p, table, threshold)
+    _clock_axis(ax_ecg, clock)
     axes[-1].set(xlabel="time (s)", xlim=(float(time_s[0]), float(time_s[-1])) if len(time_s) > 1 else None)
     fig.tight_layout()
     save_figure(fig, path)
@@ -247,6 +263,7 @@ def plot_overview(
     duration_s: float,
     title: str = "",
     reference: Sequence[Any] | None = None,
+    clock: Callable[[float], str] | None = None,
 ) -> None:
     """Whole-record overview: AF probability of every window against time (hours), AF shaded.
 
@@ -264,6 +281,8 @@ def plot_overview(
         Figure title.
     reference : sequence of RhythmInterval, optional
         The record's reference rhythm, drawn as a band beneath.
+    clock : callable, optional
+        Clock time of a time in s from the record start, shown along the top when given.
 
     Example
     -------
@@ -278,6 +297,7 @@ def plot_overview(
     _shade_windows([ax], table, scale=3600.0)
     _plot_probability(ax, table, threshold, scale=3600.0, marker="" if len(table) > 200 else "o")
     ax.set(title=title)
+    _clock_axis(ax, clock, scale=3600.0)
     fig.axes[-1].set(xlabel="time (h)", xlim=(0, duration_s / 3600.0))
     fig.tight_layout()
     save_figure(fig, path)

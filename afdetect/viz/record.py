@@ -9,6 +9,7 @@ draws the AF probability of every window against time in hours.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from afdetect.io.atomic import check_outputs_apart, check_writable
 from afdetect.io.header import RecordInfo
 from afdetect.io.record import Record, record_files
 from afdetect.io.signals import read_signal
+from afdetect.rhythm.episodes import fmt_clock
 from afdetect.signal.windows import record_windows
 from afdetect.viz.plots import plot_overview, plot_strip
 
@@ -191,6 +193,7 @@ def _plot_opened(
             info.duration_s,
             title=f"{title}: whole record",
             reference=_reference(info),
+            clock=_clock(info),
         )
         return PlotResult(path, kind, 0.0, info.duration_s, lead_name, table)
     if not span_given and info.duration_s > STRIP_VIEW_S:
@@ -203,7 +206,16 @@ def _plot_opened(
     signal = read_signal(info, lead_index, first, stop)
     time_s = (first + np.arange(len(signal))) / info.fs
     strip_title = f"{title}: {_fmt_s(start)}-{_fmt_s(end)} s"
-    plot_strip(path, time_s, signal, table, predictor.threshold, title=strip_title, reference=_reference(info))
+    plot_strip(
+        path,
+        time_s,
+        signal,
+        table,
+        predictor.threshold,
+        title=strip_title,
+        reference=_reference(info),
+        clock=_clock(info),
+    )
     return PlotResult(path, kind, start, end, lead_name, table)
 
 
@@ -219,6 +231,13 @@ def plot_path(info: RecordInfo, kind: str, output: str | Path | None, force: boo
         number += 1
         path = Path(f"{info.name}_{kind}-{number}.png")
     return path
+
+
+def _clock(info: RecordInfo) -> Callable[[float], str] | None:
+    """Clock time (``HH:MM:SS``) of a time in s from the record start, when the header gives a base time."""
+    if info.base_time is None:
+        return None
+    return lambda seconds: fmt_clock(seconds, info.base_time)[:8]
 
 
 def _reference(info: RecordInfo) -> list[RhythmInterval] | None:
