@@ -227,7 +227,10 @@ STRIP_DEFAULT_S: float = 30.0
 """Strip length (s) ``afdetect plot`` draws when only ``--start`` is given (one window)."""
 OVERVIEW_MIN_S: float = 600.0
 """Records longer than this (s) get the whole-record overview when ``afdetect plot`` is given
-neither ``--start`` nor ``--duration`` (shorter records are drawn whole as a strip)."""
+neither ``--start`` nor ``--duration`` (shorter records get a strip: see ``STRIP_VIEW_S``)."""
+STRIP_VIEW_S: float = 60.0
+"""Default strip of a record up to ``OVERVIEW_MIN_S`` long: the whole record when it is no longer
+than this (s), else this long, starting a window hop before its first AF window (or at 0 s)."""
 
 
 DEFAULT_PREPROCESSING = Preprocessing()

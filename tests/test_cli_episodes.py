@@ -12,8 +12,11 @@ import synth
 import wfdb
 from typer.testing import CliRunner
 
+from afdetect import __version__
 from afdetect.cli import app
-from afdetect.rhythm.episodes import EPISODE_COLUMNS, SUMMARY_KEYS, merge_episodes, summarise_record
+from afdetect.models.weights import sha256
+from afdetect.rhythm.burden import PROVENANCE_KEYS
+from afdetect.rhythm.episodes import EPISODE_COLUMNS, SUMMARY_KEYS, TIME_COLUMNS, merge_episodes, summarise_record
 
 ALL_AF = "0.000001"
 """A threshold every probability of the tiny untrained model exceeds: every readable window is AF."""
@@ -47,9 +50,18 @@ def test_predict_writes_episodes_summary_and_annotations(records_dir: Path, tiny
     windows = pd.read_csv(out / "windows.csv", keep_default_na=False)
     eps = pd.read_csv(out / "episodes.csv")
     summary = json.loads((out / "summary.json").read_text())
-    assert list(eps.columns) == list(EPISODE_COLUMNS)
+    assert list(eps.columns) == [*EPISODE_COLUMNS, *TIME_COLUMNS, *PROVENANCE_KEYS]
     assert [s["record"] for s in summary] == [str(records_dir / "afdb1"), str(records_dir / "plain")]
-    assert all(tuple(s) == SUMMARY_KEYS for s in summary)
+    assert all(tuple(s) == (*SUMMARY_KEYS, *PROVENANCE_KEYS) for s in summary)
+    provenance = {
+        "afdetect_version": __version__,
+        "model": "ecgcnn_se",
+        "weights_sha256": sha256(tiny_weights),
+        "threshold": float(ALL_AF),
+    }
+    assert all({k: s.pop(k) for k in PROVENANCE_KEYS} == provenance for s in summary)
+    assert (eps[list(PROVENANCE_KEYS)] == pd.Series(provenance)).all().all()
+    eps = eps[list(EPISODE_COLUMNS)]
     for s, (record, table) in zip(summary, windows.groupby("record", sort=False), strict=True):
         # Files agree with the library applied to the per-window CSV.
         table = table.assign(p_af=pd.to_numeric(table["p_af"]))
@@ -85,7 +97,7 @@ def test_predict_without_af_and_with_annotate_dir(records_dir: Path, tiny_weight
     assert code == 0, stderr
     assert stdout.splitlines()[0] == "record,start_s,end_s,label,p_af,problem"  # -o - default: CSV on stdout
     assert pd.read_csv(tmp_path / "episodes.csv").empty
-    assert list(pd.read_csv(tmp_path / "episodes.csv").columns) == list(EPISODE_COLUMNS)
+    assert list(pd.read_csv(tmp_path / "episodes.csv").columns) == [*EPISODE_COLUMNS, *TIME_COLUMNS, *PROVENANCE_KEYS]
     (summary,) = json.loads((tmp_path / "summary.json").read_text())
     assert (summary["episodes"], summary["af_s"], summary["longest_episode_s"]) == (0, 0.0, 0.0)
     assert summary["af_burden_pct"] in (0.0, None)
@@ -177,3 +189,26 @@ def test_predict_never_annotates_into_a_read_only_folder(records_dir: Path, tiny
     assert "--annotate-dir" in stderr
     assert not (tmp_path / "w.csv").exists() and not (tmp_path / "s.json").exists()
     assert not list(records_dir.glob("*.afd"))
+
+
+def test_episodes_have_hms_and_clock_times(records_dir: Path, tiny_weights: Path, tmp_path: Path) -> None:
+    header = records_dir / "afdb1.hea"
+    lines = header.read_text().splitlines(keepends=True)
+    lines[0] = lines[0].rstrip("\n") + " 23:59:00 31/12/1999\n"  # base time and date, as rdsamp shows them
+    header.write_text("".join(lines))
+    code, _, stderr = run(
+        "predict", records_dir, "-o", tmp_path / "w.csv", "--weights", tiny_weights, "--threshold", ALL_AF,
+        "--episodes", tmp_path / "episodes.csv",
+    )  # fmt: skip
+    assert code == 0, stderr
+    eps = pd.read_csv(tmp_path / "episodes.csv", keep_default_na=False).set_index("record")
+    timed = eps.loc[str(records_dir / "afdb1")]
+    assert (timed["onset_hms"], timed["offset_hms"], timed["duration_hms"]) == (
+        "0:00:00.000",
+        "0:02:20.000",
+        "0:02:20.000",
+    )
+    assert (timed["onset_clock"], timed["offset_clock"]) == ("1999-12-31 23:59:00.000", "2000-01-01 00:01:20.000")
+    untimed = eps.loc[str(records_dir / "plain")]
+    assert untimed["offset_hms"] == "0:01:00.000"
+    assert (untimed["onset_clock"], untimed["offset_clock"]) == ("", "")

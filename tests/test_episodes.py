@@ -137,7 +137,17 @@ def test_summary_of_a_mixed_record() -> None:
         "af_burden_pct": 37.5,
         "episodes": 1,
         "longest_episode_s": 60.0,
+        "af_windows": 3,
+        "af_window_s": 45.0,
     }
+
+
+def test_summary_shows_a_lone_af_window_beside_zero_burden() -> None:
+    # One AF window among sinus ones: too short for an episode, so 0 % burden, yet visible.
+    table = window_table([NON_AF, NON_AF, AF, NON_AF, NON_AF])
+    summary = summarise_record(table, merge_episodes(table))
+    assert (summary["episodes"], summary["af_s"], summary["af_burden_pct"]) == (0, 0.0, 0.0)
+    assert (summary["af_windows"], summary["af_window_s"]) == (1, 15.0)
 
 
 def test_summary_without_readable_signal_has_no_burden() -> None:

@@ -12,10 +12,12 @@ from typer.testing import CliRunner
 
 from afdetect.cli import app
 from afdetect.detect.predictor import Predictor
-from afdetect.errors import EXIT_OK, EXIT_USAGE, RecordError, UsageError
+from afdetect.errors import EXIT_OK, EXIT_USAGE, ParameterError, RecordError, UsageError
 from afdetect.io.header import read_header
+from afdetect.io.synthetic import write_example_record
 from afdetect.rhythm.intervals import window_spans
 from afdetect.viz import record as review
+from afdetect.viz.plots import _ecg_paper, pyplot
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -68,12 +70,53 @@ def test_strip_windows_are_those_of_the_whole_record(tiny_weights: Path, flat_ga
     assert_png(tmp_path / "s.png")
 
 
-def test_short_record_without_span_is_drawn_whole(tiny_weights: Path, flat_gap_record: Path, tmp_path: Path) -> None:
-    result = review.plot_record(Predictor.from_weights(tiny_weights), flat_gap_record, tmp_path / "w.png")
-    assert (result.kind, result.start_s, result.end_s) == ("strip", 0.0, 90.0)
-    assert result.table["start_s"].tolist() == [0, 15, 30, 45, 60]
-    assert result.table["label"].tolist()[2:] == ["unreadable"] * 3
+def test_record_up_to_a_minute_without_span_is_drawn_whole(
+    tiny_weights: Path, sinus_record: Path, tmp_path: Path
+) -> None:
+    result = review.plot_record(Predictor.from_weights(tiny_weights), sinus_record, tmp_path / "w.png")
+    assert (result.kind, result.start_s, result.end_s) == ("strip", 0.0, 30.0)
     assert_png(tmp_path / "w.png")
+
+
+def test_short_record_without_span_shows_a_minute_from_before_its_first_af(
+    tiny_weights: Path, flat_gap_record: Path, tmp_path: Path
+) -> None:
+    # A 90 s record is no longer drawn whole (a solid block of beats): 60 s from a hop before the first
+    # AF window; the synthetic example (AF from 180 s) with the shipped weights: AF windows from 180 s.
+    record = write_example_record(tmp_path / "ex")
+    result = review.plot_record(Predictor.from_weights(), record, tmp_path / "ex.png")
+    assert (result.kind, result.start_s, result.end_s) == ("strip", 165.0, 225.0)
+    assert result.table.loc[result.table["label"] == "AF", "start_s"].min() == 180.0
+    assert_png(tmp_path / "ex.png")
+    # Without AF (or with AF at once) the minute starts at 0 s.
+    result = review.plot_record(Predictor.from_weights(tiny_weights), flat_gap_record, tmp_path / "w.png")
+    assert (result.kind, result.start_s, result.end_s) == ("strip", 0.0, 60.0)
+
+
+def test_plot_never_replaces_a_png_silently(
+    tiny_weights: Path, sinus_record: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    predictor = Predictor.from_weights(tiny_weights)
+    names = [review.plot_record(predictor, sinus_record).path.name for _ in range(3)]
+    assert names == ["S0_strip.png", "S0_strip-2.png", "S0_strip-3.png"]
+    before = (tmp_path / "S0_strip.png").read_bytes()
+    with pytest.raises(ParameterError, match=r"exists; pass .* to replace it"):
+        review.plot_record(predictor, sinus_record, "S0_strip.png", start_s=5)
+    assert (tmp_path / "S0_strip.png").read_bytes() == before
+    review.plot_record(predictor, sinus_record, "S0_strip.png", start_s=5, force=True)
+    assert (tmp_path / "S0_strip.png").read_bytes() != before
+
+
+def test_strip_has_an_ecg_paper_grid() -> None:
+    plt = pyplot()
+    fig, ax = plt.subplots()
+    ax.plot([0, 10], [-1, 1])
+    _ecg_paper(ax, 0.0, 10.0)
+    segments = sum(len(c.get_segments()) for c in ax.collections)
+    # 10 s x 2 mV: heavy lines every 0.2 s / 0.5 mV (51 + 5), light ones every 0.04 s / 0.1 mV (251 + 21).
+    assert segments >= 51 + 5 + 251 + 21
+    plt.close(fig)
 
 
 def test_overview_png_is_automatic_for_long_records(
@@ -143,3 +186,45 @@ def test_window_spans_merge_overlapping_windows() -> None:
     assert window_spans(start, end, np.array([1, 1, 0, 1, 1], bool)) == [(0.0, 75.0), (90.0, 120.0)]  # 45 touches
     assert window_spans(start, end, np.array([1, 0, 0, 0, 1], bool)) == [(0.0, 30.0), (90.0, 120.0)]
     assert window_spans(start, end, np.zeros(5, bool)) == []
+
+
+def test_reference_rhythm_from_atr_is_drawn_beneath(
+    tiny_weights: Path, sinus_record: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = write_example_record(tmp_path / "ex")  # .atr: N, AFIB from 180 s to 420 s, N
+    drawn: dict[str, object] = {}
+    monkeypatch.setattr(review, "plot_strip", lambda *args, **kwargs: drawn.update(kwargs))
+    predictor = Predictor.from_weights(tiny_weights)
+    review.plot_record(predictor, record, tmp_path / "s.png", start_s=170, duration_s=20)
+    assert [(i.start_s, i.end_s, i.rhythm) for i in drawn["reference"]] == [
+        (0.0, 180.0, "(N"),
+        (180.0, 420.0, "(AFIB"),
+        (420.0, 600.0, "(N"),
+    ]
+    review.plot_record(predictor, sinus_record, tmp_path / "n.png")  # no .atr: no reference band
+    assert drawn["reference"] is None
+    monkeypatch.undo()
+    for overview in (False, True):  # both figures draw with the band
+        result = review.plot_record(
+            predictor, record, tmp_path / f"{overview}.png", overview=overview, **({} if overview else {"start_s": 170})
+        )
+        assert_png(result.path)
+
+
+def test_clock_time_along_the_top_when_the_header_has_a_base_time(
+    tiny_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = write_example_record(tmp_path / "ex")
+    drawn: dict[str, object] = {}
+    monkeypatch.setattr(review, "plot_strip", lambda *args, **kwargs: drawn.update(kwargs))
+    predictor = Predictor.from_weights(tiny_weights)
+    review.plot_record(predictor, record, tmp_path / "a.png", start_s=10)
+    assert drawn["clock"] is None  # no base time in the header
+    header = record.with_suffix(".hea")
+    lines = header.read_text().splitlines(keepends=True)
+    lines[0] = lines[0].rstrip("\n") + " 23:59:50\n"
+    header.write_text("".join(lines))
+    review.plot_record(predictor, record, tmp_path / "b.png", start_s=10)
+    assert drawn["clock"](15.0) == "00:00:05"
+    monkeypatch.undo()
+    assert_png(review.plot_record(predictor, record, tmp_path / "c.png", start_s=10).path)

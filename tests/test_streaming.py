@@ -154,6 +154,24 @@ def test_prefetch_stops_the_producer_when_the_consumer_stops() -> None:
     assert not any(t.name == "afdetect-prefetch" and t.is_alive() for t in threading.enumerate())
 
 
+def test_prefetch_producer_that_has_finished_ends_when_the_consumer_stops() -> None:
+    """The producer's end mark waits for a free slot only while the consumer is there (no thread left behind)."""
+    import threading
+    import time
+
+    from afdetect.signal.windows import prefetch
+
+    before = set(threading.enumerate())
+    stream = prefetch(iter([0, 1]), depth=1)
+    assert next(stream) == 0
+    time.sleep(0.3)  # the producer puts 1 (the queue is then full) and waits to put its end mark
+    stream.close()
+    for thread in set(threading.enumerate()) - before:
+        if thread.name == "afdetect-prefetch":
+            thread.join(timeout=10)
+            assert not thread.is_alive()
+
+
 def test_scoring_threads_do_not_change_probabilities(tiny_weights: Path, long_record: Path) -> None:
     info = read_header(long_record)
     (batch,) = list(record_windows(info, 0, chunk_windows=10_000))

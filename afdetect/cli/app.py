@@ -17,15 +17,19 @@ from rich.table import Table
 
 from afdetect.cli.common import (
     ErrorLines,
+    FromOption,
     JobsOption,
     LeadOption,
     MethodOption,
+    QuietOption,
+    RunProgress,
     ThreadsOption,
     ThresholdOption,
+    ToOption,
     VariantOption,
     WeightsOption,
     err,
-    progress_bar,
+    parse_span,
     report_left_out,
     report_skipped,
     run_action,
@@ -33,7 +37,9 @@ from afdetect.cli.common import (
     state,
     with_config_options,
 )
-from afdetect.cli.tables import burden_table, ec57_table, fmt_value
+from afdetect.cli.help import ReadableCommand, ReadableGroup, print_version
+from afdetect.cli.tables import burden_table, ec57_table, fmt_value, print_table, provenance_line
+from afdetect.cli.training import train_cnn_command, train_trees_command
 from afdetect.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_RECORD_FAILED,
@@ -47,24 +53,41 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Find atrial fibrillation in PhysioNet WFDB ECG records with ECGCNN.",
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    cls=ReadableGroup,
 )
 
 
 @app.callback()
 def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    debug: Annotated[bool, typer.Option("--debug/--no-debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=print_version,
+            is_eager=True,
+            help="Show the version and the shipped weights' sha256 digests, then exit.",
+        ),
+    ] = False,
 ) -> None:
     state["debug"] = debug
 
 
-@app.command()
+@app.command(cls=ReadableCommand)
 def preprocess(
-    data: Annotated[list[Path], typer.Argument(help="Record folders, records or RECORDS files.")],
+    data: Annotated[list[Path], typer.Argument(metavar="DATA", help="Record folders, records or RECORDS files.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Windows file to write (.npz).")] = Path("windows.npz"),
     lead: LeadOption = None,
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search folders recursively.")] = False,
+    recursive: Annotated[
+        bool, typer.Option("--recursive/--no-recursive", "-r", help="Search folders recursively.")
+    ] = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Cut labelled records into conditioned windows for training and evaluation."""
+    """Cut labelled records into conditioned windows for training and evaluation.
+
+    Example: afdetect preprocess ../shared/data/cinc2017 -o windows.npz
+    """
     from afdetect.io.atomic import check_outputs_apart, check_writable
     from afdetect.io.find import find_records
     from afdetect.io.record import input_files
@@ -76,13 +99,13 @@ def preprocess(
         check_outputs_apart([output], input_files(records))
         failures: list[str] = []
         try:
-            with progress_bar() as bar:
-                task = bar.add_task("preprocess", total=len(records))
+            with RunProgress("preprocess", quiet=quiet) as progress:
+                progress(0, len(records))
 
                 def on_record(path: Path, error: AfdetectError | None) -> None:
                     if error is not None:
                         failures.append(str(error))
-                    bar.advance(task)
+                    progress.advance()
 
                 ws = windows_from_records(records, lead=lead, on_record=on_record)
         finally:  # also when no record could be read: say why each failed
@@ -115,6 +138,8 @@ def train(
     (benchmarks/crossval.py trains every fold); 'afdetect eval --split test' then evaluates that fold.
     Runs unchanged under 'torchrun --nproc_per_node N -m afdetect train ...' (data-parallel;
     --batch-size per process; only rank 0 writes files and prints).
+
+    Example: afdetect train --data windows.npz --variant se --epochs 30 -o se.pt
     """
     import shutil
 
@@ -146,69 +171,33 @@ def train(
 
 
 with_config_options(train, TrainConfig)
-app.command()(train)
+app.command(cls=ReadableCommand)(train)
 
 
-def train_cnn_command(config: TrainConfig, threads: int | None) -> Path:
-    """Train ECGCNN with a progress bar; report the best epoch; return the best weights' path.
-
-    ``threads`` (torch's intra-op threads) was set by the caller."""
-    from afdetect.training.loop import train as run_training
-
-    with progress_bar() as bar:
-        task = bar.add_task("epoch 1", total=None)
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage == "epoch":
-                bar.console.print(f"epoch {done}/{total} done", highlight=False)
-                bar.update(task, description=f"epoch {done + 1}", completed=0)
-            else:
-                bar.update(task, completed=done, total=total)
-
-        best = run_training(config, progress)
-    best_file = config.out_dir / "best.pt"
-    err.print(
-        f"best epoch {best['epoch']}: validation F1(AF) {best['val_f1']:.3f} "
-        f"at threshold {best.get('threshold', 0.5):.3f}; weights in {best_file}"
-    )
-    return best_file
-
-
-def train_trees_command(config: TrainConfig, threads: int | None) -> Path:
-    """Train the rhythm trees; report validation (and test) F1; return the trees file's path."""
-    from afdetect.training.cache import load_window_set
-    from afdetect.training.trees import TREES_FILE_NAME, train_trees
-
-    with progress_bar() as bar:
-        bar.add_task("rhythm features and trees", total=None)
-        summary = train_trees(config, load_window_set(config.data), threads=threads or 0)
-    best_file = config.out_dir / TREES_FILE_NAME
-    test = f", test F1(AF) {summary['test']['f1']:.3f}" if "test" in summary else ""
-    err.print(
-        f"trees: validation F1(AF) {summary['val']['f1']:.3f}{test} at threshold {summary['threshold']:.3f};"
-        f" trees in {best_file}"
-    )
-    return best_file
-
-
-@app.command()
+@app.command(cls=ReadableCommand)
 def predict(
     records: Annotated[
-        list[str], typer.Argument(help="Records (rec.hea or rec), folders, RECORDS files, or - for paths on stdin.")
+        list[str],
+        typer.Argument(
+            metavar="RECORD", help="Records (rec.hea or rec), folders, RECORDS files, or - for paths on stdin."
+        ),
     ],
     output: Annotated[str, typer.Option("-o", "--output", help="CSV file to write, or - for stdout.")] = "-",
     weights: WeightsOption = None,
     variant: VariantOption = None,
     lead: LeadOption = None,
     threshold: ThresholdOption = None,
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search folders recursively.")] = False,
+    recursive: Annotated[
+        bool, typer.Option("--recursive/--no-recursive", "-r", help="Search folders recursively.")
+    ] = False,
     threads: ThreadsOption = None,
     jobs: JobsOption = 1,
     episodes: Annotated[
         Path | None, typer.Option(help="Also write the AF episodes of all records to this CSV.")
     ] = None,
     summary: Annotated[
-        Path | None, typer.Option(help="Also write per-record AF burden summaries to this JSON file.")
+        Path | None,
+        typer.Option(help="Also write per-record AF burden summaries to this file (JSON; CSV if it ends in .csv)."),
     ] = None,
     annotate: Annotated[
         str | None,
@@ -218,13 +207,25 @@ def predict(
         Path | None, typer.Option(help="Folder for --annotate files (default: next to each record).")
     ] = None,
     method: MethodOption = "cnn",
+    quiet: QuietOption = False,
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "--format", metavar="csv|jsonl", help="Per-window output: CSV with a header, or one JSON object a line."
+        ),
+    ] = "csv",
+    start: FromOption = None,
+    end: ToOption = None,
 ) -> None:
     """Label every window of each record AF / non-AF / unreadable; write one CSV table.
 
     Columns: record,start_s,end_s,label,p_af,problem. Progress, errors and a per-record AF
     burden table go to stderr, so '-o -' composes with shell pipelines. AF episodes join AF
     windows (gaps under 30 s bridged, episodes under 30 s dropped); --episodes, --summary and
-    --annotate write them out.
+    --annotate write them out. Episodes and summaries carry the afdetect version, model,
+    weights sha256 and AF threshold; the threshold is also printed on stderr.
+
+    Example: afdetect predict data/ -r -o windows.csv --episodes episodes.csv --summary burden.csv
     """
     from afdetect.detect.inference import set_inference_threads
     from afdetect.detect.predictor import Predictor
@@ -233,22 +234,28 @@ def predict(
 
     def action() -> int:
         set_inference_threads(threads)
+        span_s = parse_span(start, end)
         check_burden_outputs(episodes, summary, annotate, annotate_dir)
         predictor = Predictor.for_method(method, weights=weights, variant=variant, threshold=threshold)
-        report = BurdenReport(annotate, annotate_dir)
+        provenance = predictor.provenance()
+        report = BurdenReport(annotate, annotate_dir, provenance=provenance)
         errors = ErrorLines()
-        run = predict_to_csv(
-            predictor,
-            records,
-            output,
-            lead=lead,
-            recursive=recursive,
-            jobs=resolve_jobs(jobs),
-            on_record=report.add,
-            on_error=errors,
-            also_writes=[episodes, summary],
-            record_outputs=report.annotation_path,
-        )
+        with RunProgress("predict", quiet=quiet) as progress:
+            run = predict_to_csv(
+                predictor,
+                records,
+                output,
+                lead=lead,
+                recursive=recursive,
+                jobs=resolve_jobs(jobs),
+                on_record=report.add,
+                on_error=errors,
+                also_writes=[episodes, summary],
+                record_outputs=report.annotation_path,
+                on_progress=progress,
+                output_format=output_format,
+                span_s=span_s,
+            )
         errors.finish()
         if run.failed:
             err.print(f"{run.failed} of {run.records} records failed", highlight=False)
@@ -257,28 +264,33 @@ def predict(
         if summary is not None and run.succeeded:
             report.write_summary(summary)
         if report.summaries:
-            err.print(burden_table(report.summaries))
+            print_table(burden_table(report.summaries))
+        err.print(provenance_line(provenance), highlight=False, soft_wrap=True)
         return run.exit_code
 
     raise typer.Exit(run_action(action))
 
 
-@app.command()
+@app.command(cls=ReadableCommand)
 def plot(
-    record: Annotated[str, typer.Argument(help="The record (rec.hea or rec).")],
+    record: Annotated[str, typer.Argument(metavar="RECORD", help="The record (rec.hea or rec).")],
     start: Annotated[float | None, typer.Option(help="Strip start (s from record start; default 0).")] = None,
     duration: Annotated[
         float | None, typer.Option(help="Strip length (s; default 30 s after --start, else the whole record).")
     ] = None,
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="PNG to write (default: NAME_strip.png / NAME_overview.png).")
+        Path | None,
+        typer.Option(
+            "-o", "--output", help="PNG to write (default: NAME_strip.png / NAME_overview.png, numbered when taken)."
+        ),
     ] = None,
     overview: Annotated[
         bool | None,
         typer.Option(
             "--overview/--strip",
-            help="Whole-record p(AF) against hours, or an ECG strip (default: overview for records over 10 min "
-            "when neither --start nor --duration is given).",
+            help="Whole-record p(AF) against hours, or an ECG strip (default without --start and --duration:"
+            " overview for records over 10 min; else the whole record up to 60 s, or 60 s from just before"
+            " the first AF window).",
         ),
     ] = None,
     weights: WeightsOption = None,
@@ -287,31 +299,47 @@ def plot(
     lead: LeadOption = None,
     threshold: ThresholdOption = None,
     threads: ThreadsOption = None,
+    force: Annotated[
+        bool, typer.Option("--force/--no-force", help="Replace an existing --output PNG (default: refuse).")
+    ] = False,
 ) -> None:
     """Draw an ECG strip (mV against s) with AF windows shaded and p(AF) per window beneath, or a record overview.
 
     The strip shows the chosen lead at its own sampling rate; the overview (long records)
     streams the whole record and plots p(AF) of every window against time in hours.
+
+    Example: afdetect plot example/example --start 170 --duration 30 -o af_onset.png
     """
     from afdetect.detect.inference import set_inference_threads
     from afdetect.detect.predictor import Predictor
+    from afdetect.io.find import resolve_record
     from afdetect.viz.record import plot_record
 
     def action() -> None:
         set_inference_threads(threads)
         predictor = Predictor.for_method(method, weights=weights, variant=variant, threshold=threshold)
         result = plot_record(
-            predictor, record, output, start_s=start, duration_s=duration, lead=lead, overview=overview
+            predictor,
+            resolve_record(record) or record,
+            output,
+            start_s=start,
+            duration_s=duration,
+            lead=lead,
+            overview=overview,
+            force=force,
         )
         err.print(f"wrote {escape(result.describe())}", highlight=False, soft_wrap=True)
 
     run_action(action)
 
 
-@app.command("eval")
+@app.command("eval", cls=ReadableCommand)
 def evaluate_command(
     inputs: Annotated[
-        list[Path], typer.Argument(help="A windows file (.npz from preprocess) or labelled record folders/records.")
+        list[Path],
+        typer.Argument(
+            metavar="INPUT", help="A windows file (.npz from preprocess) or labelled record folders/records."
+        ),
     ],
     weights: WeightsOption = None,
     variant: VariantOption = None,
@@ -324,8 +352,14 @@ def evaluate_command(
     threads: ThreadsOption = None,
     jobs: JobsOption = 1,
     method: MethodOption = "cnn",
+    quiet: QuietOption = False,
 ) -> None:
-    """Accuracy, F1, sensitivity, specificity, PPV, AUROC, confusion matrix and per-record table."""
+    """Accuracy, F1, sensitivity, specificity, PPV, AUROC, confusion matrix and per-record table.
+
+    metrics.json also records the afdetect version, model, weights sha256 and threshold.
+
+    Example: afdetect eval windows.npz --weights se.pt --split test --out-dir eval
+    """
     from afdetect.detect.inference import set_inference_threads
     from afdetect.detect.predictor import Predictor
     from afdetect.detect.runs import resolve_jobs
@@ -350,16 +384,23 @@ def evaluate_command(
             records = find_records([str(i) for i in inputs])
             check_outputs_apart(report_paths(out_dir), input_files(records))
 
+            progress = RunProgress("eval", quiet=quiet)
+
             def on_record(path: Path, error: AfdetectError | None) -> None:
                 if error is not None:
                     failures.append(str(error))
+                progress.advance()
 
             try:  # one streamed pass: metrics, and EC57 statistics of records with .atr rhythm annotations
-                result = evaluate_records(predictor, records, lead=lead, on_record=on_record, jobs=resolve_jobs(jobs))
+                with progress:
+                    progress(0, len(records))
+                    result = evaluate_records(
+                        predictor, records, lead=lead, on_record=on_record, jobs=resolve_jobs(jobs)
+                    )
             finally:  # a skipped record must not pass silently: the metrics leave it out
                 report_skipped(failures, len(records))
         report_left_out(result.left_out)
-        written = write_report(result, out_dir, title=predictor.meta["model"])
+        written = write_report(result, out_dir, title=predictor.meta["model"], provenance=predictor.provenance())
         table = Table(title=f"{predictor.meta['model']} on {', '.join(map(str, inputs))} ({split})")
         table.add_column("level")
         metric_names = ("n", "accuracy", "f1", "sensitivity", "specificity", "ppv", "auroc")
@@ -376,11 +417,16 @@ def evaluate_command(
     raise typer.Exit(run_action(action))
 
 
-@app.command()
+@app.command(cls=ReadableCommand)
 def example(
-    directory: Annotated[Path, typer.Argument(help="Folder to write the example record into.")] = Path("example"),
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder to write the example record into.")] = Path(
+        "example"
+    ),
 ) -> None:
-    """Write a synthetic 10-minute two-lead 250 Hz record (sinus, 4 min AF, sinus) with .atr labels."""
+    """Write a synthetic 10-minute two-lead 250 Hz record (sinus, 4 min AF, sinus) with .atr labels.
+
+    Example: afdetect example example && afdetect predict example -o -
+    """
     from afdetect.io.synthetic import write_example_record
 
     def action() -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import io
+import math
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar, get_type_hints
@@ -21,12 +23,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from afdetect.cli.tables import fmt_duration
+from afdetect.config import RR_THRESHOLD
 from afdetect.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_INTERRUPTED,
     EXIT_RECORD_FAILED,
     AfdetectError,
     ParameterError,
+    UsageError,
     internal_error,
 )
 
@@ -38,7 +43,8 @@ T = TypeVar("T")
 
 METHOD_HELP = (
     "cnn: the ECGCNN weights; rr: the classical RR-irregularity baseline (R peaks + COSEn/turning"
-    " points/heart rate; no weights, default threshold RR_THRESHOLD; --weights then only gives eval's --split records);"
+    f" points/heart rate; no weights, default threshold {RR_THRESHOLD}; --weights then only gives eval's --split"
+    " records);"
     " trees: gradient-boosted trees on rhythm and atrial-activity features (--weights: a trees file,"
     " default the shipped one)."
 )
@@ -84,7 +90,8 @@ FLAGS: dict[str, str] = {
     "start_s": "--start",
     "duration_s": "--duration",
     "extension": "--annotate",
-    "out_dir": "--annotate-dir",  # only the annotation writer names it in an error
+    "out_dir": "--annotate-dir",
+    "output_format": "--format",  # only the annotation writer names it in an error
 }
 """Library parameter names whose flag is not ``--`` plus the name with ``-`` for ``_``."""
 
@@ -163,15 +170,123 @@ class ErrorLines:
             err.print(f"[red]... and {self.count - self.limit} more errors[/red]", highlight=False)
 
 
-def progress_bar() -> Progress:
+def progress_bar(console: Console | None = None) -> Progress:
+    """A transient rich progress bar on stderr (``console``)."""
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=err,
+        console=console or err,
         transient=True,
     )
+
+
+PROGRESS_INTERVAL_S = 10.0
+"""Seconds between plain progress lines when stderr is not a terminal."""
+
+
+FromOption = Annotated[
+    str | None,
+    typer.Option(
+        "--from",
+        "-f",
+        metavar="TIME",
+        help="Analyse from this time (s, m:ss or h:mm:ss from the record start), as rdsamp -f.",
+    ),
+]
+
+
+ToOption = Annotated[
+    str | None,
+    typer.Option("--to", "-t", metavar="TIME", help="Analyse up to this time (s, m:ss or h:mm:ss), as rdsamp -t."),
+]
+
+
+QuietOption = Annotated[bool, typer.Option("--quiet/--no-quiet", "-q", help="No progress output on stderr.")]
+
+
+class RunProgress:
+    """Records done / total on stderr: a rich bar on a terminal, else a plain line every ``interval_s``.
+
+    Call it as ``progress(done, total)``; off a terminal the first call (``done`` 0) prints
+    nothing, and the last (``done == total``) always prints its line. ``quiet`` prints nothing.
+
+    Example
+    -------
+    >>> with RunProgress("predict") as progress:  # doctest: +SKIP
+    ...     predict_to_csv(predictor, records, "out.csv", on_progress=progress)
+    """
+
+    def __init__(self, label: str, *, quiet: bool = False, console: Console | None = None) -> None:
+        self.label, self.quiet, self.console = label, quiet, console or err
+        self.start = self.last = time.monotonic()
+        self.bar: Progress | None = None
+        self.task: int | None = None
+        self.done = self.total = 0
+
+    def __enter__(self) -> RunProgress:
+        if not self.quiet and self.console.is_terminal:
+            self.bar = progress_bar(self.console)
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+    def advance(self) -> None:
+        """One more record done (of the last ``total`` given)."""
+        self(self.done + 1, self.total)
+
+    def __call__(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+        if self.quiet:
+            return
+        if self.bar is not None:
+            if self.task is None:
+                self.task = self.bar.add_task(self.label, total=total)
+            self.bar.update(self.task, completed=done, total=total)
+            return
+        now = time.monotonic()
+        if done > 0 and (done == total or now - self.last >= PROGRESS_INTERVAL_S):
+            self.last = now
+            elapsed = fmt_duration(now - self.start)
+            self.console.print(
+                f"{self.label}: {done}/{total} records, {elapsed} elapsed", highlight=False, soft_wrap=True
+            )
+
+
+def parse_time(text: str, flag: str) -> float:
+    """Seconds from ``90``, ``90.5``, ``1:30`` (m:ss) or ``1:02:07.5`` (h:mm:ss), as ``rdsamp -f/-t`` take them.
+
+    Example
+    -------
+    >>> parse_time("1:02:07.5", "--from"), parse_time("90", "--to")
+    (3727.5, 90.0)
+    """
+    parts = text.strip().split(":")
+    try:
+        if len(parts) > 3 or any(not part.strip() for part in parts):
+            raise ValueError(text)
+        seconds = 0.0
+        for part in parts:
+            seconds = seconds * 60 + float(part)
+    except ValueError:
+        raise UsageError(None, f"{flag}: expected seconds, m:ss or h:mm:ss, got {text!r}") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise UsageError(None, f"{flag}: expected a time from the record start (>= 0), got {text!r}")
+    return seconds
+
+
+def parse_span(begin: str | None, end: str | None) -> tuple[float, float] | None:
+    """``(--from, --to)`` in s (``None`` when neither is given; open end: infinity)."""
+    if begin is None and end is None:
+        return None
+    span = (0.0 if begin is None else parse_time(begin, "--from"), math.inf if end is None else parse_time(end, "--to"))
+    if span[1] <= span[0]:
+        raise UsageError(None, f"--to ({end}) must come after --from ({begin})")
+    return span
 
 
 def config_options(config_class: type) -> list[inspect.Parameter]:

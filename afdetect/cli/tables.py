@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
+from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from afdetect.config import SUMMARY_TABLE_MAX_ROWS
@@ -57,22 +59,81 @@ def fmt_duration(seconds: float) -> str:
 
 
 def burden_table(summaries: list[dict]) -> Table:
-    """Per-record AF burden table (first ``SUMMARY_TABLE_MAX_ROWS`` records)."""
+    """Per-record AF burden table (first ``SUMMARY_TABLE_MAX_ROWS`` records, full names) and a totals line.
+
+    ``AF windows`` counts the windows labelled AF and the time they own, beside the burden of
+    the episodes, so a lone AF window too short for an episode is visible.
+    """
     table = Table(title="AF burden")
     table.add_column("record", overflow="fold")
-    for name in ("analysed", "unreadable", "AF burden %", "episodes", "longest"):
+    for name in ("analysed", "unreadable", "AF windows", "AF burden %", "episodes", "longest"):
         table.add_column(name, justify="right")
-    for row in summaries[:SUMMARY_TABLE_MAX_ROWS]:
+
+    def cells(row: dict[str, Any]) -> list[str]:
         burden = row["af_burden_pct"]
-        record = Path(row["record"])
-        table.add_row(
-            f"{record.parent.name}/{record.name}" if record.parent.name else record.name,
+        return [
             fmt_duration(row["analysed_s"]),
             fmt_duration(row["unreadable_s"]),
+            f"{row['af_windows']} ({fmt_duration(row['af_window_s'])})",
             "-" if burden is None else f"{burden:.1f}",
             str(row["episodes"]),
             fmt_duration(row["longest_episode_s"]),
-        )
+        ]
+
+    for row in summaries[:SUMMARY_TABLE_MAX_ROWS]:
+        table.add_row(str(row["record"]), *cells(row))
+    table.add_section()
+    table.add_row(
+        f"total ({len(summaries)} record{'' if len(summaries) == 1 else 's'})", *cells(burden_totals(summaries))
+    )
     if len(summaries) > SUMMARY_TABLE_MAX_ROWS:
         table.caption = f"first {SUMMARY_TABLE_MAX_ROWS} of {len(summaries)} records (--summary FILE holds all)"
     return table
+
+
+def burden_totals(summaries: list[dict]) -> dict[str, Any]:
+    """Sums over records in the keys of a summary: the burden is total AF time over total readable time.
+
+    Example
+    -------
+    >>> rows = [{"analysed_s": 60.0, "unreadable_s": 0.0, "af_s": 30.0, "af_windows": 2, "af_window_s": 30.0,
+    ...          "episodes": 1, "longest_episode_s": 30.0}] * 2
+    >>> burden_totals(rows)["af_burden_pct"], burden_totals(rows)["episodes"]
+    (50.0, 2)
+    """
+    total: dict[str, Any] = {
+        key: sum(row[key] for row in summaries)
+        for key in ("analysed_s", "unreadable_s", "af_s", "af_windows", "af_window_s", "episodes")
+    }
+    readable = total["analysed_s"] - total["unreadable_s"]
+    total["af_burden_pct"] = round(100.0 * min(total["af_s"] / readable, 1.0), 2) if readable > 0 else None
+    total["longest_episode_s"] = max((row["longest_episode_s"] for row in summaries), default=0.0)
+    return total
+
+
+def provenance_line(provenance: dict[str, Any]) -> str:
+    """One stderr line naming the model, its weights' digest and the AF threshold used."""
+    digest = provenance.get("weights_sha256")
+    weights = f", weights sha256 {digest[:12]}" if digest else ""
+    return (
+        f"model {provenance['model']}{weights}, AF threshold {provenance['threshold']:.3f}"
+        f" (afdetect {provenance['afdetect_version']})"
+    )
+
+
+def print_table(table: Table, console: Console | None = None) -> None:
+    """Print a table on stderr; off a terminal (a log file) at its natural width, so no row wraps."""
+    if console is None:
+        from afdetect.cli.common import err
+
+        console = err
+    if console.is_terminal:
+        console.print(table)
+        return
+    natural = Measurement.get(console, console.options.update(width=100_000), table).maximum
+    width = console.width
+    console.width = max(natural, width)  # Console.print(width=) cannot exceed the console's width
+    try:
+        console.print(table)
+    finally:
+        console.width = width

@@ -15,17 +15,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
+from afdetect import __version__
 from afdetect.config import DEFAULT_PREPROCESSING, INFERENCE_BATCH, LABEL_NAMES, RR_THRESHOLD, UNREADABLE, Preprocessing
 from afdetect.detect.inference import predict_proba
 from afdetect.errors import ParameterError, check_range
 from afdetect.io.record import Record
 from afdetect.models.ecgcnn import ECGCNN
-from afdetect.models.weights import default_weights, load_weights
+from afdetect.models.weights import default_weights, load_weights, sha256
 from afdetect.signal.windows import DEFAULT_CHUNK_WINDOWS, WindowBatch, prefetch, record_windows
 
 WINDOW_COLUMNS = ("record", "start_s", "end_s", "label", "p_af", "problem")
@@ -55,6 +57,8 @@ class Predictor:
     meta: dict
     preprocessing: Preprocessing = DEFAULT_PREPROCESSING
     """The input the scorer expects (the weights' copy); windows are cut and conditioned by it."""
+    source: Path | None = None
+    """The weights (or trees) file the scorer came from; ``None`` for the RR baseline."""
 
     @classmethod
     def from_weights(
@@ -66,7 +70,8 @@ class Predictor:
         if threshold is not None:
             check_range("threshold", threshold, 0, 1, low_open=True, high_open=True)
         preprocessing = Preprocessing.from_dict(meta["preprocessing"])
-        return cls(_model_scorer(model), meta["threshold"] if threshold is None else threshold, meta, preprocessing)
+        threshold = meta["threshold"] if threshold is None else threshold
+        return cls(_model_scorer(model), threshold, meta, preprocessing, source=path)
 
     @classmethod
     def rr_baseline(cls, *, threshold: float | None = None, split_from: str | Path | None = None) -> Predictor:
@@ -106,11 +111,13 @@ class Predictor:
         from afdetect.detect.trees import TreesScorer  # LightGBM and SciPy: only this method imports them
         from afdetect.models.trees import default_trees, load_trees
 
-        booster, meta = load_trees(default_trees() if path is None else path)
+        path = default_trees() if path is None else Path(path)
+        booster, meta = load_trees(path)
         if threshold is not None:
             check_range("threshold", threshold, 0, 1, low_open=True, high_open=True)
         preprocessing = Preprocessing.from_dict(meta["preprocessing"])
-        return cls(TreesScorer(booster), meta["threshold"] if threshold is None else threshold, meta, preprocessing)
+        threshold = meta["threshold"] if threshold is None else threshold
+        return cls(TreesScorer(booster), threshold, meta, preprocessing, source=path)
 
     @classmethod
     def for_method(
@@ -134,6 +141,21 @@ class Predictor:
             return cls.from_trees(weights, threshold=threshold)
         raise ParameterError(f"{{method}} must be one of {', '.join(METHODS)}, got {method!r}")
 
+    def provenance(self) -> dict[str, Any]:
+        """What produced a result: afdetect version, model name, weights file digest and AF threshold.
+
+        Example
+        -------
+        >>> sorted(Predictor.rr_baseline().provenance())
+        ['afdetect_version', 'model', 'threshold', 'weights_sha256']
+        """
+        return {
+            "afdetect_version": __version__,
+            "model": str(self.meta.get("model", "")),
+            "weights_sha256": None if self.source is None else sha256(self.source),
+            "threshold": float(self.threshold),
+        }
+
     def score(self, batch: WindowBatch) -> np.ndarray:
         """AF probability per window of ``batch`` (NaN for unreadable windows)."""
         p = np.full(len(batch.x), np.nan)
@@ -143,9 +165,17 @@ class Predictor:
         return p
 
     def iter_record(
-        self, record: str | Path, lead: str | int | None = None, *, chunk_windows: int = DEFAULT_CHUNK_WINDOWS
+        self,
+        record: str | Path,
+        lead: str | int | None = None,
+        *,
+        chunk_windows: int = DEFAULT_CHUNK_WINDOWS,
+        span_s: tuple[float, float] | None = None,
     ) -> Iterator[pd.DataFrame]:
         """Per-window tables of one record, a chunk at a time (flat memory for long records).
+
+        ``span_s = (begin, end)`` (s from the record start) keeps the windows that overlap it,
+        as ``rdsamp -f/-t`` read part of a record; times stay relative to the record start.
 
         Raises
         ------
@@ -153,22 +183,32 @@ class Predictor:
             When the record cannot be read (raised before any row is yielded whenever
             the header, lead or length is at fault).
         """
-        yield from self.record_tables(Record.open(record, lead), chunk_windows=chunk_windows)
+        yield from self.record_tables(Record.open(record, lead), chunk_windows=chunk_windows, span_s=span_s)
 
-    def record_tables(self, record: Record, *, chunk_windows: int = DEFAULT_CHUNK_WINDOWS) -> Iterator[pd.DataFrame]:
-        """Per-window tables of an opened record, a chunk at a time."""
-        for batch, p_af in self.score_record(record, chunk_windows=chunk_windows):
+    def record_tables(
+        self,
+        record: Record,
+        *,
+        chunk_windows: int = DEFAULT_CHUNK_WINDOWS,
+        span_s: tuple[float, float] | None = None,
+    ) -> Iterator[pd.DataFrame]:
+        """Per-window tables of an opened record, a chunk at a time (``span_s``: see :meth:`iter_record`)."""
+        for batch, p_af in self.score_record(record, chunk_windows=chunk_windows, span_s=span_s):
             yield self.table(str(record.info.path), batch, p_af)
 
     def score_record(
-        self, record: Record, *, chunk_windows: int = DEFAULT_CHUNK_WINDOWS
+        self,
+        record: Record,
+        *,
+        chunk_windows: int = DEFAULT_CHUNK_WINDOWS,
+        span_s: tuple[float, float] | None = None,
     ) -> Iterator[tuple[WindowBatch, np.ndarray]]:
         """Windows of one lead of a record and their AF probabilities (NaN: unreadable), a chunk at a time.
 
         Reading and conditioning the next chunk overlap with scoring this one (a prefetch thread).
         """
         windows = record_windows(
-            record.info, record.lead_index, preprocessing=self.preprocessing, chunk_windows=chunk_windows
+            record.info, record.lead_index, preprocessing=self.preprocessing, chunk_windows=chunk_windows, span_s=span_s
         )
         for batch in prefetch(windows):
             yield batch, self.score(batch)

@@ -14,6 +14,7 @@ tables are replayed, so one bad record never stops the others.
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing
 import os
 import signal
@@ -41,6 +42,9 @@ from afdetect.errors import (
 from afdetect.io.atomic import atomic_open, check_outputs_apart, check_writable, is_special_file, write_error
 from afdetect.io.find import find_records
 from afdetect.io.record import input_files
+
+OUTPUT_FORMATS = ("csv", "jsonl")
+"""Per-window output formats: CSV under a header line, or one JSON object per line."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,9 @@ def predict_to_csv(
     on_error: Callable[[RecordError], None] | None = None,
     also_writes: Sequence[str | Path | None] = (),
     record_outputs: Callable[[Path], Path | None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    output_format: str = "csv",
+    span_s: tuple[float, float] | None = None,
 ) -> PredictionRun:
     """Predict every record of ``inputs`` into one CSV (``-`` = stdout).
 
@@ -94,12 +101,23 @@ def predict_to_csv(
     annotation file) are checked against the records' files: one that would replace an input
     raises :class:`UsageError`. No output file is left when no record succeeds.
 
+    ``output_format`` ``"jsonl"`` writes one JSON object per window (keys ``WINDOW_COLUMNS``,
+    ``p_af`` ``null`` for unreadable windows) instead of CSV rows under a header line.
+
+    ``span_s = (begin, end)`` predicts only the windows that overlap that part of each record
+    (s from its start; see :meth:`Predictor.iter_record`).
+
+    ``on_progress(done, total)``, when given, is called once the records are found
+    (``done`` 0) and after each record, failed or not.
+
     Example
     -------
     >>> run = predict_to_csv(predictor, ["rec"], "out.csv", on_error=print)  # doctest: +SKIP
     >>> run.exit_code  # doctest: +SKIP
     0
     """
+    if output_format not in OUTPUT_FORMATS:
+        raise ParameterError(f"{{output_format}} must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
     if output != "-":
         check_writable(output)
     found: dict[Path, None] = {}
@@ -118,13 +136,19 @@ def predict_to_csv(
     # temporary file first); stdout and special files (/dev/null, a FIFO) cannot be rewound.
     can_rewind = output != "-" and not is_special_file(output)
     with contextlib.suppress(_NothingWrittenError), _csv_sink(output) as handle:
-        _write(handle, output, ",".join(WINDOW_COLUMNS) + "\n")
-        for record, record_tables in iter_record_tables(predictor, records, lead=lead, jobs=jobs):
-            error = _write_record(handle, output, record, record_tables, on_record, can_rewind)
+        if output_format == "csv":
+            _write(handle, output, ",".join(WINDOW_COLUMNS) + "\n")
+        progress = on_progress or (lambda done, total: None)
+        progress(0, len(records))
+        for done, (record, record_tables) in enumerate(
+            iter_record_tables(predictor, records, lead=lead, jobs=jobs, span_s=span_s), start=1
+        ):
+            error = _write_record(handle, output, record, record_tables, on_record, can_rewind, output_format)
             if error is not None:
                 failed += 1
                 if on_error is not None:
                     on_error(error)
+            progress(done, len(records))
         if can_rewind and failed == len(records) + unresolved:
             raise _NothingWrittenError  # no record succeeded: leave no header-only file behind
     return PredictionRun(len(records) + unresolved, failed)
@@ -141,6 +165,7 @@ def _write_record(
     record_tables: Iterator[pd.DataFrame],
     on_record: Callable[[Path, pd.DataFrame], None] | None,
     can_rewind: bool,
+    output_format: str = "csv",
 ) -> RecordError | None:
     """Write one record's rows; return its error (its rows taken back out where possible), or ``None``.
 
@@ -151,7 +176,7 @@ def _write_record(
     try:
         tables = []
         for table in record_tables:
-            _write(handle, output, table.to_csv(header=False, index=False, lineterminator="\n"))
+            _write(handle, output, rows_text(table, output_format))
             if on_record is not None:
                 tables.append(table)
         _write(handle, output, "")
@@ -165,6 +190,22 @@ def _write_record(
             handle.truncate()
         return exc if isinstance(exc, RecordError) else internal_error(record, exc)
     return None
+
+
+def rows_text(table: pd.DataFrame, output_format: str = "csv") -> str:
+    """A per-window table's rows as text: CSV lines without header, or JSON lines (``jsonl``).
+
+    Example
+    -------
+    >>> t = pd.DataFrame({"record": ["r"], "start_s": [0.0], "end_s": [30.0], "label": ["unreadable"],
+    ...                   "p_af": [float("nan")], "problem": ["flat"]})
+    >>> rows_text(t, "jsonl")
+    '{"record":"r","start_s":0.0,"end_s":30.0,"label":"unreadable","p_af":null,"problem":"flat"}\\n'
+    """
+    if output_format == "jsonl":
+        rows = table.astype(object).where(table.notna(), None).to_dict("records")
+        return "".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows)
+    return table.to_csv(header=False, index=False, lineterminator="\n")
 
 
 def _write(handle: TextIO, output: str, text: str) -> None:
@@ -218,7 +259,12 @@ def resolve_jobs(jobs: int) -> int:
 
 
 def iter_record_tables(
-    predictor: Predictor, records: Sequence[Path], *, lead: str | int | None = None, jobs: int = 1
+    predictor: Predictor,
+    records: Sequence[Path],
+    *,
+    lead: str | int | None = None,
+    jobs: int = 1,
+    span_s: tuple[float, float] | None = None,
 ) -> Iterator[tuple[Path, Iterator[pd.DataFrame]]]:
     """Yield ``(record, tables)`` for every record, in input order.
 
@@ -232,6 +278,8 @@ def iter_record_tables(
         Lead of every record (default: its first ECG lead).
     jobs : int
         Worker processes; 1 (or a single record) predicts in this process.
+    span_s : (float, float), optional
+        Only the windows overlapping this part of each record (s from its start).
 
     Yields
     ------
@@ -248,9 +296,9 @@ def iter_record_tables(
     """
     if jobs <= 1 or len(records) <= 1:
         for record in records:
-            yield record, predictor.iter_record(record, lead)
+            yield record, _record_tables(predictor, record, lead, span_s)
         return
-    work = partial(_predict_tables, predictor, lead)
+    work = partial(_predict_tables, predictor, lead, span_s=span_s)
     for record, (tables, error) in map_records(work, records, jobs=jobs, died=_died):
         yield record, _replay(tables, error)
 
@@ -313,11 +361,13 @@ def _work_in_worker(record: Path) -> object:
     return _worker["work"](record)  # type: ignore[operator]
 
 
-def _predict_tables(predictor: Predictor, lead: str | int | None, record: Path) -> WorkerResult:
+def _predict_tables(
+    predictor: Predictor, lead: str | int | None, record: Path, span_s: tuple[float, float] | None = None
+) -> WorkerResult:
     """One record's tables; a :class:`RecordError` is sent back as data."""
     tables: list[pd.DataFrame] = []
     try:
-        for table in predictor.iter_record(record, lead):
+        for table in _record_tables(predictor, record, lead, span_s):
             tables.append(table)
     except AfdetectError as exc:
         return tables, (exc.path, exc.problem)
@@ -325,6 +375,15 @@ def _predict_tables(predictor: Predictor, lead: str | int | None, record: Path) 
         error = internal_error(record, exc)
         return tables, (error.path, error.problem)
     return tables, None
+
+
+def _record_tables(
+    predictor: Predictor, record: Path, lead: str | int | None, span_s: tuple[float, float] | None
+) -> Iterator[pd.DataFrame]:
+    """``predictor.iter_record``; ``span_s`` is passed only when given (a subclass may not take it)."""
+    if span_s is None:
+        return predictor.iter_record(record, lead)
+    return predictor.iter_record(record, lead, span_s=span_s)
 
 
 def _died(record: Path) -> WorkerResult:

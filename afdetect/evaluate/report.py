@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from afdetect.evaluate.metrics import roc_curve
 from afdetect.evaluate.records import EvalResult
@@ -18,12 +19,21 @@ def report_paths(out_dir: str | Path) -> list[Path]:
     return [Path(out_dir) / name for name in REPORT_FILES]
 
 
-def write_report(result: EvalResult, out_dir: str | Path, title: str = "") -> list[Path]:
-    """Write ``metrics.json``, ``per_record.csv``, ``confusion.png`` and ``roc.png`` atomically."""
+def write_report(
+    result: EvalResult, out_dir: str | Path, title: str = "", provenance: dict[str, Any] | None = None
+) -> list[Path]:
+    """Write ``metrics.json``, ``per_record.csv``, ``confusion.png`` and ``roc.png`` atomically.
+
+    ``provenance`` (``Predictor.provenance()``: afdetect version, model, weights sha256,
+    threshold) goes into ``metrics.json`` under ``"provenance"``.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = report_paths(out_dir)
-    write_json(written[0], result.to_json())
+    metrics = result.to_json()
+    if provenance is not None:
+        metrics = {"provenance": provenance, **metrics}
+    write_json(written[0], metrics)
     with atomic_open(written[1], newline="") as handle:
         result.per_record.to_csv(handle, index=False)
     plot_confusion(written[2], result.to_json()["confusion_matrix"], title)

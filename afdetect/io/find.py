@@ -1,8 +1,14 @@
-"""Find WFDB records: header paths, folders (optionally recursive) and ``RECORDS`` list files."""
+"""Find WFDB records: header paths, folders (optionally recursive) and ``RECORDS`` list files.
+
+A bare record name that is not found where given is looked up, as the WFDB tools do, in the
+local folders of the ``WFDB`` environment variable (separated by spaces, tabs or ``:``;
+URL components are skipped).
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,13 +24,44 @@ def record_base(path: str | Path) -> Path:
     return path
 
 
+def wfdb_search_path(value: str | None = None) -> list[Path]:
+    """Local folders of a ``WFDB`` search path (default: the ``WFDB`` environment variable).
+
+    Example
+    -------
+    >>> wfdb_search_path(". /data/mitdb:/data/afdb https://physionet.org/files")
+    [PosixPath('.'), PosixPath('/data/mitdb'), PosixPath('/data/afdb')]
+    """
+    value = os.environ.get("WFDB", "") if value is None else value
+    value = re.sub(r"[a-z][a-z0-9+.-]*://\S*", " ", value, flags=re.IGNORECASE)  # URLs (their ':' too)
+    return [Path(part) for part in re.split(r"[\s:]+", value) if part]
+
+
+def resolve_record(path: str | Path) -> Path | None:
+    """The record (path without extension) ``path`` names: as given, else in a ``WFDB`` path folder.
+
+    Returns ``None`` when no ``.hea`` is found.
+    """
+    base = record_base(path)
+    if base.with_suffix(".hea").is_file():
+        return base
+    if base.is_absolute():
+        return None
+    for folder in wfdb_search_path():
+        candidate = folder / base
+        if candidate.with_suffix(".hea").is_file():
+            return candidate
+    return None
+
+
 def find_records(inputs: Iterable[str | Path], recursive: bool = False) -> list[Path]:
     """Expand record arguments into record paths (without extension).
 
     Parameters
     ----------
     inputs : iterable of str or Path
-        Each is a record (``rec.hea`` or ``rec``), a directory of records (its ``RECORDS``
+        Each is a record (``rec.hea`` or ``rec``; a relative name not found where given is
+        looked up in the ``WFDB`` path's folders), a directory of records (its ``RECORDS``
         file when present, else every ``*.hea``), a ``RECORDS`` file, or ``-`` for record
         paths read from standard input, one a line.
     recursive : bool
@@ -63,8 +100,8 @@ def find_records(inputs: Iterable[str | Path], recursive: bool = False) -> list[
         elif path.is_file() and path.name == "RECORDS":
             found.extend(_records_in_list(path))
         else:
-            base = record_base(path)
-            if not base.with_suffix(".hea").is_file():
+            base = resolve_record(path)
+            if base is None:
                 what = "no such record" if not path.exists() else "not a WFDB record (.hea)"
                 raise RecordError(path, f"{what}: expected a .hea header, a directory or RECORDS")
             found.append(base)

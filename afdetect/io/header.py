@@ -6,6 +6,7 @@ checked against the signal files it names before any sample is read.
 
 from __future__ import annotations
 
+import datetime
 import re
 import stat
 import warnings
@@ -56,6 +57,10 @@ class RecordInfo:
         Physical units per signal.
     comments : list of str
         Header comment lines.
+    base_time : datetime.time or None
+        Clock time of the first sample, when the header gives one.
+    base_date : datetime.date or None
+        Date of the first sample, when the header gives one.
     """
 
     path: Path
@@ -64,6 +69,8 @@ class RecordInfo:
     sig_names: list[str]
     units: list[str]
     comments: list[str]
+    base_time: datetime.time | None = None
+    base_date: datetime.date | None = None
 
     @property
     def name(self) -> str:
@@ -141,6 +148,8 @@ def read_header(path: str | Path, *, _depth: int = 0) -> RecordInfo:
         sig_names=sig_names,
         units=[u or "mV" for u in units],
         comments=list(head.comments or []),
+        base_time=head.base_time if isinstance(head.base_time, datetime.time) else None,
+        base_date=head.base_date if isinstance(head.base_date, datetime.date) else None,
     )
 
 

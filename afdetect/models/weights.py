@@ -11,7 +11,8 @@ A weights file is a ``torch.save`` dict of tensors and plain types only, so it l
 ``training``       data summary, split record names, metrics, recipe
 ``state_dict``     the parameters
 
-Shipped weights are listed in ``weights/SHA256SUMS``; loading a file that the manifest
+Shipped weights (package data ``afdetect/weights``, copied at build time from the top-level
+``weights/``) are listed in their ``SHA256SUMS``; loading a file that the manifest
 lists with another digest fails.
 """
 
@@ -21,6 +22,7 @@ import hashlib
 import pickle
 import warnings
 import zipfile
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +49,42 @@ ZIP_MAGIC = b"PK\x03\x04"
 """First bytes of a ``torch.save`` file (a zip archive)."""
 
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
-"""Folder of the shipped weights (``weights/`` beside the package in a checkout)."""
+CHECKOUT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
+"""``weights/`` beside the package in a checkout (and so in an editable install)."""
+
+
+def shipped_weights_dir() -> Path:
+    """Folder of the shipped weights: the package data ``afdetect/weights`` of an installed wheel,
+    else the checkout's top-level ``weights/`` (the build copies it into the wheel, see ``setup.py``).
+    """
+    packaged = resources.files("afdetect").joinpath("weights")
+    if isinstance(packaged, Path) and (packaged / MANIFEST).is_file():
+        return packaged
+    return CHECKOUT_WEIGHTS
+
+
+WEIGHTS_DIR = shipped_weights_dir()
+"""Folder of the shipped weights (package data, or ``weights/`` of the checkout)."""
 
 
 def default_weights(variant: str = "se") -> Path:
     """Path of the shipped weights of a variant (``se`` or ``l``)."""
     return WEIGHTS_DIR / f"{_registry_name(variant)}.pt"
+
+
+def shipped_digests() -> dict[str, str]:
+    """SHA-256 digests of the shipped model files, as their ``SHA256SUMS`` lists them (empty without one).
+
+    Example
+    -------
+    >>> sorted(shipped_digests())
+    ['ecgcnn_l.pt', 'ecgcnn_se.pt', 'rhythm_trees.json']
+    """
+    manifest = WEIGHTS_DIR / MANIFEST
+    if not manifest.is_file():
+        return {}
+    parts = (line.split() for line in manifest.read_text().splitlines())
+    return {p[1].lstrip("*"): p[0] for p in parts if len(p) == 2}
 
 
 def _registry_name(variant: str) -> str:

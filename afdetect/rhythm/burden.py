@@ -3,8 +3,10 @@
 :class:`BurdenReport` receives each record's whole per-window table as prediction finishes
 it (one row per 15 s of signal: about 5,800 rows for 24 h, so keeping it is cheap even when
 the CSV itself is streamed), merges its episodes, summarises its burden and, when asked,
-writes its WFDB rhythm annotation file at once. The episodes CSV and the summary JSON are
-written at the end, atomically.
+writes its WFDB rhythm annotation file at once. The episodes CSV and the summary (JSON, or
+CSV when its name ends in ``.csv``) are written at the end, atomically; every episode row and
+every record's summary carries the run's provenance (``PROVENANCE_KEYS``: afdetect version,
+model, weights sha256, threshold).
 """
 
 from __future__ import annotations
@@ -19,7 +21,18 @@ from afdetect.errors import ParameterError, UsageError
 from afdetect.io.annotations import check_annotation_extension, writable_folder, write_rhythm_annotations
 from afdetect.io.atomic import atomic_open, check_writable, write_json
 from afdetect.io.find import record_base
-from afdetect.rhythm.episodes import EPISODE_COLUMNS, merge_episodes, summarise_record
+from afdetect.io.header import read_header
+from afdetect.rhythm.episodes import (
+    EPISODE_COLUMNS,
+    SUMMARY_KEYS,
+    TIME_COLUMNS,
+    merge_episodes,
+    summarise_record,
+    with_times,
+)
+
+PROVENANCE_KEYS = ("afdetect_version", "model", "weights_sha256", "threshold")
+"""What produced a result (``Predictor.provenance``), added to episode rows and summaries."""
 
 
 @dataclass
@@ -38,6 +51,9 @@ class BurdenReport:
         Summary of each record added so far (:func:`afdetect.rhythm.episodes.summarise_record`).
     annotation_files : list of Path
         Annotation files written so far.
+    provenance : dict
+        Keys ``PROVENANCE_KEYS`` (``Predictor.provenance()``) written beside every episode and
+        summary; empty: none.
 
     Example
     -------
@@ -51,11 +67,13 @@ class BurdenReport:
     episodes: list[pd.DataFrame] = field(default_factory=list)
     summaries: list[dict[str, Any]] = field(default_factory=list)
     annotation_files: list[Path] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def add(self, record: str | Path, table: pd.DataFrame) -> None:
         """Merge, summarise (and annotate) one record from its whole per-window table."""
         episodes = merge_episodes(table)
-        self.episodes.append(episodes)
+        info = read_header(record)  # already read once by the prediction: it is valid
+        self.episodes.append(with_times(episodes, info.base_time, info.base_date))
         self.summaries.append(summarise_record(table, episodes))
         if self.annotate:
             self.annotation_files.append(
@@ -70,11 +88,18 @@ class BurdenReport:
         return (base.parent if self.annotate_dir is None else Path(self.annotate_dir)) / f"{base.name}.{self.annotate}"
 
     def episodes_table(self) -> pd.DataFrame:
-        """Episodes of every record added, in order (columns ``record, onset_s, offset_s, duration_s``)."""
+        """Episodes of every record added, in order (columns ``record, onset_s, offset_s, duration_s``,
+        ``TIME_COLUMNS``, then the provenance keys)."""
         frames = [e for e in self.episodes if not e.empty]
-        if not frames:
-            return pd.DataFrame(columns=list(EPISODE_COLUMNS))
-        return pd.concat(frames, ignore_index=True)
+        empty = pd.DataFrame(columns=[*EPISODE_COLUMNS, *TIME_COLUMNS])
+        table = pd.concat(frames, ignore_index=True) if frames else empty
+        for key, value in self.provenance.items():
+            table[key] = value
+        return table
+
+    def summary_rows(self) -> list[dict[str, Any]]:
+        """Per-record summaries, each followed by the provenance keys."""
+        return [{**summary, **self.provenance} for summary in self.summaries]
 
     def write_episodes(self, path: str | Path) -> None:
         """Write the episodes of every record as one CSV, atomically."""
@@ -82,8 +107,14 @@ class BurdenReport:
             self.episodes_table().to_csv(handle, index=False, lineterminator="\n")
 
     def write_summary(self, path: str | Path) -> None:
-        """Write the per-record summaries as a JSON list, atomically."""
-        write_json(path, self.summaries)
+        """Write the per-record summaries atomically: a CSV table when ``path`` ends in ``.csv``, else a JSON list."""
+        rows = self.summary_rows()
+        if Path(path).suffix.lower() != ".csv":
+            write_json(path, rows)
+            return
+        columns = [*SUMMARY_KEYS, *self.provenance]
+        with atomic_open(path, newline="") as handle:
+            pd.DataFrame(rows, columns=columns).to_csv(handle, index=False, lineterminator="\n")
 
 
 def check_burden_outputs(

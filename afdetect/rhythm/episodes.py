@@ -22,6 +22,7 @@ analysed time. Defaults of both rules are in :mod:`afdetect.config`.
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,55 @@ EPISODE_COLUMNS = ("record", "onset_s", "offset_s", "duration_s")
 """Columns of an episodes table (times in s from the record start)."""
 
 
+TIME_COLUMNS = ("onset_hms", "offset_hms", "duration_hms", "onset_clock", "offset_clock")
+"""Columns :func:`with_times` adds: times as ``H:MM:SS.mmm`` from the record start, and clock
+times (``HH:MM:SS.mmm``, with the date ``YYYY-MM-DD`` before it when the header has one)."""
+
+
+def fmt_hms(seconds: float) -> str:
+    """``H:MM:SS.mmm`` of a time in s (as ``rdsamp``/``rdann`` print elapsed time).
+
+    Example
+    -------
+    >>> fmt_hms(3727.5)
+    '1:02:07.500'
+    """
+    ms = int(round(seconds * 1000))
+    return f"{ms // 3_600_000}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+
+def fmt_clock(seconds: float, base_time: datetime.time | None, base_date: datetime.date | None = None) -> str:
+    """Clock time ``seconds`` after ``base_time`` (``""`` without one); with the date when ``base_date`` is known.
+
+    Example
+    -------
+    >>> fmt_clock(90.25, datetime.time(23, 59), datetime.date(2000, 1, 31))
+    '2000-02-01 00:00:30.250'
+    >>> fmt_clock(90.25, datetime.time(23, 59))
+    '00:00:30.250'
+    """
+    if base_time is None:
+        return ""
+    start = datetime.datetime.combine(base_date or datetime.date(2000, 1, 1), base_time)
+    moment = start + datetime.timedelta(seconds=round(seconds, 3))
+    clock = f"{moment:%H:%M:%S}.{moment.microsecond // 1000:03d}"
+    return f"{moment:%Y-%m-%d} {clock}" if base_date is not None else clock
+
+
+def with_times(
+    episodes: pd.DataFrame, base_time: datetime.time | None = None, base_date: datetime.date | None = None
+) -> pd.DataFrame:
+    """``episodes`` with ``TIME_COLUMNS`` added (clock columns empty without ``base_time``)."""
+    onsets, offsets = episodes["onset_s"].astype(float), episodes["offset_s"].astype(float)
+    return episodes.assign(
+        onset_hms=[fmt_hms(t) for t in onsets],
+        offset_hms=[fmt_hms(t) for t in offsets],
+        duration_hms=[fmt_hms(t) for t in episodes["duration_s"].astype(float)],
+        onset_clock=[fmt_clock(t, base_time, base_date) for t in onsets],
+        offset_clock=[fmt_clock(t, base_time, base_date) for t in offsets],
+    )
+
+
 SUMMARY_KEYS = (
     "record",
     "analysed_s",
@@ -42,6 +92,8 @@ SUMMARY_KEYS = (
     "af_burden_pct",
     "episodes",
     "longest_episode_s",
+    "af_windows",
+    "af_window_s",
 )
 """Keys of a per-record summary (see :func:`summarise_record`)."""
 
@@ -114,15 +166,17 @@ def summarise_record(table: pd.DataFrame, episodes: pd.DataFrame) -> dict[str, A
         owned by unreadable windows (s); ``af_s`` time inside episodes that is readable (s);
         ``af_burden_pct`` ``af_s`` as a percentage of readable analysed time (``None`` when
         nothing is readable); ``episodes`` count; ``longest_episode_s`` (s, 0 without
-        episodes). Times are rounded to 1 ms, the burden to 0.01 %.
+        episodes); ``af_windows`` number of windows labelled AF and ``af_window_s`` the time
+        they own (s), so a lone AF window too short for an episode shows beside a 0 % burden.
+        Times are rounded to 1 ms, the burden to 0.01 %.
 
     Example
     -------
     >>> t = pd.DataFrame({"record": "r", "start_s": [0.0, 15.0, 30.0], "end_s": [30.0, 45.0, 60.0],
     ...                   "label": ["AF", "AF", "unreadable"]})
     >>> s = summarise_record(t, merge_episodes(t))
-    >>> s["analysed_s"], s["unreadable_s"], s["af_s"], s["af_burden_pct"]
-    (60.0, 22.5, 37.5, 100.0)
+    >>> s["analysed_s"], s["unreadable_s"], s["af_s"], s["af_burden_pct"], s["af_windows"], s["af_window_s"]
+    (60.0, 22.5, 37.5, 100.0, 2, 37.5)
     """
     table = _one_record(table)
     record = str(table["record"].iloc[0]) if not table.empty else ""
@@ -130,6 +184,8 @@ def summarise_record(table: pd.DataFrame, episodes: pd.DataFrame) -> dict[str, A
     analysed = float(own_end[-1] - own_start[0]) if len(own_start) else 0.0
     unreadable = (table["label"] == UNREADABLE).to_numpy()
     unreadable_s = float(np.sum((own_end - own_start)[unreadable]))
+    is_af = (table["label"] == LABEL_NAMES[1]).to_numpy()
+    af_window_s = float(np.sum((own_end - own_start)[is_af]))
     episodes = episodes.sort_values("onset_s", kind="mergesort")
     onsets = episodes["onset_s"].to_numpy(float)
     offsets = episodes["offset_s"].to_numpy(float)
@@ -146,6 +202,8 @@ def summarise_record(table: pd.DataFrame, episodes: pd.DataFrame) -> dict[str, A
         "af_burden_pct": burden,
         "episodes": len(onsets),
         "longest_episode_s": round(float(np.max(offsets - onsets)), 3) if len(onsets) else 0.0,
+        "af_windows": int(np.sum(is_af)),
+        "af_window_s": round(af_window_s, 3),
     }
 
 

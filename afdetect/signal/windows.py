@@ -142,7 +142,8 @@ def record_windows(
     Raises
     ------
     RecordError
-        When the record is shorter than ``MIN_RECORD_S`` or its signal cannot be read.
+        When the record is shorter than ``MIN_RECORD_S``, no window overlaps ``span_s``, or
+        its signal cannot be read.
 
     Example
     -------
@@ -161,6 +162,12 @@ def record_windows(
     if span_s is not None:
         begin, end = span_s[0] * info.fs, span_s[1] * info.fs
         starts = starts[(starts < end) & (np.minimum(starts + win, info.n_samples) > begin)]
+        if len(starts) == 0:
+            raise RecordError(
+                info.path.with_suffix(".hea"),
+                f"no window overlaps {span_s[0]:g} s to {'the end' if np.isinf(span_s[1]) else f'{span_s[1]:g} s'}"
+                f" (the record is {info.duration_s:.1f} s long)",
+            )
     for i in range(0, len(starts), chunk_windows):
         chunk = starts[i : i + chunk_windows]
         first, stop = int(chunk[0]), min(int(chunk[-1]) + win, info.n_samples)
@@ -194,20 +201,24 @@ def prefetch(items: Iterable[T], depth: int = 1) -> Iterator[T]:
     slots: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def hand_over(entry: tuple[object, BaseException | None]) -> bool:
+        """Put ``entry`` in the queue unless the consumer has stopped (never blocks for good)."""
+        while not stop.is_set():
+            try:
+                slots.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        slots.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not hand_over((item, None)):
                     return
-            slots.put((_DONE, None))
+            hand_over((_DONE, None))
         except BaseException as exc:  # handed to the consumer, raised there
-            slots.put((_DONE, exc))
+            hand_over((_DONE, exc))
 
     worker = threading.Thread(target=produce, name="afdetect-prefetch", daemon=True)
     worker.start()

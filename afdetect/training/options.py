@@ -75,9 +75,10 @@ class TrainConfig:
     num_workers: int = field(
         default=0, metadata=flag("Data-loader worker processes (per training process).", "--workers")
     )
-    resume: bool = field(default=False, metadata=flag("Continue from OUT_DIR/last.pt.", "--resume"))
+    resume: bool = field(default=False, metadata=flag("Continue from OUT_DIR/last.pt.", "--resume/--no-resume"))
     amp: bool = field(
-        default=False, metadata=flag("Mixed precision (float16 autocast + gradient scaling); CUDA only.", "--amp")
+        default=False,
+        metadata=flag("Mixed precision (float16 autocast + gradient scaling); CUDA only.", "--amp/--no-amp"),
     )
     model_overrides: dict[str, Any] = field(default_factory=dict)
     folds: int = field(

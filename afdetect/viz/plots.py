@@ -5,12 +5,13 @@ matplotlib runs headless (Agg) and every figure is written atomically.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from afdetect.config import LABEL_NAMES, UNREADABLE
+from afdetect.config import AF_RHYTHMS, LABEL_NAMES, UNREADABLE
 from afdetect.io.atomic import atomic_path
 
 if TYPE_CHECKING:
@@ -146,6 +147,52 @@ def _plot_probability(ax: Any, table: pd.DataFrame, threshold: float, scale: flo
     ax.legend(loc="upper right", fontsize="small", ncol=3)
 
 
+ECG_PAPER_COLOUR = "#f4a6a6"
+"""Grid colour of ECG paper."""
+
+
+def _ecg_paper(ax: Any, t0: float, t1: float) -> None:
+    """ECG-paper grid behind the trace: heavy lines every 0.2 s and 0.5 mV, light ones every 0.04 s and
+    0.1 mV (25 mm/s, 10 mm/mV). Longer strips keep the grid readable instead of solid: light lines
+    only up to 12 s, heavy lines 0.2 s apart up to a minute, then 1 s (to 5 min) or 5 s apart."""
+    span = t1 - t0
+    y0, y1 = ax.get_ylim()
+    heavy_s = 0.2 if span <= 60 else 1.0 if span <= 300 else 5.0
+    grids = [(heavy_s, 0.5, 0.6)] + ([(0.04, 0.1, 0.25)] if span <= 12 else [])
+    for step_s, step_mv, lw in grids:
+        xs = np.arange(np.ceil(t0 / step_s), np.floor(t1 / step_s) + 1) * step_s
+        ys = np.arange(np.ceil(y0 / step_mv), np.floor(y1 / step_mv) + 1) * step_mv
+        ax.vlines(xs, y0, y1, colors=ECG_PAPER_COLOUR, lw=lw, zorder=0)
+        ax.hlines(ys, t0, t1, colors=ECG_PAPER_COLOUR, lw=lw, zorder=0)
+    ax.set_ylim(y0, y1)
+
+
+def _plot_reference(ax: Any, reference: Sequence[Any], t0: float, t1: float, scale: float = 1.0) -> None:
+    """The reference rhythm (``.atr`` intervals: ``start_s``, ``end_s``, ``rhythm``) as a band: AF red, others grey."""
+    for interval in reference:
+        a, b = max(interval.start_s, t0), min(interval.end_s, t1)
+        if b <= a:
+            continue
+        is_af = interval.rhythm in AF_RHYTHMS
+        ax.axvspan(a / scale, b / scale, color=AF_COLOUR if is_af else UNREADABLE_COLOUR, alpha=0.5 if is_af else 0.2)
+        if (b - a) / (t1 - t0) > 0.04:
+            ax.text((a + b) / 2 / scale, 0.5, interval.rhythm.lstrip("("), ha="center", va="center", fontsize="small")
+    ax.set(yticks=[], ylim=(0, 1))
+    ax.set_ylabel("reference\n(.atr)", rotation=0, ha="right", va="center", fontsize="small")
+
+
+def _clock_axis(ax: Any, clock: Callable[[float], str] | None, scale: float = 1.0) -> None:
+    """Clock time (``clock(seconds)``) along the top of ``ax``, when the header gives a base time."""
+    if clock is None:
+        return
+    from matplotlib.ticker import FuncFormatter
+
+    top = ax.secondary_xaxis("top")
+    top.xaxis.set_major_formatter(FuncFormatter(lambda x, _: clock(x * scale)))
+    top.set_xlabel("clock time", fontsize="small")
+    top.tick_params(labelsize="small")
+
+
 def plot_strip(
     path: str | Path,
     time_s: np.ndarray,
@@ -153,8 +200,11 @@ def plot_strip(
     table: pd.DataFrame,
     threshold: float,
     title: str = "",
+    reference: Sequence[Any] | None = None,
+    clock: Callable[[float], str] | None = None,
 ) -> None:
-    """An ECG strip with its AF windows shaded, and the AF probability of each window beneath.
+    """An ECG strip with its AF windows shaded, the AF probability of each window beneath, and the
+    reference rhythm (``.atr``) beneath that when given.
 
     Parameters
     ----------
@@ -170,6 +220,10 @@ def plot_strip(
         AF threshold on ``p_af`` (drawn as a dashed line).
     title : str
         Figure title (record, lead, span).
+    reference : sequence of RhythmInterval, optional
+        The record's reference rhythm intervals (:func:`afdetect.io.annotations.read_rhythm_intervals`).
+    clock : callable, optional
+        Clock time of a time in s from the record start, shown along the top when given.
 
     Example
     -------
@@ -177,21 +231,40 @@ def plot_strip(
     """
     plt = pyplot()
     span = float(time_s[-1] - time_s[0]) if len(time_s) > 1 else 1.0
-    fig, (ax_ecg, ax_p) = plt.subplots(
-        2, 1, sharex=True, figsize=(min(max(8.0, span / 3), 24.0), 5.5), gridspec_kw={"height_ratios": [3, 1.4]}
+    rows = 3 if reference else 2
+    fig, axes = plt.subplots(
+        rows,
+        1,
+        sharex=True,
+        figsize=(min(max(8.0, span / 3), 24.0), 5.5 + 0.6 * (rows - 2)),
+        gridspec_kw={"height_ratios": [3, 1.4, 0.5][:rows]},
     )
+    ax_ecg, ax_p = axes[0], axes[1]
+    if reference and len(time_s) > 1:
+        _plot_reference(axes[2], reference, float(time_s[0]), float(time_s[-1]))
     _shade_windows([ax_ecg, ax_p], table)
     ax_ecg.plot(time_s, signal_mv, lw=0.6, color="black")
+    if len(time_s) > 1:
+        _ecg_paper(ax_ecg, float(time_s[0]), float(time_s[-1]))
     ax_ecg.set(ylabel="ECG (mV)", title=title)
     if ax_ecg.get_legend_handles_labels()[0]:  # some AF or unreadable window is shaded
         ax_ecg.legend(loc="upper right", fontsize="small")
     _plot_probability(ax_p, table, threshold)
-    ax_p.set(xlabel="time (s)", xlim=(float(time_s[0]), float(time_s[-1])) if len(time_s) > 1 else None)
+    _clock_axis(ax_ecg, clock)
+    axes[-1].set(xlabel="time (s)", xlim=(float(time_s[0]), float(time_s[-1])) if len(time_s) > 1 else None)
     fig.tight_layout()
     save_figure(fig, path)
 
 
-def plot_overview(path: str | Path, table: pd.DataFrame, threshold: float, duration_s: float, title: str = "") -> None:
+def plot_overview(
+    path: str | Path,
+    table: pd.DataFrame,
+    threshold: float,
+    duration_s: float,
+    title: str = "",
+    reference: Sequence[Any] | None = None,
+    clock: Callable[[float], str] | None = None,
+) -> None:
     """Whole-record overview: AF probability of every window against time (hours), AF shaded.
 
     Parameters
@@ -206,15 +279,25 @@ def plot_overview(path: str | Path, table: pd.DataFrame, threshold: float, durat
         Record duration (s): the time axis runs from 0 to it.
     title : str
         Figure title.
+    reference : sequence of RhythmInterval, optional
+        The record's reference rhythm, drawn as a band beneath.
+    clock : callable, optional
+        Clock time of a time in s from the record start, shown along the top when given.
 
     Example
     -------
     >>> plot_overview("overview.png", predictor.predict_record("holter"), 0.5, 86400.0)  # doctest: +SKIP
     """
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(14, 4))
+    if reference:
+        fig, (ax, ax_ref) = plt.subplots(2, 1, sharex=True, figsize=(14, 4.6), gridspec_kw={"height_ratios": [4, 0.6]})
+        _plot_reference(ax_ref, reference, 0.0, duration_s, scale=3600.0)
+    else:
+        fig, ax = plt.subplots(figsize=(14, 4))
     _shade_windows([ax], table, scale=3600.0)
     _plot_probability(ax, table, threshold, scale=3600.0, marker="" if len(table) > 200 else "o")
-    ax.set(xlabel="time (h)", xlim=(0, duration_s / 3600.0), title=title)
+    ax.set(title=title)
+    _clock_axis(ax, clock, scale=3600.0)
+    fig.axes[-1].set(xlabel="time (h)", xlim=(0, duration_s / 3600.0))
     fig.tight_layout()
     save_figure(fig, path)

@@ -1,0 +1,50 @@
+"""The ``train`` command's two trainers: ECGCNN with a progress bar, and the rhythm trees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from afdetect.cli.common import err, progress_bar
+from afdetect.training.options import TrainConfig
+
+
+def train_cnn_command(config: TrainConfig, threads: int | None) -> Path:
+    """Train ECGCNN with a progress bar; report the best epoch; return the best weights' path.
+
+    ``threads`` (torch's intra-op threads) was set by the caller."""
+    from afdetect.training.loop import train as run_training
+
+    with progress_bar() as bar:
+        task = bar.add_task("epoch 1", total=None)
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage == "epoch":
+                bar.console.print(f"epoch {done}/{total} done", highlight=False)
+                bar.update(task, description=f"epoch {done + 1}", completed=0)
+            else:
+                bar.update(task, completed=done, total=total)
+
+        best = run_training(config, progress)
+    best_file = config.out_dir / "best.pt"
+    err.print(
+        f"best epoch {best['epoch']}: validation F1(AF) {best['val_f1']:.3f} "
+        f"at threshold {best.get('threshold', 0.5):.3f}; weights in {best_file}"
+    )
+    return best_file
+
+
+def train_trees_command(config: TrainConfig, threads: int | None) -> Path:
+    """Train the rhythm trees; report validation (and test) F1; return the trees file's path."""
+    from afdetect.training.cache import load_window_set
+    from afdetect.training.trees import TREES_FILE_NAME, train_trees
+
+    with progress_bar() as bar:
+        bar.add_task("rhythm features and trees", total=None)
+        summary = train_trees(config, load_window_set(config.data), threads=threads or 0)
+    best_file = config.out_dir / TREES_FILE_NAME
+    test = f", test F1(AF) {summary['test']['f1']:.3f}" if "test" in summary else ""
+    err.print(
+        f"trees: validation F1(AF) {summary['val']['f1']:.3f}{test} at threshold {summary['threshold']:.3f};"
+        f" trees in {best_file}"
+    )
+    return best_file
