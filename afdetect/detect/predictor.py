@@ -67,11 +67,7 @@ class Predictor:
         """Load weights (default: the shipped file of ``variant``, ``se`` when not given)."""
         path = default_weights(variant or "se") if path is None else Path(path)
         model, meta = load_weights(path, variant)
-        if threshold is not None:
-            check_range("threshold", threshold, 0, 1, low_open=True, high_open=True)
-        preprocessing = Preprocessing.from_dict(meta["preprocessing"])
-        threshold = meta["threshold"] if threshold is None else threshold
-        return cls(_model_scorer(model), threshold, meta, preprocessing, source=path)
+        return cls._from_model_file(_model_scorer(model), meta, threshold, path)
 
     @classmethod
     def rr_baseline(cls, *, threshold: float | None = None, split_from: str | Path | None = None) -> Predictor:
@@ -113,11 +109,15 @@ class Predictor:
 
         path = default_trees() if path is None else Path(path)
         booster, meta = load_trees(path)
+        return cls._from_model_file(TreesScorer(booster), meta, threshold, path)
+
+    @classmethod
+    def _from_model_file(cls, scorer: Scorer, meta: dict, threshold: float | None, source: Path) -> Predictor:
+        """A predictor of a loaded model file: its threshold unless ``threshold`` is given, its preprocessing."""
         if threshold is not None:
             check_range("threshold", threshold, 0, 1, low_open=True, high_open=True)
         preprocessing = Preprocessing.from_dict(meta["preprocessing"])
-        threshold = meta["threshold"] if threshold is None else threshold
-        return cls(TreesScorer(booster), threshold, meta, preprocessing, source=path)
+        return cls(scorer, meta["threshold"] if threshold is None else threshold, meta, preprocessing, source=source)
 
     @classmethod
     def for_method(
