@@ -1,4 +1,4 @@
-"""Rhythm and atrial-activity features (afdetect.signal.features)."""
+"""Rhythm and atrial-activity features (afdetect.signal.features, afdetect.signal.ectopy)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,8 @@ import pytest
 
 from afdetect.io.synthetic import ecg_signal
 from afdetect.signal.conditioning import condition_windows
-from afdetect.signal.features import (
-    FEATURE_NAMES,
-    ectopic_intervals,
-    ectopy_pattern,
-    rhythm_features,
-    rr_irregularity,
-)
+from afdetect.signal.ectopy import ectopic_intervals, ectopy_pattern, rr_irregularity
+from afdetect.signal.features import FEATURE_NAMES, rhythm_features
 
 FS = 250
 
