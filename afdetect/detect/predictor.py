@@ -109,7 +109,8 @@ class Predictor:
 
         path = default_trees() if path is None else Path(path)
         booster, meta = load_trees(path)
-        return cls._from_model_file(TreesScorer(booster), meta, threshold, path)
+        scorer = TreesScorer(booster, Preprocessing.from_dict(meta["preprocessing"]).model_fs)
+        return cls._from_model_file(scorer, meta, threshold, path)
 
     @classmethod
     def _from_model_file(cls, scorer: Scorer, meta: dict, threshold: float | None, source: Path) -> Predictor:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from afdetect.config import MODEL_FS
 from afdetect.models.trees import AF_CLASS
 from afdetect.signal.features import rhythm_features
 
@@ -27,9 +28,9 @@ class TreesScorer:
     (3,)
     """
 
-    def __init__(self, booster: Any) -> None:
-        self.booster = booster
+    def __init__(self, booster: Any, fs: float = MODEL_FS) -> None:
+        self.booster, self.fs = booster, fs
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """P(AF) ``(n,)`` of conditioned windows ``(n, samples at MODEL_FS)``."""
-        return self.booster.predict(rhythm_features(x))[:, AF_CLASS]
+        """P(AF) ``(n,)`` of conditioned windows ``(n, samples)`` at ``fs`` Hz (the trees file's model rate)."""
+        return self.booster.predict(rhythm_features(x, self.fs))[:, AF_CLASS]

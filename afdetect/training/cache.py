@@ -217,7 +217,7 @@ def windows_from_records(
         end_s=end_s,
         records=np.asarray(names),
         record_labels=np.asarray(record_labels),
-        features=rhythm_features(windows),
+        features=rhythm_features(windows, DEFAULT_PREPROCESSING.model_fs),
     )
     ws.provenance = {
         "afdetect_version": __version__,

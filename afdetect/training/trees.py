@@ -54,7 +54,7 @@ def window_feature_matrix(ws: WindowSet) -> np.ndarray:
     version's features, else computed from the (float16) windows."""
     if ws.features is not None and ws.provenance.get("feature_names") == list(FEATURE_NAMES):
         return np.asarray(ws.features, dtype=np.float32)
-    return rhythm_features(np.asarray(ws.windows, dtype=np.float32))
+    return rhythm_features(np.asarray(ws.windows, dtype=np.float32), ws.preprocessing.model_fs)
 
 
 def train_trees(
