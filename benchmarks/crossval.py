@@ -67,8 +67,8 @@ from afdetect.errors import UsageError
 from afdetect.evaluate.metrics import auroc, best_threshold, binary_metrics, challenge_f1, record_scores
 from afdetect.evaluate.records import EvalResult, evaluate, select_split
 from afdetect.io.atomic import atomic_open, json_safe
+from afdetect.models.files import sha256
 from afdetect.models.trees import record_classes
-from afdetect.models.weights import sha256
 from afdetect.signal import rr
 from afdetect.training.cache import WindowSet, load_window_set, save_window_set
 from afdetect.training.loop import train

@@ -10,17 +10,9 @@ import torch
 
 from afdetect.config import DEFAULT_PREPROCESSING, MODEL_FS, window_samples
 from afdetect.errors import UsageError
+from afdetect.models.files import MANIFEST, sha256, verify_manifest, write_manifest
 from afdetect.models.registry import create_model
-from afdetect.models.weights import (
-    FORMAT,
-    MANIFEST,
-    default_weights,
-    load_weights,
-    save_weights,
-    sha256,
-    verify_manifest,
-    write_manifest,
-)
+from afdetect.models.weights import FORMAT, default_weights, load_weights, save_weights
 
 
 def test_round_trip_gives_the_same_outputs(tmp_path: Path, tiny_model_overrides: dict[str, object]) -> None:

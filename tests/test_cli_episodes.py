@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from afdetect import __version__
 from afdetect.cli import app
-from afdetect.models.weights import sha256
+from afdetect.models.files import sha256
 from afdetect.rhythm.burden import PROVENANCE_KEYS
 from afdetect.rhythm.episodes import EPISODE_COLUMNS, SUMMARY_KEYS, TIME_COLUMNS, merge_episodes, summarise_record
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from afdetect import __version__
 from afdetect.cli import app
-from afdetect.models.weights import sha256, shipped_digests
+from afdetect.models.files import sha256, shipped_digests
 from afdetect.rhythm.burden import PROVENANCE_KEYS
 from afdetect.rhythm.episodes import SUMMARY_KEYS
 

@@ -41,7 +41,8 @@ from afdetect.detect.predictor import WINDOW_COLUMNS, Predictor
 from afdetect.detect.runs import predict_to_csv
 from afdetect.errors import RecordError, UsageError
 from afdetect.io.annotations import read_rhythm_intervals
-from afdetect.models.weights import load_weights, write_manifest
+from afdetect.models.files import write_manifest
+from afdetect.models.weights import load_weights
 
 N = 10_000
 """Samples per signal of the 40 s corpus records (250 Hz)."""

@@ -201,3 +201,22 @@ def test_predict_command_imports_no_scipy(tiny_weights: Path, fmt212_record: Pat
     run = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "[]"
     assert len(pd.read_csv(out)) == 9
+
+
+@pytest.mark.parametrize("method", ["trees", "rr"])
+def test_predict_without_the_cnn_imports_no_torch(
+    method: str, fmt212_record: Path, record_128: Path, tmp_path: Path
+) -> None:
+    """Importing torch takes about 1.5 s; the rhythm trees and the RR baseline must not pay it (``-j 2`` either)."""
+    out = tmp_path / "out.csv"
+    code = (
+        "import sys\n"
+        "from afdetect.cli import main\n"
+        "sys.argv = ['afdetect', 'predict', *sys.argv[1:]]\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
+        "print('torch' in sys.modules)\n"
+    )
+    args = [f"{fmt212_record}.hea", f"{record_128}.hea", "-o", str(out), "--method", method, "-j", "2", "-q"]
+    run = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
+    assert run.stdout.strip().splitlines()[-1] == "False"
+    assert pd.read_csv(out)["record"].nunique() == 2

@@ -17,8 +17,9 @@ import synth
 import torch
 
 from afdetect.config import CLIP_FRACTION, INFERENCE_BATCH, window_samples
+from afdetect.detect.cnn import ModelScorer
 from afdetect.detect.inference import DEFAULT_THREADS, inference_threads, predict_proba, set_inference_threads
-from afdetect.detect.predictor import ModelScorer, Predictor
+from afdetect.detect.predictor import Predictor
 from afdetect.detect.runs import _init_worker, _predict_tables
 from afdetect.errors import UsageError
 from afdetect.io.atomic import atomic_open, check_writable, is_special_file

@@ -14,8 +14,8 @@ from afdetect.config import DEFAULT_PREPROCESSING
 from afdetect.detect.predictor import Predictor
 from afdetect.errors import UsageError
 from afdetect.io.synthetic import ecg_signal
+from afdetect.models.files import sha256
 from afdetect.models.trees import CLASSES, TreesRecipe, default_trees, load_trees
-from afdetect.models.weights import sha256
 from afdetect.signal.conditioning import condition_windows
 from afdetect.signal.features import FEATURE_NAMES
 from afdetect.training.cache import load_window_set

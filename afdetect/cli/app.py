@@ -35,6 +35,7 @@ from afdetect.cli.common import (
     run_action,
     silence_stdout,
     state,
+    use_threads,
     with_config_options,
 )
 from afdetect.cli.help import ReadableCommand, ReadableGroup, print_version
@@ -227,13 +228,12 @@ def predict(
 
     Example: afdetect predict data/ -r -o windows.csv --episodes episodes.csv --summary burden.csv
     """
-    from afdetect.detect.inference import set_inference_threads
     from afdetect.detect.predictor import Predictor
     from afdetect.detect.runs import predict_to_csv, resolve_jobs
     from afdetect.rhythm.burden import BurdenReport, check_burden_outputs
 
     def action() -> int:
-        set_inference_threads(threads)
+        use_threads(method, threads)
         span_s = parse_span(start, end)
         check_burden_outputs(episodes, summary, annotate, annotate_dir)
         predictor = Predictor.for_method(method, weights=weights, variant=variant, threshold=threshold)
@@ -310,13 +310,12 @@ def plot(
 
     Example: afdetect plot example/example --start 170 --duration 30 -o af_onset.png
     """
-    from afdetect.detect.inference import set_inference_threads
     from afdetect.detect.predictor import Predictor
     from afdetect.io.find import resolve_record
     from afdetect.viz.record import plot_record
 
     def action() -> None:
-        set_inference_threads(threads)
+        use_threads(method, threads)
         predictor = Predictor.for_method(method, weights=weights, variant=variant, threshold=threshold)
         result = plot_record(
             predictor,
@@ -360,7 +359,6 @@ def evaluate_command(
 
     Example: afdetect eval windows.npz --weights se.pt --split test --out-dir eval
     """
-    from afdetect.detect.inference import set_inference_threads
     from afdetect.detect.predictor import Predictor
     from afdetect.detect.runs import resolve_jobs
     from afdetect.evaluate.records import evaluate, evaluate_records, select_split
@@ -371,7 +369,7 @@ def evaluate_command(
     from afdetect.training.cache import load_window_set
 
     def action() -> int:
-        set_inference_threads(threads)
+        use_threads(method, threads)
         predictor = Predictor.for_method(method, weights=weights, variant=variant, threshold=threshold)
         failures: list[str] = []
         if len(inputs) == 1 and inputs[0].suffix == ".npz":

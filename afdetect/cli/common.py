@@ -32,6 +32,7 @@ from afdetect.errors import (
     AfdetectError,
     ParameterError,
     UsageError,
+    check_range,
     internal_error,
 )
 
@@ -335,3 +336,13 @@ def report_left_out(left_out: list[dict[str, str]], limit: int = ERRORS_SHOWN) -
         err.print(escape(line), highlight=False, soft_wrap=True, emoji=False)
     if len(left_out) > limit:
         err.print(f"... and {len(left_out) - limit} more left out (metrics.json lists all)", highlight=False)
+
+
+def use_threads(method: str, threads: int | None) -> None:
+    """Set the CNN's scoring threads (``--threads``); other methods import no torch, the value is only checked."""
+    if method == "cnn":
+        from afdetect.detect.inference import set_inference_threads
+
+        set_inference_threads(threads)
+    elif threads is not None:
+        check_range("threads", threads, 1)

@@ -67,7 +67,7 @@ def print_version(value: bool) -> None:
     if not value:
         return
     from afdetect import __version__
-    from afdetect.models.weights import WEIGHTS_DIR, shipped_digests
+    from afdetect.models.files import WEIGHTS_DIR, shipped_digests
 
     typer.echo(f"afdetect {__version__}")
     digests = shipped_digests()

@@ -19,15 +19,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from afdetect import __version__
-from afdetect.config import DEFAULT_PREPROCESSING, INFERENCE_BATCH, LABEL_NAMES, RR_THRESHOLD, UNREADABLE, Preprocessing
-from afdetect.detect.inference import predict_proba
+from afdetect.config import DEFAULT_PREPROCESSING, LABEL_NAMES, RR_THRESHOLD, UNREADABLE, Preprocessing
 from afdetect.errors import ParameterError, check_range
 from afdetect.io.record import Record
-from afdetect.models.ecgcnn import ECGCNN
-from afdetect.models.weights import default_weights, load_weights, sha256
+from afdetect.models.files import sha256
 from afdetect.signal.windows import DEFAULT_CHUNK_WINDOWS, WindowBatch, prefetch, record_windows
 
 WINDOW_COLUMNS = ("record", "start_s", "end_s", "label", "p_af", "problem")
@@ -65,9 +62,12 @@ class Predictor:
         cls, path: str | Path | None = None, *, variant: str | None = None, threshold: float | None = None
     ) -> Predictor:
         """Load weights (default: the shipped file of ``variant``, ``se`` when not given)."""
+        from afdetect.detect.cnn import ModelScorer  # torch: only this method imports it
+        from afdetect.models.weights import default_weights, load_weights
+
         path = default_weights(variant or "se") if path is None else Path(path)
         model, meta = load_weights(path, variant)
-        return cls._from_model_file(_model_scorer(model), meta, threshold, path)
+        return cls._from_model_file(ModelScorer(model), meta, threshold, path)
 
     @classmethod
     def rr_baseline(cls, *, threshold: float | None = None, split_from: str | Path | None = None) -> Predictor:
@@ -92,6 +92,8 @@ class Predictor:
             check_range("threshold", threshold, 0, 1, low_open=True, high_open=True)
         meta = {"model": "rr_baseline", "method": "rr", "threshold": RR_THRESHOLD, "features": list(SCORE_FEATURES)}
         if split_from is not None:
+            from afdetect.models.weights import load_weights
+
             meta["training"] = load_weights(split_from)[1].get("training", {})
         return cls(rr_af_probability, RR_THRESHOLD if threshold is None else threshold, meta)
 
@@ -233,27 +235,3 @@ class Predictor:
             },
             columns=list(WINDOW_COLUMNS),
         )
-
-
-class ModelScorer:
-    """AF probability from an ECGCNN, ``batch_size`` windows per forward pass (a picklable :data:`Scorer`).
-
-    Example
-    -------
-    >>> scorer = ModelScorer(create_model("se"))  # doctest: +SKIP
-    >>> scorer(np.zeros((3, 3840), np.float32)).shape  # doctest: +SKIP
-    (3,)
-    """
-
-    def __init__(self, model: ECGCNN, batch_size: int = INFERENCE_BATCH) -> None:
-        # Channels-last feature maps let oneDNN run the spectrogram CNN about 1.2-1.3x faster on CPU;
-        # probabilities agree with the default layout to float32 rounding (~1e-8).
-        self.model, self.batch_size = model.to(memory_format=torch.channels_last), batch_size
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """AF probabilities ``(n,)`` of conditioned windows ``(n, samples at MODEL_FS)``."""
-        return predict_proba(self.model, x, self.batch_size)
-
-
-def _model_scorer(model: ECGCNN, batch_size: int = INFERENCE_BATCH) -> Scorer:
-    return ModelScorer(model, batch_size)

@@ -349,10 +349,12 @@ def _start_context() -> multiprocessing.context.BaseContext:
 
 
 def _init_worker(work: Callable[[Path], object]) -> None:
-    """Worker start: one scoring thread (torch on one thread), Ctrl-C left to the parent, the work kept."""
-    from afdetect.detect.inference import set_inference_threads
+    """Worker start: one scoring thread (torch on one thread, where the parent scores with torch),
+    Ctrl-C left to the parent, the work kept."""
+    if "torch" in sys.modules:  # the CNN; the trees and the RR baseline import no torch
+        from afdetect.detect.inference import set_inference_threads
 
-    set_inference_threads(1)
+        set_inference_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker["work"] = work
 

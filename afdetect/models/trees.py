@@ -32,7 +32,7 @@ import numpy as np
 from afdetect.config import DEFAULT_PREPROCESSING, Preprocessing
 from afdetect.errors import UsageError, check_range
 from afdetect.io.atomic import atomic_path
-from afdetect.models.weights import WEIGHTS_DIR, verify_manifest
+from afdetect.models.files import WEIGHTS_DIR, verify_manifest
 from afdetect.signal.features import FEATURE_NAMES
 
 FORMAT = "afdetect-trees"

@@ -18,11 +18,9 @@ lists with another digest fails.
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 import warnings
 import zipfile
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ from afdetect.config import DEFAULT_PREPROCESSING, LABEL_NAMES, Preprocessing
 from afdetect.errors import ParameterError, UsageError
 from afdetect.io.atomic import atomic_path
 from afdetect.models.ecgcnn import ECGCNN, ECGCNNConfig
+from afdetect.models.files import WEIGHTS_DIR, verify_manifest
 from afdetect.models.registry import VARIANTS, model_config
 
 FORMAT = "afdetect-weights"
@@ -40,51 +39,13 @@ FORMAT = "afdetect-weights"
 FORMAT_VERSION = 1
 
 
-MANIFEST = "SHA256SUMS"
-MODEL_FILE_PATTERNS: tuple[str, ...] = ("*.pt", "*.json")
-"""Model files the manifest lists: ECGCNN weights and trees files (:mod:`afdetect.models.trees`)."""
-
-
 ZIP_MAGIC = b"PK\x03\x04"
 """First bytes of a ``torch.save`` file (a zip archive)."""
-
-
-CHECKOUT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
-"""``weights/`` beside the package in a checkout (and so in an editable install)."""
-
-
-def shipped_weights_dir() -> Path:
-    """Folder of the shipped weights: the package data ``afdetect/weights`` of an installed wheel,
-    else the checkout's top-level ``weights/`` (the build copies it into the wheel, see ``setup.py``).
-    """
-    packaged = resources.files("afdetect").joinpath("weights")
-    if isinstance(packaged, Path) and (packaged / MANIFEST).is_file():
-        return packaged
-    return CHECKOUT_WEIGHTS
-
-
-WEIGHTS_DIR = shipped_weights_dir()
-"""Folder of the shipped weights (package data, or ``weights/`` of the checkout)."""
 
 
 def default_weights(variant: str = "se") -> Path:
     """Path of the shipped weights of a variant (``se`` or ``l``)."""
     return WEIGHTS_DIR / f"{_registry_name(variant)}.pt"
-
-
-def shipped_digests() -> dict[str, str]:
-    """SHA-256 digests of the shipped model files, as their ``SHA256SUMS`` lists them (empty without one).
-
-    Example
-    -------
-    >>> sorted(shipped_digests())
-    ['ecgcnn_l.pt', 'ecgcnn_se.pt', 'rhythm_trees.json']
-    """
-    manifest = WEIGHTS_DIR / MANIFEST
-    if not manifest.is_file():
-        return {}
-    parts = (line.split() for line in manifest.read_text().splitlines())
-    return {p[1].lstrip("*"): p[0] for p in parts if len(p) == 2}
 
 
 def _registry_name(variant: str) -> str:
@@ -120,53 +81,6 @@ def save_weights(
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-
-
-def sha256(path: str | Path) -> str:
-    """Hex SHA-256 digest of a file."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def write_manifest(directory: str | Path) -> Path:
-    """Write ``SHA256SUMS`` (``sha256sum`` format) for every model file (``*.pt``, ``*.json``) in ``directory``."""
-    directory = Path(directory)
-    files = sorted(p for pattern in MODEL_FILE_PATTERNS for p in directory.glob(pattern))
-    lines = [f"{sha256(p)}  {p.name}\n" for p in files]
-    manifest = directory / MANIFEST
-    with atomic_path(manifest) as tmp:
-        tmp.write_text("".join(lines))
-    return manifest
-
-
-def verify_manifest(path: str | Path) -> bool | None:
-    """Check a weights file against the ``SHA256SUMS`` beside it.
-
-    Returns
-    -------
-    bool or None
-        ``True`` when listed and matching, ``None`` when not listed (no manifest, or a
-        user's own file).
-
-    Raises
-    ------
-    UsageError
-        When the manifest lists the file with another digest.
-    """
-    path = Path(path)
-    manifest = path.parent / MANIFEST
-    if not manifest.is_file():
-        return None
-    for line in manifest.read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].lstrip("*") == path.name:
-            if parts[0] != sha256(path):
-                raise UsageError(path, f"sha256 does not match {manifest} (file corrupted or replaced)")
-            return True
-    return None
 
 
 def _check_archive(path: Path) -> None:

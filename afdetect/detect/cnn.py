@@ -1,0 +1,36 @@
+"""``--method cnn``: AF probability of conditioned windows from an ECGCNN (torch imported here only).
+
+:meth:`afdetect.detect.predictor.Predictor.from_weights` builds this scorer; the other methods
+(rhythm trees, RR baseline) never import torch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from afdetect.config import INFERENCE_BATCH
+from afdetect.detect.inference import predict_proba
+from afdetect.models.ecgcnn import ECGCNN
+
+
+class ModelScorer:
+    """AF probability from an ECGCNN, ``batch_size`` windows per forward pass.
+
+    A picklable :data:`~afdetect.detect.predictor.Scorer` (``--jobs`` workers receive it).
+
+    Example
+    -------
+    >>> scorer = ModelScorer(create_model("se"))  # doctest: +SKIP
+    >>> scorer(np.zeros((3, 3840), np.float32)).shape  # doctest: +SKIP
+    (3,)
+    """
+
+    def __init__(self, model: ECGCNN, batch_size: int = INFERENCE_BATCH) -> None:
+        # Channels-last feature maps let oneDNN run the spectrogram CNN about 1.2-1.3x faster on CPU;
+        # probabilities agree with the default layout to float32 rounding (~1e-8).
+        self.model, self.batch_size = model.to(memory_format=torch.channels_last), batch_size
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """AF probabilities ``(n,)`` of conditioned windows ``(n, samples at MODEL_FS)``."""
+        return predict_proba(self.model, x, self.batch_size)
