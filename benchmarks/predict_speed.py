@@ -211,9 +211,10 @@ def read_command(record: Path) -> list[str]:
     return [sys.executable, "-c", "import sys, wfdb; wfdb.rdrecord(sys.argv[1])", str(record)]
 
 
-def imports_command() -> list[str]:
-    """A fresh interpreter importing what ``afdetect predict`` imports (torch, wfdb, pandas)."""
-    return [sys.executable, "-c", "import afdetect.detect.predictor"]
+def imports_command(method: str = "cnn") -> list[str]:
+    """A fresh interpreter importing what ``afdetect predict --method METHOD`` imports (torch only for cnn)."""
+    scorer = {"cnn": "afdetect.detect.cnn", "trees": "afdetect.detect.trees"}[method]
+    return [sys.executable, "-c", f"import afdetect.detect.predictor, {scorer}"]
 
 
 def profile_predict(record: Path, weights: Path, threads: int | None = None, top: int = 25, method: str = "cnn") -> str:
@@ -279,8 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     rss_source = "/usr/bin/time -v" if TIME_BIN.is_file() else "getrusage"
     print(f"--method {args.method}, weights {weights}; peak RSS from {rss_source}")
     results: dict[float, tuple[RunResult, RunResult]] = {}
-    imports = median_run([timed_run(imports_command()) for _ in range(args.repeat)])
-    print(f"start-up floor: a fresh interpreter importing afdetect.detect.predictor takes {imports.wall_s:.2f} s")
+    imports = median_run([timed_run(imports_command(args.method)) for _ in range(args.repeat)])
+    print(f"start-up floor: a fresh interpreter importing the predictor and its scorer takes {imports.wall_s:.2f} s")
     with scratch_dir(args.workdir) as workdir:
         for hours in args.hours:
             name = f"holter_{hours:g}h".replace(".", "_")

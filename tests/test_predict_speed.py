@@ -21,7 +21,7 @@ def test_short_record_is_written_read_and_predicted(
     # 180 s in 30 s windows every 15 s: 11 windows; two interleaved runs of each command summarised.
     assert "0.05 h (11 windows): predict" in out
     assert "medians of 2 runs; predict" in out
-    assert "start-up floor: a fresh interpreter importing afdetect.detect.predictor takes" in out
+    assert "start-up floor: a fresh interpreter importing the predictor and its scorer takes" in out
     assert "(targets apply to --hours 10 24)" in out
 
 
