@@ -179,16 +179,23 @@ def test_failed_record_with_special_file_output_is_reported_not_crashed(
     assert "1 of 2 records failed" in result.output
 
 
-def test_predict_command_imports_no_scipy(tiny_weights: Path, fmt212_record: Path, tmp_path: Path) -> None:
-    """Importing ``scipy.signal`` alone takes about 1 s; ``afdetect predict`` (cnn method) must not pay it."""
-    out = tmp_path / "out.csv"
+def modules_after_predict(args: list[str], report: str) -> str:
+    """Run ``afdetect predict ARGS`` in a fresh interpreter (exit 0 asserted); the last line
+    ``report`` (a Python expression over ``sys.modules``) printed afterwards."""
     code = (
         "import sys\n"
         "from afdetect.cli import main\n"
         "sys.argv = ['afdetect', 'predict', *sys.argv[1:]]\n"
         "try:\n    main()\nexcept SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
-        "print(sorted(m for m in sys.modules if m == 'scipy' or m.startswith('scipy.')))\n"
+        f"print({report})\n"
     )
+    run = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
+    return run.stdout.strip().splitlines()[-1]
+
+
+def test_predict_command_imports_no_scipy(tiny_weights: Path, fmt212_record: Path, tmp_path: Path) -> None:
+    """Importing ``scipy.signal`` alone takes about 1 s; ``afdetect predict`` (cnn method) must not pay it."""
+    out = tmp_path / "out.csv"
     args = [
         f"{fmt212_record}.hea",
         "-o",
@@ -198,8 +205,8 @@ def test_predict_command_imports_no_scipy(tiny_weights: Path, fmt212_record: Pat
         "--summary",
         str(tmp_path / "s.json"),
     ]
-    run = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
-    assert run.stdout.strip() == "[]"
+    scipy = "sorted(m for m in sys.modules if m == 'scipy' or m.startswith('scipy.'))"
+    assert modules_after_predict(args, scipy) == "[]"
     assert len(pd.read_csv(out)) == 9
 
 
@@ -209,14 +216,6 @@ def test_predict_without_the_cnn_imports_no_torch(
 ) -> None:
     """Importing torch takes about 1.5 s; the rhythm trees and the RR baseline must not pay it (``-j 2`` either)."""
     out = tmp_path / "out.csv"
-    code = (
-        "import sys\n"
-        "from afdetect.cli import main\n"
-        "sys.argv = ['afdetect', 'predict', *sys.argv[1:]]\n"
-        "try:\n    main()\nexcept SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
-        "print('torch' in sys.modules)\n"
-    )
     args = [f"{fmt212_record}.hea", f"{record_128}.hea", "-o", str(out), "--method", method, "-j", "2", "-q"]
-    run = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
-    assert run.stdout.strip().splitlines()[-1] == "False"
+    assert modules_after_predict(args, "'torch' in sys.modules") == "False"
     assert pd.read_csv(out)["record"].nunique() == 2
