@@ -466,15 +466,18 @@ def fit_rr_fold(ws: WindowSet, meta: dict) -> Predictor:
     return Predictor(partial(rr_score.rr_af_probability, score=score), threshold, meta)
 
 
-def trees_record_classes(predictor: Predictor, ws: WindowSet, mask: np.ndarray, part: FoldPart) -> np.ndarray:
+def trees_record_classes(
+    predictor: Predictor, ws: WindowSet, features: np.ndarray, mask: np.ndarray, part: FoldPart
+) -> np.ndarray:
     """Four-class calls of the test records of one fold's trees (for the challenge score).
 
     A record is ``A`` when the detector calls it AF (``part``: the product path's ``p_af`` at
     the fold's threshold); otherwise the most probable other class, from the class
-    probabilities of the windows' features cached in the windows file.
+    probabilities of the windows' ``features`` (:func:`~afdetect.training.trees.window_feature_matrix`,
+    computed once for all folds).
     """
     idx = np.flatnonzero(mask[ws.record_index] & (ws.labels >= 0))
-    class_p = predictor.scorer.booster.predict(window_feature_matrix(ws)[idx])
+    class_p = predictor.scorer.booster.predict(features[idx])
     fraction, _ = record_scores(part.local_index, part.p_af, part.threshold, len(part.record_truth))
     return record_classes(class_p, part.local_index, fraction >= RECORD_AF_FRACTION)
 
@@ -488,6 +491,7 @@ def evaluate_folds(ws: WindowSet, args: argparse.Namespace) -> dict[str, Any]:
     per_fold: list[dict[str, Any]] = []
     truth = ws.record_targets()
     called: list[np.ndarray] = []  # four-class calls of the trees' test records, fold by fold
+    features: np.ndarray | None = None  # the windows' rhythm features, for those calls
     classes: list[np.ndarray] = []
     for fold in range(args.folds):
         predictors: dict[str, Predictor] = {}
@@ -524,7 +528,8 @@ def evaluate_folds(ws: WindowSet, args: argparse.Namespace) -> dict[str, Any]:
             parts[key].append(fold_part(result, ws, mask))
             entry["methods"][key] = {"threshold": result.threshold, "window": result.window, "record": result.record}
         if "trees" in predictors:
-            called.append(trees_record_classes(predictors["trees"], ws, mask, parts["trees"][-1]))
+            features = window_feature_matrix(ws) if features is None else features
+            called.append(trees_record_classes(predictors["trees"], ws, features, mask, parts["trees"][-1]))
             classes.append(ws.record_labels[np.unique(ws.record_index[mask[ws.record_index] & (ws.labels >= 0)])])
             entry["methods"]["trees"]["challenge"] = challenge_f1(classes[-1], called[-1])
         per_fold.append(entry)
