@@ -19,17 +19,25 @@ gradient-boosted trees of :mod:`afdetect.detect.trees` route on their own.
 
 Input windows are what the conditioning stage makes: ``MODEL_FS`` Hz, band-passed, z-normalised,
 a zero-padded tail for short records (ignored here).
+
+Everything is computed for a chunk of windows at once: R peaks window by window, then the
+beats of all windows as one padded ``(windows, beats)`` array (:mod:`afdetect.signal.ragged`)
+and the beat snippets as ``(windows, beats, samples)``, so each feature costs a few NumPy calls
+per chunk rather than per window. Only the residual's spectrum, whose length follows each
+window's beats, is taken window by window.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from afdetect.config import MODEL_FS
-from afdetect.signal.beats import signal_length, window_peaks
+from afdetect.signal.beats import window_peaks
 from afdetect.signal.ectopy import MIN_BEATS, ectopic_intervals, ectopy_pattern, rr_irregularity
+from afdetect.signal.ragged import Rows, gather_snippets, masked_median, masked_std, valid_mask
 
 # --- beat classification ---------------------------------------------------------------
 QRS_HALF_S: float = 0.08
@@ -49,78 +57,116 @@ F_WAVE_HZ: tuple[float, float] = (4.0, 9.0)
 SPECTRUM_BANDS_HZ: tuple[tuple[float, float], ...] = ((0.5, 3), (3, 9), (9, 15), (15, 25), (25, 40))
 """Bands of the window spectrum whose power shares are features (Hz)."""
 
+CHUNK_WINDOWS: int = 256
+"""Windows whose features are computed together (bounds the working memory, about 100 MB)."""
 
-def snippets(x: np.ndarray, peaks: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-    """Samples ``lo .. hi`` around each peak that fits whole in ``x``, and which peaks fit.
 
-    Example
-    -------
-    >>> s, fits = snippets(np.arange(10.0), np.array([1, 5, 9]), -2, 1)
-    >>> s.tolist(), fits.tolist()
-    ([[3.0, 4.0, 5.0, 6.0]], [False, True, False])
-    """
-    fits = (peaks + lo >= 0) & (peaks + hi < len(x))
-    return x[peaks[fits][:, None] + np.arange(lo, hi + 1)], fits
+@dataclass(frozen=True)
+class Beats:
+    """The R peaks of a chunk of windows: ``positions[i, :count[i]]`` (samples) in window ``i``,
+    whose real signal is ``length[i]`` samples long (its zero-padded tail excluded), and the
+    signal around every beat, ``snippets[i, j, :]`` = samples ``span[0] .. span[1]`` from R."""
+
+    positions: np.ndarray
+    count: np.ndarray
+    length: np.ndarray
+    snippets: np.ndarray
+    span: tuple[int, int]
+
+    @classmethod
+    def of(cls, x: np.ndarray, peaks: list[np.ndarray], span: tuple[int, int]) -> Beats:
+        """The beats ``peaks`` (sample indices per window) of windows ``x`` ``(n, samples)``."""
+        rows = Rows.from_list([np.asarray(p, dtype=np.float64) for p in peaks], width=3)
+        positions = rows.values.astype(np.int64)
+        return cls(positions, rows.count, _signal_lengths(x), gather_snippets(x, positions, *span), span)
+
+    @property
+    def valid(self) -> np.ndarray:
+        """bool ``(n, width)``: which positions are beats."""
+        return valid_mask(self.count, self.positions.shape[1])
+
+    def fits(self, lo: int, hi: int, among: np.ndarray | None = None) -> np.ndarray:
+        """Beats (of ``among``, default all) whose samples ``lo .. hi`` around R lie in the real signal."""
+        inside = (self.positions + lo >= 0) & (self.positions + hi < self.length[:, None])
+        return inside & (self.valid if among is None else among)
+
+    def around(self, lo: int, hi: int) -> np.ndarray:
+        """Samples ``lo .. hi`` around every beat ``(n, width, hi - lo + 1)`` (valid where :meth:`fits`)."""
+        first = lo - self.span[0]
+        return self.snippets[:, :, first : first + hi - lo + 1]
 
 
 def row_correlation(rows: np.ndarray, template: np.ndarray) -> np.ndarray:
-    """Pearson correlation of each row with ``template``.
+    """Pearson correlation of each snippet ``(n, beats, samples)`` with its window's template ``(n, samples)``.
 
     Example
     -------
-    >>> row_correlation(np.array([[1.0, 2, 3], [3, 2, 1]]), np.array([0.0, 1, 2])).round(6).tolist()
-    [1.0, -1.0]
+    >>> rows = np.array([[[1.0, 2, 3], [3, 2, 1]]])
+    >>> row_correlation(rows, np.array([[0.0, 1, 2]])).round(6).tolist()
+    [[1.0, -1.0]]
     """
-    rows = rows - rows.mean(axis=1, keepdims=True)
-    template = template - template.mean()
-    norms = np.linalg.norm(rows, axis=1) * np.linalg.norm(template)
-    return rows @ template / np.maximum(norms, 1e-12)
+    rows = rows - rows.mean(axis=2, keepdims=True)
+    template = template - template.mean(axis=1, keepdims=True)
+    norms = np.sqrt(np.einsum("nbk,nbk->nb", rows, rows)) * np.linalg.norm(template, axis=1)[:, None]
+    return np.einsum("nbk,nk->nb", rows, template) / np.maximum(norms, 1e-12)
 
 
-def beat_morphology(x: np.ndarray, peaks: np.ndarray, fs: float) -> tuple[dict[str, float], np.ndarray]:
-    """QRS-shape features, and which beats are *normal* (match the dominant QRS shape).
+def _where_defined(ok: np.ndarray, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each feature, NaN in the windows where ``ok`` is false."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {name: np.where(ok, np.asarray(value, dtype=np.float64), np.nan) for name, value in features.items()}
+
+
+def beat_morphology(x: np.ndarray, beats: Beats, fs: float) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """QRS-shape features per window, which beats are *normal*, and each beat's QRS amplitude.
 
     Returns
     -------
-    features : dict
+    features : dict of numpy.ndarray
         ``qrs_corr`` (median correlation with the median QRS), ``normal_frac`` (share of
         normal beats), ``qrs_amp_cv`` (CV of QRS peak-to-peak amplitude), ``polarity`` (the
         median QRS at R over its largest ``|value|``: +1 upright, -1 inverted), ``qrs_width``
-        (s the median QRS spends above half its peak ``|value|``).
+        (s the median QRS spends above half its peak ``|value|``); NaN in windows with fewer
+        than ``MIN_BEATS`` whole QRS snippets.
     normal : numpy.ndarray
-        bool per peak; beats too near the window edge for a whole QRS are not normal.
+        bool ``(n, width)`` per beat; beats too near the window edge for a whole QRS are not normal.
+    amplitude : numpy.ndarray
+        QRS peak-to-peak amplitude ``(n, width)`` (meaningful where the QRS fits).
     """
     half = int(round(QRS_HALF_S * fs))
-    qrs, fits = snippets(x, peaks, -half, half)
-    normal = np.zeros(len(peaks), dtype=bool)
-    out = dict.fromkeys(("qrs_corr", "normal_frac", "qrs_amp_cv", "polarity", "qrs_width"), math.nan)
-    if len(qrs) < MIN_BEATS:
-        return out, normal
-    template = np.median(qrs, axis=0)
-    corr = row_correlation(qrs, template)
-    amp = np.ptp(qrs, axis=1)
-    ratio = amp / max(float(np.median(amp)), 1e-9)
-    normal[fits] = (corr > NORMAL_CORR) & (ratio > NORMAL_AMPLITUDE[0]) & (ratio < NORMAL_AMPLITUDE[1])
-    peak = float(np.abs(template).max())
-    out.update(
-        qrs_corr=float(np.median(corr)),
-        normal_frac=float(normal[fits].mean()),
-        qrs_amp_cv=float(amp.std() / max(amp.mean(), 1e-9)),
-        polarity=float(template[half]) / max(peak, 1e-9),
-        qrs_width=float(np.count_nonzero(np.abs(template) > 0.5 * peak)) / fs,
-    )
-    return out, normal
+    fits = beats.fits(-half, half)
+    qrs = beats.around(-half, half)
+    n_fit = fits.sum(axis=1)
+    ok = n_fit >= MIN_BEATS
+    template = masked_median(qrs, fits)
+    corr = row_correlation(qrs, np.nan_to_num(template))
+    amp = np.ptp(qrs, axis=2)
+    ratio = amp / np.maximum(np.nan_to_num(masked_median(amp, fits)), 1e-9)[:, None]
+    lo, hi = NORMAL_AMPLITUDE
+    normal = fits & ok[:, None] & (corr > NORMAL_CORR) & (ratio > lo) & (ratio < hi)
+    peak = np.abs(template).max(axis=1)
+    amps = Rows(amp, beats.count).select(fits)
+    features = {
+        "qrs_corr": masked_median(corr, fits),
+        "normal_frac": normal.sum(axis=1) / np.maximum(n_fit, 1),
+        "qrs_amp_cv": amps.std() / np.maximum(amps.mean(), 1e-9),
+        "polarity": template[:, half] / np.maximum(peak, 1e-9),
+        "qrs_width": (np.abs(template) > 0.5 * peak[:, None]).sum(axis=1) / fs,
+    }
+    return _where_defined(ok, features), normal, amp
 
 
-def p_wave_evidence(x: np.ndarray, peaks: np.ndarray, normal: np.ndarray, fs: float) -> dict[str, float]:
-    """P-wave evidence from the beats' P regions (``P_REGION_S`` before each R peak).
+def p_wave_evidence(
+    x: np.ndarray, beats: Beats, normal: np.ndarray, amplitude: np.ndarray, fs: float
+) -> dict[str, np.ndarray]:
+    """P-wave evidence from the beats' P regions (``P_REGION_S`` before each R peak), per window.
 
     The P regions of the normal beats (all beats when fewer than ``MIN_BEATS`` are normal),
     each with its mean removed, are compared with their sample-wise median (the P template).
 
     Returns
     -------
-    dict
+    dict of numpy.ndarray
         ``p_amp`` (template peak-to-peak / median QRS peak-to-peak), ``p_snr`` (template
         peak-to-peak / mean absolute deviation of the beats from it), ``p_corr`` (median
         correlation of each beat's P region with the template), ``p_present`` (share of beats
@@ -128,100 +174,143 @@ def p_wave_evidence(x: np.ndarray, peaks: np.ndarray, normal: np.ndarray, fs: fl
         ``p_peak_pos`` (where the template peaks, s after the region starts) and ``p_energy``
         (mean square of the P regions / squared QRS amplitude).
     """
-    names = ("p_amp", "p_snr", "p_corr", "p_present", "p_pos_sd", "p_peak_pos", "p_energy")
-    out = dict.fromkeys(names, math.nan)
-    use = peaks[normal] if np.count_nonzero(normal) >= MIN_BEATS else peaks
+    use = np.where((normal.sum(axis=1) >= MIN_BEATS)[:, None], normal, beats.valid)
     lo, hi = (int(round(s * fs)) for s in P_REGION_S)
-    regions, _ = snippets(x, use, lo, hi)
     half = int(round(QRS_HALF_S * fs))
-    qrs, _ = snippets(x, use, -half, half)
-    if len(regions) < MIN_BEATS or len(qrs) == 0:
-        return out
-    regions = regions - regions.mean(axis=1, keepdims=True)
-    template = np.median(regions, axis=0)
-    qrs_amp = max(float(np.median(np.ptp(qrs, axis=1))), 1e-9)
+    fits = beats.fits(lo, hi, among=use)
+    qrs_fits = beats.fits(-half, half, among=use)
+    n_fit = fits.sum(axis=1)
+    ok = (n_fit >= MIN_BEATS) & qrs_fits.any(axis=1)
+    regions = beats.around(lo, hi)
+    regions = regions - regions.mean(axis=2, keepdims=True)
+    template = np.nan_to_num(masked_median(regions, fits))
+    qrs_amp = np.maximum(np.nan_to_num(masked_median(amplitude, qrs_fits)), 1e-9)
     corr = row_correlation(regions, template)
-    spread = float(np.mean(np.abs(regions - template))) + 1e-9
-    out.update(
-        p_amp=float(np.ptp(template)) / qrs_amp,
-        p_snr=float(np.ptp(template)) / spread,
-        p_corr=float(np.median(corr)),
-        p_present=float(np.mean(corr > 0.5)),
-        p_pos_sd=float(np.std(np.argmax(np.abs(regions), axis=1))) / fs,
-        p_peak_pos=float(np.argmax(np.abs(template))) / fs,
-        p_energy=float(np.mean(regions**2)) / qrs_amp**2,
-    )
-    return out
+    samples = np.maximum(n_fit, 1) * regions.shape[2]
+    spread = (np.abs(regions - template[:, None]) * fits[:, :, None]).sum(axis=(1, 2)) / samples + 1e-9
+    peak_at = Rows(np.argmax(np.abs(regions), axis=2).astype(np.float64), beats.count)
+    features = {
+        "p_amp": np.ptp(template, axis=1) / qrs_amp,
+        "p_snr": np.ptp(template, axis=1) / spread,
+        "p_corr": masked_median(corr, fits),
+        "p_present": ((corr > 0.5) & fits).sum(axis=1) / np.maximum(n_fit, 1),
+        "p_pos_sd": peak_at.select(fits).std() / fs,
+        "p_peak_pos": np.argmax(np.abs(template), axis=1) / fs,
+        "p_energy": (regions**2 * fits[:, :, None]).sum(axis=(1, 2)) / samples / qrs_amp**2,
+    }
+    return _where_defined(ok, features)
 
 
-def atrial_residual(x: np.ndarray, peaks: np.ndarray, fs: float) -> dict[str, float]:
-    """Atrial activity left after cancelling the median QRST complex at every beat.
+def atrial_residual(x: np.ndarray, beats: Beats, fs: float) -> dict[str, np.ndarray]:
+    """Atrial activity left after cancelling the median QRST complex at every beat, per window.
+
+    The residual is taken from the first to the last cancelled sample, Hann-windowed and
+    transformed on the window's own grid (zero-padded to the window length), so every window's
+    spectrum has the same frequency resolution.
 
     Returns
     -------
-    dict
+    dict of numpy.ndarray
         ``res_ratio`` (residual SD / signal SD over the cancelled span), ``res_af_band``
         (share of the residual's 1-30 Hz power in ``F_WAVE_HZ``), ``res_dominant_hz``
         (dominant residual frequency in 3-12 Hz) and ``res_entropy`` (normalised spectral
-        entropy of the residual over 1-30 Hz).
+        entropy of the residual over 1-30 Hz); NaN in windows with fewer than ``MIN_BEATS``
+        whole QRST complexes.
     """
-    out = dict.fromkeys(("res_ratio", "res_af_band", "res_dominant_hz", "res_entropy"), math.nan)
     lo, hi = (int(round(s * fs)) for s in BEAT_SPAN_S)
-    beats, fits = snippets(x, peaks, lo, hi)
-    if len(beats) < MIN_BEATS:
-        return out
-    index = peaks[fits][:, None] + np.arange(lo, hi + 1)
-    residual = x.copy()
-    residual[index] -= np.median(beats, axis=0)
-    span = slice(int(index.min()), int(index.max()) + 1)
-    segment = residual[span]
-    power = np.abs(np.fft.rfft(segment * np.hanning(len(segment)))) ** 2
-    freqs = np.fft.rfftfreq(len(segment), 1 / fs)
+    fits = beats.fits(lo, hi)
+    ok = fits.sum(axis=1) >= MIN_BEATS
+    template = np.nan_to_num(masked_median(beats.around(lo, hi), fits))
+    residual = x - _cancellation(beats, fits & ok[:, None], template, (lo, hi), x.shape[1])
+    first = np.where(fits, beats.positions, x.shape[1]).min(axis=1) + lo
+    size = np.where(fits, beats.positions, 0).max(axis=1) + hi + 1 - first
+    offset = np.arange(x.shape[1]) - first[:, None]
+    inside = (offset >= 0) & (offset < size[:, None])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        hann = 0.5 - 0.5 * np.cos(2 * np.pi * offset / np.maximum(size - 1, 1)[:, None])
+        features = _residual_spectrum(np.where(inside, residual * hann, 0.0), fs)
+        features["res_ratio"] = masked_std(residual, inside) / np.maximum(masked_std(x, inside), 1e-9)
+    names = ("res_ratio", "res_af_band", "res_dominant_hz", "res_entropy")
+    return _where_defined(ok, {name: features[name] for name in names})
+
+
+def _cancellation(
+    beats: Beats, use: np.ndarray, template: np.ndarray, span: tuple[int, int], samples: int
+) -> np.ndarray:
+    """Each window's QRST ``template`` laid at its ``use``d beats, ``(n, samples)``.
+
+    Where two beats' spans (``span`` samples around R) overlap, the later beat's template counts.
+    """
+    lo, hi = span
+    start = np.full((len(use), samples), -1, dtype=np.int64)
+    row, beat = np.nonzero(use)
+    start[row, beats.positions[row, beat] + lo] = beat
+    latest = np.maximum.accumulate(start, axis=1)  # the last beat whose span starts at or before t
+    at = np.take_along_axis(beats.positions, np.maximum(latest, 0), axis=1)
+    offset = np.arange(samples) - at - lo
+    covered = (latest >= 0) & (offset <= hi - lo)
+    laid = np.take_along_axis(template, np.clip(offset, 0, hi - lo), axis=1)
+    return np.where(covered, laid, 0.0)
+
+
+def _residual_spectrum(tapered: np.ndarray, fs: float) -> dict[str, np.ndarray]:
+    """``res_af_band``, ``res_dominant_hz`` and ``res_entropy`` of tapered residuals ``(n, samples)``."""
+    spectrum = np.fft.rfft(tapered, axis=1)
+    power = spectrum.real**2 + spectrum.imag**2
+    freqs = np.fft.rfftfreq(tapered.shape[1], 1 / fs)
     band = (freqs >= 1) & (freqs <= 30)
-    total = float(power[band].sum()) + 1e-12
+    total = power[:, band].sum(axis=1) + 1e-12
     f_band = (freqs >= F_WAVE_HZ[0]) & (freqs <= F_WAVE_HZ[1])
     search = (freqs >= 3) & (freqs <= 12)
-    share = power[band] / total
-    out.update(
-        res_ratio=float(np.std(segment)) / max(float(np.std(x[span])), 1e-9),
-        res_af_band=float(power[f_band].sum()) / total,
-        res_dominant_hz=float(freqs[search][np.argmax(power[search])]),
-        res_entropy=float(-(share * np.log(share + 1e-12)).sum() / math.log(len(share))),
-    )
-    return out
+    share = power[:, band] / total[:, None]
+    return {
+        "res_af_band": power[:, f_band].sum(axis=1) / total,
+        "res_dominant_hz": freqs[search][np.argmax(power[:, search], axis=1)],
+        "res_entropy": -(share * np.log(share + 1e-12)).sum(axis=1) / math.log(int(band.sum())),
+    }
 
 
-def spectral_shape(x: np.ndarray, rr: np.ndarray, fs: float) -> dict[str, float]:
-    """Power shares of the window in ``SPECTRUM_BANDS_HZ``, skewness, kurtosis, and the
-    signal's autocorrelation at the median RR (``acf_rr``: periodicity of the whole beat).
+def spectral_shape(x: np.ndarray, length: np.ndarray, median_rr: np.ndarray, fs: float) -> dict[str, np.ndarray]:
+    """Power shares in ``SPECTRUM_BANDS_HZ``, skewness, kurtosis, and the autocorrelation at the
+    median RR (``acf_rr``: periodicity of the whole beat) of each window's real signal.
+
+    ``x`` is ``(n, samples)``, zero-padded after each window's ``length`` samples; the spectrum
+    is taken on the window's grid (the padding included), the moments over the real signal.
+    ``median_rr`` (s, NaN when unknown) is per window. All NaN for a signal under 1 s.
 
     Example
     -------
-    >>> f = spectral_shape(np.sin(np.arange(3840) * 2 * np.pi * 6 / 128), np.zeros(0), 128)
-    >>> round(f["band_3_9"], 3)
+    >>> x = np.sin(np.arange(3840) * 2 * np.pi * 6 / 128)[None]
+    >>> f = spectral_shape(x, np.array([3840]), np.array([np.nan]), 128)
+    >>> round(float(f["band_3_9"][0]), 3)
     1.0
     """
     names = (*(f"band_{lo:g}_{hi:g}" for lo, hi in SPECTRUM_BANDS_HZ), "skew", "kurtosis", "acf_rr")
-    if len(x) < fs:
-        return dict.fromkeys(names, math.nan)
-    spectrum = np.fft.rfft(x)
+    spectrum = np.fft.rfft(x, axis=1)
     power = spectrum.real**2 + spectrum.imag**2
-    freqs = np.fft.rfftfreq(len(x), 1 / fs)
-    total = float(power[(freqs >= 0.5) & (freqs <= 40)].sum()) + 1e-12
+    freqs = np.fft.rfftfreq(x.shape[1], 1 / fs)
+    total = power[:, (freqs >= 0.5) & (freqs <= 40)].sum(axis=1) + 1e-12
     edges = np.searchsorted(freqs, np.asarray(SPECTRUM_BANDS_HZ, dtype=float).ravel())  # first bin ≥ each edge
-    shares = [float(power[edges[2 * i] : edges[2 * i + 1]].sum()) / total for i in range(len(SPECTRUM_BANDS_HZ))]
-    out = dict(zip(names, shares, strict=False))
-    z = (x - x.mean()) / (x.std() + 1e-9)
+    out = {name: power[:, edges[2 * i] : edges[2 * i + 1]].sum(axis=1) / total for i, name in enumerate(names[:-3])}
+    real = valid_mask(length, x.shape[1])
+    signal = Rows(x, length)
+    z = np.where(real, (x - signal.mean()[:, None]) / (signal.std()[:, None] + 1e-9), 0.0)
     z2 = z * z
-    out["skew"] = float(z2 @ z) / len(z)
-    out["kurtosis"] = float(z2 @ z2) / len(z)
-    lag = int(round(float(np.median(rr)) * fs)) if len(rr) else 0
-    out["acf_rr"] = float(z[:-lag] @ z[lag:]) / len(z) if 0 < lag < len(z) // 2 else math.nan
-    return out
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["skew"] = np.einsum("ij,ij->i", z2, z) / length
+        out["kurtosis"] = np.einsum("ij,ij->i", z2, z2) / length
+    lags = np.round(np.nan_to_num(median_rr) * fs).astype(np.int64)
+    out["acf_rr"] = np.array(
+        [
+            float(z[i, : n - lag] @ z[i, lag:n]) / n if 0 < lag < n // 2 else math.nan
+            for i, (lag, n) in enumerate(zip(lags, length, strict=True))
+        ]
+    )
+    return _where_defined(length >= fs, out)
 
 
-def window_rhythm_features(x: np.ndarray, peaks: np.ndarray, fs: float = MODEL_FS) -> dict[str, float]:
-    """Every feature of one window's real signal ``x`` and its R peaks (sample indices).
+def chunk_features(x: np.ndarray, peaks: list[np.ndarray], fs: float = MODEL_FS) -> dict[str, np.ndarray]:
+    """Every feature of a chunk of conditioned windows ``(n, samples)`` and their R peaks, per window.
 
     Keys are :data:`FEATURE_NAMES`, in order. ``duration_s`` is the real signal's length.
 
@@ -229,38 +318,62 @@ def window_rhythm_features(x: np.ndarray, peaks: np.ndarray, fs: float = MODEL_F
     -------
     >>> t = np.arange(3840) / 128
     >>> ecg = np.exp(-((t % 0.75 - 0.375) ** 2) / (2 * 0.012**2))  # 80 bpm, perfectly regular
-    >>> f = window_rhythm_features(ecg - ecg.mean(), np.arange(48, 3840, 96))
-    >>> round(f["heart_rate_bpm"]), f["nn_nrmssd"], f["normal_frac"]
+    >>> f = chunk_features((ecg - ecg.mean())[None], [np.arange(48, 3840, 96)])
+    >>> round(f["heart_rate_bpm"][0]), float(f["nn_nrmssd"][0]), float(f["normal_frac"][0])
     (80, 0.0, 1.0)
     """
-    rr = np.diff(peaks) / fs
-    morphology, normal = beat_morphology(x, peaks, fs)
-    features = {
-        "duration_s": len(x) / fs,
-        "n_beats": float(len(peaks)),
-        "heart_rate_bpm": 60.0 / float(rr.mean()) if len(rr) else math.nan,
-        **morphology,
-    }
-    kept = {
-        "rr": np.ones(len(rr), dtype=bool),
-        "nn": normal[:-1] & normal[1:] if len(rr) else np.zeros(0, dtype=bool),
-        "clean": ~ectopic_intervals(rr) if len(rr) >= MIN_BEATS else np.zeros(len(rr), dtype=bool),
-    }
-    for prefix, keep in kept.items():
-        stats = rr_irregularity(rr[keep], np.diff(rr)[keep[:-1] & keep[1:]])
-        features.update({f"{prefix}_{name}": value for name, value in stats.items()})
+    beats = Beats.of(x, peaks, _snippet_span(fs))
+    intervals = np.diff(beats.positions, axis=1) / fs
+    rr = Rows(intervals, np.maximum(beats.count - 1, 0))
+    morphology, normal, amplitude = beat_morphology(x, beats, fs)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        features = {
+            "duration_s": beats.length / fs,
+            "n_beats": beats.count.astype(np.float64),
+            "heart_rate_bpm": np.where(rr.count > 0, 60.0 / rr.mean(), np.nan),
+            **morphology,
+        }
+    features.update(_rr_sets(rr, normal))
     features.update(ectopy_pattern(rr))
-    features.update(p_wave_evidence(x, peaks, normal, fs))
-    features.update(atrial_residual(x, peaks, fs))
-    features.update(spectral_shape(x, rr, fs))
+    features.update(p_wave_evidence(x, beats, normal, amplitude, fs))
+    features.update(atrial_residual(x, beats, fs))
+    features.update(spectral_shape(x, beats.length, masked_median(rr.values, rr.valid), fs))
     return features
 
 
-FEATURE_NAMES: tuple[str, ...] = tuple(window_rhythm_features(np.zeros(0), np.zeros(0, dtype=np.int64)))
+def _rr_sets(rr: Rows, normal: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`rr_irregularity` over all intervals (``rr_``), normal-to-normal ones (``nn_``) and
+    those left after removing ectopic pairs and outliers (``clean_``)."""
+    kept = {
+        "rr": rr.valid,
+        "nn": normal[:, :-1] & normal[:, 1:],
+        "clean": ~ectopic_intervals(rr) & (rr.count >= MIN_BEATS)[:, None],
+    }
+    drr = rr.diff()
+    features = {}
+    for prefix, keep in kept.items():
+        stats = rr_irregularity(rr.select(keep), drr.select(keep[:, :-1] & keep[:, 1:]))
+        features.update({f"{prefix}_{name}": value for name, value in stats.items()})
+    return features
+
+
+def _snippet_span(fs: float) -> tuple[int, int]:
+    """Samples around R (from, to) that cover the QRS, the P region and the QRST complex."""
+    bounds = [int(round(s * fs)) for s in (*P_REGION_S, *BEAT_SPAN_S, -QRS_HALF_S, QRS_HALF_S)]
+    return min(bounds), max(bounds)
+
+
+def _signal_lengths(x: np.ndarray) -> np.ndarray:
+    """Samples of real signal in each window (the zero-padded tail cut off)."""
+    nonzero = x != 0
+    return np.where(nonzero.any(axis=1), x.shape[1] - np.argmax(nonzero[:, ::-1], axis=1), 0)
+
+
+FEATURE_NAMES: tuple[str, ...] = tuple(chunk_features(np.zeros((1, 3840)), [np.zeros(0, dtype=np.int64)]))
 """Names of the columns of :func:`rhythm_features`, in order."""
 
 
-def rhythm_features(windows: np.ndarray, fs: float = MODEL_FS) -> np.ndarray:
+def rhythm_features(windows: np.ndarray, fs: float = MODEL_FS, chunk: int = CHUNK_WINDOWS) -> np.ndarray:
     """Rhythm and atrial-activity features of conditioned windows.
 
     Parameters
@@ -269,6 +382,8 @@ def rhythm_features(windows: np.ndarray, fs: float = MODEL_FS) -> np.ndarray:
         ``(n, n_samples)`` conditioned windows at ``fs`` Hz (a zero-padded tail is ignored).
     fs : float
         Sampling rate (Hz).
+    chunk : int
+        Windows computed together (bounds the working memory).
 
     Returns
     -------
@@ -285,8 +400,13 @@ def rhythm_features(windows: np.ndarray, fs: float = MODEL_FS) -> np.ndarray:
     >>> rhythm_features(np.zeros((2, 3840))).shape == (2, len(FEATURE_NAMES))
     True
     """
-    rows = [
-        list(window_rhythm_features(x[: signal_length(x)], peaks, fs).values())
-        for x, peaks in window_peaks(windows, fs)
-    ]
-    return np.asarray(rows, dtype=np.float32).reshape(len(rows), len(FEATURE_NAMES))
+    windows = np.asarray(windows)
+    if windows.ndim != 2:
+        raise ValueError(f"expected windows (n, n_samples), got shape {windows.shape}")
+    out = np.empty((len(windows), len(FEATURE_NAMES)), dtype=np.float32)
+    for start in range(0, len(windows), chunk):
+        block = np.asarray(windows[start : start + chunk], dtype=np.float64)
+        peaks = [p for _, p in window_peaks(block, fs, chunk)]
+        features = chunk_features(block, peaks, fs)
+        out[start : start + len(block)] = np.column_stack([features[name] for name in FEATURE_NAMES])
+    return out

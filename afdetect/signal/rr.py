@@ -14,6 +14,7 @@ import numpy as np
 
 from afdetect.config import MODEL_FS, RR_MIN_BEATS
 from afdetect.signal.beats import QRS_HALF_WIDTH_S, window_peaks
+from afdetect.signal.ragged import Rows
 
 # --- Sample entropy (Lake & Moorman 2011) ----------------------------------------------
 SAMPEN_R_START_S: float = 0.03
@@ -70,24 +71,51 @@ def sample_entropy_rr(rr: np.ndarray) -> tuple[float, float]:
     >>> sample_entropy_rr(np.full(20, 0.8))
     (0.0, 0.03)
     """
-    rr = np.asarray(rr, dtype=np.float64)
-    m = len(rr) - 1  # templates start at 0 .. N-2 for both lengths
-    d1 = np.abs(rr[:m, None] - rr[None, :m])
-    d2 = np.maximum(d1, np.abs(rr[1 : m + 1, None] - rr[None, 1 : m + 1]))
-    upper = np.triu_indices(m, k=1)
-    d1, d2 = d1[upper], d2[upper]
-    need = min(SAMPEN_MIN_MATCHES, len(d2))
-    r = SAMPEN_R_START_S
-    if need and len(d2):
-        r_need = np.partition(d2, need - 1)[need - 1]
-        if r_need > r:
-            r += math.ceil((r_need - r) / SAMPEN_R_STEP_S - 1e-9) * SAMPEN_R_STEP_S
-    r = round(r, 6)
-    a = np.count_nonzero(d2 <= r)
-    b = np.count_nonzero(d1 <= r)
-    if a == 0 or b == 0:
-        return float("nan"), r
-    return float(np.log(b / a)), r
+    sampen, r = sample_entropy_rows(Rows.from_list([np.asarray(rr, dtype=np.float64)]))
+    return float(sampen[0]), float(r[0])
+
+
+def sample_entropy_rows(rr: Rows, block: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sample_entropy_rr` of each row of ``rr``.
+
+    Rows of similar length are computed together, ``block`` at a time, over their template
+    pairs only. Rows with fewer than 3 intervals get NaN (and r = ``SAMPEN_R_START_S``).
+
+    Example
+    -------
+    >>> sampen, r = sample_entropy_rows(Rows.from_list([np.full(20, 0.8), np.full(9, 1.0)]))
+    >>> sampen.tolist(), r.tolist()
+    ([0.0, 0.0], [0.03, 0.03])
+    """
+    sampen = np.full(len(rr.count), np.nan)
+    r = np.full(len(rr.count), SAMPEN_R_START_S)
+    order = np.argsort(rr.count, kind="stable")
+    order = order[rr.count[order] >= 3]
+    for start in range(0, len(order), block):
+        rows = order[start : start + block]
+        width = int(rr.count[rows].max())
+        sampen[rows], r[rows] = _sample_entropy_block(rr.values[rows, :width], rr.count[rows])
+    return sampen, r
+
+
+def _sample_entropy_block(v: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sample entropy and tolerance of rows ``v`` (``count`` ≥ 3 values each), all at once."""
+    i, j = np.triu_indices(v.shape[1] - 1, k=1)  # template pairs i < j, both starting before the last value
+    pairs = j < (count - 1)[:, None]
+    d1 = np.abs(v[:, i] - v[:, j])
+    d2 = np.maximum(d1, np.abs(v[:, i + 1] - v[:, j + 1]))
+    need = np.minimum(SAMPEN_MIN_MATCHES, pairs.sum(axis=1))
+    kth = min(SAMPEN_MIN_MATCHES, d2.shape[1]) - 1
+    smallest = np.sort(np.partition(np.where(pairs, d2, np.inf), kth, axis=1)[:, : kth + 1], axis=1)
+    r_need = np.take_along_axis(smallest, np.maximum(need - 1, 0)[:, None], axis=1)[:, 0]
+    grow = (need > 0) & (r_need > SAMPEN_R_START_S)
+    steps = np.ceil((np.where(grow, r_need, SAMPEN_R_START_S) - SAMPEN_R_START_S) / SAMPEN_R_STEP_S - 1e-9)
+    r = np.where(grow, SAMPEN_R_START_S + steps * SAMPEN_R_STEP_S, SAMPEN_R_START_S)
+    r = np.array([round(float(value), 6) for value in r])
+    a = (pairs & (d2 <= r[:, None])).sum(axis=1)
+    b = (pairs & (d1 <= r[:, None])).sum(axis=1)
+    with np.errstate(divide="ignore"):
+        return np.where((a > 0) & (b > 0), np.log(b / np.maximum(a, 1)), np.nan), r
 
 
 def rr_features(peaks: np.ndarray, fs: float = MODEL_FS) -> dict[str, float]:
