@@ -117,18 +117,6 @@ def qrs_envelope(x: np.ndarray, fs: float = MODEL_FS) -> np.ndarray:
     return ndimage.uniform_filter1d(slope**2, width, axis=-1, mode="nearest")
 
 
-def signal_length(x: np.ndarray) -> int:
-    """Samples of real signal in a conditioned window (its zero-padded tail cut off).
-
-    Example
-    -------
-    >>> signal_length(np.array([0.5, -1.0, 0.0, 0.0]))
-    2
-    """
-    nonzero = np.flatnonzero(x)
-    return int(nonzero[-1]) + 1 if len(nonzero) else 0
-
-
 def detect_r_peaks(x: np.ndarray, fs: float = MODEL_FS) -> np.ndarray:
     """R-peak sample indices in one conditioned window.
 
@@ -156,10 +144,10 @@ def detect_r_peaks(x: np.ndarray, fs: float = MODEL_FS) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 1:
         raise ValueError(f"detect_r_peaks takes one window (1-D), got shape {x.shape}")
-    n = signal_length(x)
+    n = int(signal_lengths(x[None])[0])
     if n < int(fs):
         return np.zeros(0, dtype=np.int64)
-    return pick_peaks(x[:n], qrs_envelope(x[:n], fs), fs)
+    return refine_peaks(x[None, :n], [pick_peaks(qrs_envelope(x[:n], fs), fs)], np.array([n]), fs)[0]
 
 
 def window_peaks(
@@ -197,14 +185,35 @@ def window_peaks(
         raise ValueError(f"expected windows (n, n_samples), got shape {windows.shape}")
     for start in range(0, len(windows), chunk):
         block = np.asarray(windows[start : start + chunk], dtype=np.float64)
-        full = block[:, -1] != 0
+        lengths = signal_lengths(block)
+        full = lengths == block.shape[1]
         env = iter(qrs_envelope(block[full], fs)) if full.any() else iter(())
-        for x, is_full in zip(block, full, strict=True):
-            yield x, pick_peaks(x, next(env), fs) if is_full else detect_r_peaks(x, fs)
+        found = [
+            pick_peaks(next(env), fs) if is_full else _padded_window_peaks(x[:n], fs)
+            for x, n, is_full in zip(block, lengths, full, strict=True)
+        ]
+        yield from zip(block, refine_peaks(block, found, lengths, fs), strict=True)
 
 
-def pick_peaks(x: np.ndarray, env: np.ndarray, fs: float) -> np.ndarray:
-    """Adaptive-threshold peak picking on one envelope (see module docstring)."""
+def _padded_window_peaks(x: np.ndarray, fs: float) -> np.ndarray:
+    """Unrefined peaks of a padded window's real part ``x`` (none under 1 s)."""
+    return pick_peaks(qrs_envelope(x, fs), fs) if len(x) >= int(fs) else np.zeros(0, dtype=np.int64)
+
+
+def signal_lengths(windows: np.ndarray) -> np.ndarray:
+    """Samples of real signal in each conditioned window ``(n, samples)`` (the zero-padded tail cut off).
+
+    Example
+    -------
+    >>> signal_lengths(np.array([[0.5, -1.0, 0.0], [1.0, 1.0, 1.0]])).tolist()
+    [2, 3]
+    """
+    nonzero = windows != 0
+    return np.where(nonzero.any(axis=1), windows.shape[1] - np.argmax(nonzero[:, ::-1], axis=1), 0)
+
+
+def pick_peaks(env: np.ndarray, fs: float) -> np.ndarray:
+    """Adaptive-threshold peak picking on one envelope (see module docstring), before refinement."""
     seg = int(round(REFERENCE_SEGMENT_S * fs))
     n_seg = len(env) // seg
     reference = np.median(env[: n_seg * seg].reshape(n_seg, seg).max(axis=1)) if n_seg else env.max()
@@ -226,8 +235,7 @@ def pick_peaks(x: np.ndarray, env: np.ndarray, fs: float) -> np.ndarray:
 
     if len(kept) >= 3:
         kept = _search_back(env, np.array(kept), threshold / 2, refractory)
-    peaks = np.asarray(kept, dtype=np.int64)
-    return _refine(x, peaks, int(round(REFINE_S * fs)))
+    return np.asarray(kept, dtype=np.int64)
 
 
 def _search_back(env: np.ndarray, peaks: np.ndarray, threshold: float, refractory: int) -> list[int]:
@@ -245,10 +253,22 @@ def _search_back(env: np.ndarray, peaks: np.ndarray, threshold: float, refractor
     return sorted(peaks.tolist() + found)
 
 
-def _refine(x: np.ndarray, peaks: np.ndarray, half: int) -> np.ndarray:
-    """Move each peak to the largest ``|x|`` within ``half`` samples."""
-    if len(peaks) == 0:
-        return peaks
-    offsets = np.arange(-half, half + 1)
-    idx = np.clip(peaks[:, None] + offsets[None, :], 0, len(x) - 1)
-    return idx[np.arange(len(peaks)), np.argmax(np.abs(x[idx]), axis=1)].astype(np.int64)
+def refine_peaks(windows: np.ndarray, peaks: list[np.ndarray], lengths: np.ndarray, fs: float) -> list[np.ndarray]:
+    """Move each window's peaks to the largest ``|x|`` within ``REFINE_S`` (inside its real signal).
+
+    Example
+    -------
+    >>> x = np.zeros((1, 100)); x[0, 52] = -3.0
+    >>> refine_peaks(x, [np.array([50])], np.array([100]), 128.0)[0].tolist()
+    [52]
+    """
+    count = np.array([len(p) for p in peaks])
+    if count.sum() == 0:
+        return [np.zeros(0, dtype=np.int64) for _ in peaks]
+    half = int(round(REFINE_S * fs))
+    positions = np.zeros((len(peaks), int(count.max())), dtype=np.int64)
+    positions[np.arange(positions.shape[1]) < count[:, None]] = np.concatenate(peaks)
+    index = np.clip(positions[:, :, None] + np.arange(-half, half + 1), 0, np.maximum(lengths - 1, 0)[:, None, None])
+    values = np.abs(windows[np.arange(len(peaks))[:, None, None], index])
+    best = np.take_along_axis(index, np.argmax(values, axis=2)[:, :, None], axis=2)[:, :, 0]
+    return [best[i, :c] for i, c in enumerate(count)]

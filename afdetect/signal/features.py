@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from afdetect.config import MODEL_FS
-from afdetect.signal.beats import window_peaks
+from afdetect.signal.beats import signal_lengths, window_peaks
 from afdetect.signal.ectopy import MIN_BEATS, ectopic_intervals, ectopy_pattern, rr_irregularity
 from afdetect.signal.ragged import Rows, gather_snippets, masked_median, masked_std, valid_mask
 
@@ -78,7 +78,7 @@ class Beats:
         """The beats ``peaks`` (sample indices per window) of windows ``x`` ``(n, samples)``."""
         rows = Rows.from_list([np.asarray(p, dtype=np.float64) for p in peaks], width=3)
         positions = rows.values.astype(np.int64)
-        return cls(positions, rows.count, _signal_lengths(x), gather_snippets(x, positions, *span), span)
+        return cls(positions, rows.count, signal_lengths(x), gather_snippets(x, positions, *span), span)
 
     @property
     def valid(self) -> np.ndarray:
@@ -361,12 +361,6 @@ def _snippet_span(fs: float) -> tuple[int, int]:
     """Samples around R (from, to) that cover the QRS, the P region and the QRST complex."""
     bounds = [int(round(s * fs)) for s in (*P_REGION_S, *BEAT_SPAN_S, -QRS_HALF_S, QRS_HALF_S)]
     return min(bounds), max(bounds)
-
-
-def _signal_lengths(x: np.ndarray) -> np.ndarray:
-    """Samples of real signal in each window (the zero-padded tail cut off)."""
-    nonzero = x != 0
-    return np.where(nonzero.any(axis=1), x.shape[1] - np.argmax(nonzero[:, ::-1], axis=1), 0)
 
 
 FEATURE_NAMES: tuple[str, ...] = tuple(chunk_features(np.zeros((1, 3840)), [np.zeros(0, dtype=np.int64)]))
