@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from afdetect.config import DEFAULT_PREPROCESSING
-from afdetect.detect.predictor import Predictor
+from afdetect.detect.predictor import DEFAULT_METHOD, Predictor, resolve_method
 from afdetect.errors import UsageError
 from afdetect.io.synthetic import ecg_signal
 from afdetect.models.files import sha256
@@ -121,6 +121,21 @@ def test_predict_method_trees_finds_the_af_of_the_example_record(tmp_path: Path)
     sinus = [label for _, start, end, label, *_ in rows if float(end) <= 180 or float(start) >= 420]
     assert inside_af and set(inside_af) == {"AF"}
     assert sinus and set(sinus) == {"non-AF"}
+    default = subprocess.run(
+        [sys.executable, "-m", "afdetect", "predict", str(tmp_path / "example"), "-o", "-"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert default.stdout == result.stdout  # the trees are the default method
+
+
+def test_the_default_method_is_the_trees_unless_a_cnn_is_asked_for():
+    assert resolve_method(None) == DEFAULT_METHOD == "trees"
+    assert resolve_method(None, weights="runs/trees/best.json") == "trees"
+    assert resolve_method(None, variant="l") == "cnn"
+    assert resolve_method(None, weights="runs/se/best.pt") == "cnn"
+    assert resolve_method("rr", variant="se") == "rr"
+    assert Predictor.for_method(None).meta["model"] == "rhythm_trees"
+    assert Predictor.for_method(None, variant="l").meta["model"] == "ecgcnn_l"
 
 
 def test_train_refuses_an_unknown_method(windows_file: Path, tmp_path: Path):

@@ -207,7 +207,7 @@ def predict(
     annotate_dir: Annotated[
         Path | None, typer.Option(help="Folder for --annotate files (default: next to each record).")
     ] = None,
-    method: MethodOption = "cnn",
+    method: MethodOption = None,
     quiet: QuietOption = False,
     output_format: Annotated[
         str,
@@ -228,15 +228,16 @@ def predict(
 
     Example: afdetect predict data/ -r -o windows.csv --episodes episodes.csv --summary burden.csv
     """
-    from afdetect.detect.predictor import Predictor
+    from afdetect.detect.predictor import Predictor, resolve_method
     from afdetect.detect.runs import predict_to_csv, resolve_jobs
     from afdetect.rhythm.burden import BurdenReport, check_burden_outputs
 
     def action() -> int:
-        use_threads(method, threads)
+        method_used = resolve_method(method, weights, variant)
+        use_threads(method_used, threads)
         span_s = parse_span(start, end)
         check_burden_outputs(episodes, summary, annotate, annotate_dir)
-        predictor = Predictor.for_method(method, weights=weights, variant=variant, threshold=threshold)
+        predictor = Predictor.for_method(method_used, weights=weights, variant=variant, threshold=threshold)
         provenance = predictor.provenance()
         report = BurdenReport(annotate, annotate_dir, provenance=provenance)
         errors = ErrorLines()
@@ -295,7 +296,7 @@ def plot(
     ] = None,
     weights: WeightsOption = None,
     variant: VariantOption = None,
-    method: MethodOption = "cnn",
+    method: MethodOption = None,
     lead: LeadOption = None,
     threshold: ThresholdOption = None,
     threads: ThreadsOption = None,
@@ -310,13 +311,14 @@ def plot(
 
     Example: afdetect plot example/example --start 170 --duration 30 -o af_onset.png
     """
-    from afdetect.detect.predictor import Predictor
+    from afdetect.detect.predictor import Predictor, resolve_method
     from afdetect.io.find import resolve_record
     from afdetect.viz.record import plot_record
 
     def action() -> None:
-        use_threads(method, threads)
-        predictor = Predictor.for_method(method, weights=weights, variant=variant, threshold=threshold)
+        method_used = resolve_method(method, weights, variant)
+        use_threads(method_used, threads)
+        predictor = Predictor.for_method(method_used, weights=weights, variant=variant, threshold=threshold)
         result = plot_record(
             predictor,
             resolve_record(record) or record,
@@ -350,7 +352,7 @@ def evaluate_command(
     threshold: ThresholdOption = None,
     threads: ThreadsOption = None,
     jobs: JobsOption = 1,
-    method: MethodOption = "cnn",
+    method: MethodOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Accuracy, F1, sensitivity, specificity, PPV, AUROC, confusion matrix and per-record table.
@@ -359,7 +361,7 @@ def evaluate_command(
 
     Example: afdetect eval windows.npz --weights se.pt --split test --out-dir eval
     """
-    from afdetect.detect.predictor import Predictor
+    from afdetect.detect.predictor import Predictor, resolve_method
     from afdetect.detect.runs import resolve_jobs
     from afdetect.evaluate.records import evaluate, evaluate_records, select_split
     from afdetect.evaluate.report import report_paths, write_report
@@ -369,13 +371,14 @@ def evaluate_command(
     from afdetect.training.cache import load_window_set
 
     def action() -> int:
-        use_threads(method, threads)
-        predictor = Predictor.for_method(method, weights=weights, variant=variant, threshold=threshold)
+        method_used = resolve_method(method, weights, variant)
+        use_threads(method_used, threads)
+        predictor = Predictor.for_method(method_used, weights=weights, variant=variant, threshold=threshold)
         failures: list[str] = []
         if len(inputs) == 1 and inputs[0].suffix == ".npz":
             check_outputs_apart(report_paths(out_dir), inputs)
             ws = load_window_set(inputs[0])
-            if method == "rr" and weights is None and split != "all":
+            if method_used == "rr" and weights is None and split != "all":
                 raise UsageError(None, "--split with --method rr needs --weights (the weights whose split to use)")
             result = evaluate(predictor, ws, select_split(ws, split, predictor.meta))
         else:

@@ -43,7 +43,8 @@ T = TypeVar("T")
 
 
 METHOD_HELP = (
-    "cnn: the ECGCNN weights; rr: the classical RR-irregularity baseline (R peaks + COSEn/turning"
+    "Default: trees, or cnn when --variant or .pt --weights are given."
+    " cnn: the ECGCNN weights; rr: the classical RR-irregularity baseline (R peaks + COSEn/turning"
     f" points/heart rate; no weights, default threshold {RR_THRESHOLD}; --weights then only gives eval's --split"
     " records);"
     " trees: gradient-boosted trees on rhythm and atrial-activity features (--weights: a trees file,"
@@ -72,7 +73,7 @@ ThresholdOption = Annotated[float | None, typer.Option(help="AF threshold on p_a
 ThreadsOption = Annotated[int | None, typer.Option(help="CPU threads to use (default: one per core).")]
 
 
-MethodOption = Annotated[str, typer.Option(help=METHOD_HELP)]
+MethodOption = Annotated[str | None, typer.Option(metavar="cnn|rr|trees", help=METHOD_HELP)]
 
 
 JobsOption = Annotated[

@@ -35,6 +35,27 @@ METHODS = ("cnn", "rr", "trees")
 gradient-boosted trees on rhythm features."""
 
 
+DEFAULT_METHOD = "trees"
+"""The method that ships as default: the most accurate in cross-validation that meets the Holter
+speed targets (README, "Which one ships as default")."""
+
+
+def resolve_method(method: str | None, weights: str | Path | None = None, variant: str | None = None) -> str:
+    """The ``--method`` to use: ``method`` when given; else ``cnn`` when a CNN ``variant`` or
+    ``.pt`` ``weights`` are asked for, otherwise :data:`DEFAULT_METHOD`.
+
+    Example
+    -------
+    >>> resolve_method(None), resolve_method(None, variant="l"), resolve_method(None, weights="run/best.pt")
+    ('trees', 'cnn', 'cnn')
+    """
+    if method is not None:
+        return method
+    if variant is not None or (weights is not None and Path(weights).suffix == ".pt"):
+        return "cnn"
+    return DEFAULT_METHOD
+
+
 Scorer = Callable[[np.ndarray], np.ndarray]
 """Maps conditioned windows ``(n, samples at MODEL_FS)`` to AF probabilities ``(n,)``."""
 
@@ -125,17 +146,19 @@ class Predictor:
     @classmethod
     def for_method(
         cls,
-        method: str,
+        method: str | None,
         *,
         weights: str | Path | None = None,
         variant: str | None = None,
         threshold: float | None = None,
     ) -> Predictor:
         """The predictor of a ``--method``: ``cnn`` (ECGCNN weights), ``rr`` (the baseline) or
-        ``trees`` (``weights`` is then a trees file; default the shipped one).
+        ``trees`` (``weights`` is then a trees file; default the shipped one); ``None`` chooses
+        by :func:`resolve_method`.
 
         With ``rr``, ``weights`` (optional) only supplies the record split for ``eval --split``.
         """
+        method = resolve_method(method, weights, variant)
         if method == "cnn":
             return cls.from_weights(weights, variant=variant, threshold=threshold)
         if method == "rr":
