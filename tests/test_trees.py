@@ -13,6 +13,7 @@ import pytest
 from afdetect.config import DEFAULT_PREPROCESSING
 from afdetect.detect.predictor import DEFAULT_METHOD, Predictor, resolve_method
 from afdetect.errors import UsageError
+from afdetect.evaluate.records import challenge_score
 from afdetect.io.synthetic import ecg_signal
 from afdetect.models.files import sha256
 from afdetect.models.trees import CLASSES, TreesRecipe, default_trees, load_trees
@@ -69,6 +70,21 @@ def test_eval_on_the_test_split_of_the_trees(trees_file: Path, windows_file: Pat
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     n_test = len(load_trees(trees_file)[1]["training"]["test_records"])
     assert metrics["record"]["n"] == n_test
+    # The records carry CinC labels and the trees give four classes: the challenge score is reported.
+    challenge = metrics["challenge"]
+    assert set(challenge) == {"f1_N", "f1_A", "f1_O", "mean"}
+    assert challenge["f1_A"] == pytest.approx(metrics["record"]["f1"])  # A: the records the detector calls AF
+    assert challenge["f1_O"] is None and challenge["mean"] is None  # these records hold no "other rhythm"
+    assert f"CinC 2017 challenge F1(N, A, O) – (N {challenge['f1_N'] * 100:.1f} %" in result.stdout
+
+
+def test_challenge_score_needs_class_probabilities_and_cinc_labels():
+    class_p = np.array([[0.8, 0.1, 0.05, 0.05], [0.1, 0.8, 0.05, 0.05], [0.2, 0.1, 0.6, 0.1]])
+    record_of, p_af = np.array([0, 1, 2]), class_p[:, 1]
+    score = challenge_score(class_p, record_of, p_af, 0.5, np.array(["N", "A", "O"]))
+    assert score == {"f1_N": 1.0, "f1_A": 1.0, "f1_O": 1.0, "mean": 1.0}
+    assert challenge_score(None, record_of, p_af, 0.5, np.array(["N", "A", "O"])) is None
+    assert challenge_score(class_p, record_of, p_af, 0.5, np.array(["rhythm", "A", "O"])) is None
 
 
 @pytest.mark.parametrize(

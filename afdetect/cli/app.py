@@ -412,6 +412,12 @@ def evaluate_command(
         Console().print(table)
         if result.ec57 is not None:
             Console().print(ec57_table(result.ec57))
+        if result.challenge is not None:
+            score = {k: f"{100 * v:.1f} %" if v == v else "–" for k, v in result.challenge.items()}  # NaN: –
+            Console().print(
+                f"CinC 2017 challenge F1(N, A, O) {score['mean']} "
+                f"(N {score['f1_N']}, A {score['f1_A']}, O {score['f1_O']}; – where a class is absent)"
+            )
         err.print(f"threshold {result.threshold:.3f}; wrote {', '.join(str(p) for p in written)}")
         return EXIT_RECORD_FAILED if failures else 0
 

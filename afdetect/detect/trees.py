@@ -33,6 +33,10 @@ class TreesScorer:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """P(AF) ``(n,)`` of conditioned windows ``(n, samples)`` at ``fs`` Hz (the trees file's model rate)."""
+        return self.class_probabilities(x)[:, AF_CLASS]
+
+    def class_probabilities(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities ``(n, len(CLASSES))`` of CinC 2017's four classes for conditioned windows."""
         # One thread: the features cost far more than the trees, and LightGBM's OpenMP pool, once
         # started in a parent, would hang a forked --jobs worker that asked it for more.
-        return self.booster.predict(rhythm_features(x, self.fs), num_threads=1)[:, AF_CLASS]
+        return self.booster.predict(rhythm_features(x, self.fs), num_threads=1)

@@ -17,14 +17,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from afdetect.config import LABEL_NAMES
+from afdetect.config import LABEL_NAMES, RECORD_AF_FRACTION
 from afdetect.detect.predictor import Predictor
 from afdetect.detect.runs import map_records
 from afdetect.errors import AfdetectError, ParameterError, RecordError, UsageError, internal_error
 from afdetect.evaluate.ec57 import EpisodeComparison, compare_af_episodes, ec57_statistics, episode_spans
-from afdetect.evaluate.metrics import binary_metrics, confusion, record_metrics, record_scores
+from afdetect.evaluate.metrics import binary_metrics, challenge_f1, confusion, record_metrics, record_scores
 from afdetect.io.record import Record
 from afdetect.io.reference import record_af_truth, record_key
+from afdetect.models.trees import AF_CLASS, CLASSES, record_classes
 from afdetect.rhythm.episodes import merge_episodes
 from afdetect.training.cache import WindowSet
 
@@ -46,6 +47,9 @@ class EvalResult:
     rhythm annotations, when evaluated on records."""
     left_out: list[dict[str, str]] = field(default_factory=list)
     """Records read but left out of the window and record metrics: ``{"record", "reason"}`` each."""
+    challenge: dict[str, float] | None = None
+    """The CinC 2017 challenge score of four-class record calls (:func:`challenge_score`), when the
+    method gives class probabilities (the rhythm trees) and the records carry CinC labels."""
 
     def to_json(self) -> dict[str, Any]:
         """Plain-types summary (metrics, confusion matrices, threshold, EC57 statistics)."""
@@ -64,6 +68,8 @@ class EvalResult:
         summary["left_out"] = self.left_out
         if self.ec57 is not None:
             summary["ec57"] = self.ec57
+        if self.challenge is not None:
+            summary["challenge"] = self.challenge
         return summary
 
 
@@ -102,7 +108,10 @@ def evaluate(predictor: Predictor, ws: WindowSet, record_mask: np.ndarray | None
     idx = np.flatnonzero(record_mask[ws.record_index] & (ws.labels >= 0))
     if len(idx) == 0:
         raise UsageError(None, "no labelled window to evaluate in the selected records")
-    p_af = predictor.scorer(np.asarray(ws.windows[idx], dtype=np.float32))
+    x = np.asarray(ws.windows[idx], dtype=np.float32)
+    class_probabilities = getattr(predictor.scorer, "class_probabilities", None)
+    class_p = None if class_probabilities is None else class_probabilities(x)
+    p_af = predictor.scorer(x) if class_p is None else class_p[:, AF_CLASS]
     records, local_index = np.unique(ws.record_index[idx], return_inverse=True)
     left_out = [
         {"record": str(ws.records[r]), "reason": "no window labelled AF or non-AF (mixed, flutter or unlabelled)"}
@@ -118,7 +127,23 @@ def evaluate(predictor: Predictor, ws: WindowSet, record_mask: np.ndarray | None
         ws.record_labels[records],
     )
     result.left_out = left_out
+    result.challenge = challenge_score(class_p, local_index, p_af, predictor.threshold, ws.record_labels[records])
     return result
+
+
+def challenge_score(
+    class_p: np.ndarray | None, record_of: np.ndarray, p_af: np.ndarray, threshold: float, labels: np.ndarray
+) -> dict[str, float] | None:
+    """The CinC 2017 challenge's F1(N, A, O) of four-class record calls, or ``None`` when the
+    scorer gives no class probabilities or the records carry no CinC labels (N, A, O, ~).
+
+    A record called AF by the detector's record rule is ``A``; any other takes its most probable
+    other class (:func:`afdetect.models.trees.record_classes`).
+    """
+    if class_p is None or len(labels) == 0 or not set(labels.tolist()) <= set(CLASSES):
+        return None
+    fraction, _ = record_scores(record_of, p_af, threshold, len(labels))
+    return challenge_f1(labels, record_classes(class_p, record_of, fraction >= RECORD_AF_FRACTION))
 
 
 def evaluate_records(
