@@ -44,6 +44,7 @@ def two_records(tmp_path: Path) -> tuple[Path, Path]:
 def crash_inside_record(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the analysis of record ``crash`` raise a ValueError (as a 300 kHz record once did)."""
     import afdetect.detect.predictor
+    import afdetect.detect.stream
     import afdetect.training.cache
     import afdetect.viz.record
 
@@ -54,7 +55,7 @@ def crash_inside_record(monkeypatch: pytest.MonkeyPatch) -> None:
             raise ValueError("up and down must be positive integers")
         return original(info, *args, **kwargs)
 
-    for module in (afdetect.detect.predictor, afdetect.training.cache, afdetect.viz.record):
+    for module in (afdetect.detect.predictor, afdetect.detect.stream, afdetect.training.cache, afdetect.viz.record):
         monkeypatch.setattr(module, "record_windows", record_windows)
 
 
