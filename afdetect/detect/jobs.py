@@ -33,9 +33,6 @@ from afdetect.detect.rows import WindowRows
 from afdetect.detect.stream import iter_record_rows
 from afdetect.errors import AfdetectError, ParameterError, RecordError, internal_error
 
-DEFAULT_JOBS = 1
-"""``--jobs`` when not given (measured in benchmarks/predict_speed.py --strips, see the README)."""
-
 GROUPS_PER_JOB = 4
 """Groups of records each worker gets, about (smaller groups balance the load, larger ones batch better)."""
 
