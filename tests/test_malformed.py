@@ -240,16 +240,16 @@ def test_record_failing_midway_leaves_no_rows_in_file(
     """Rows already written for a record that then fails are taken back out of the file."""
     import afdetect.detect.stream as stream
 
-    real_windows = stream.record_windows
+    real_chunks = stream.record_chunks
 
     def fails_after_first_chunk(info, lead_index, **options):
         options["chunk_windows"] = 1
-        for batch in real_windows(info, lead_index, **options):
-            yield batch
+        for chunk in real_chunks(info, lead_index, **options):
+            yield chunk
             if info.path.name == "flat":
                 raise RecordError(info.path, "read error after the first chunk")
 
-    monkeypatch.setattr(stream, "record_windows", fails_after_first_chunk)
+    monkeypatch.setattr(stream, "record_chunks", fails_after_first_chunk)
     predictor = Predictor(lambda x: np.full(len(x), 0.25), 0.5, {})
     target = tmp_path / "out.csv"
     run = predict_to_csv(predictor, [str(corpus["flat"]), str(corpus["good"])], str(target))

@@ -32,7 +32,14 @@ from afdetect.detect.predictor import Predictor
 from afdetect.detect.rows import WindowRows
 from afdetect.io.header import RecordInfo
 from afdetect.io.record import Record
-from afdetect.signal.windows import DEFAULT_CHUNK_WINDOWS, WindowBatch, prefetch, record_windows
+from afdetect.signal.windows import (
+    DEFAULT_CHUNK_WINDOWS,
+    RawChunk,
+    WindowBatch,
+    condition_chunks,
+    prefetch,
+    record_chunks,
+)
 
 DEFAULT_BATCH_WINDOWS = DEFAULT_CHUNK_WINDOWS
 """Windows per packet handed to the scorer (about 1 h of a Holter record, or some 200 strips)."""
@@ -40,11 +47,12 @@ DEFAULT_BATCH_WINDOWS = DEFAULT_CHUNK_WINDOWS
 
 @dataclass
 class _Piece:
-    """One chunk of a record's windows (``batch``), or the error that ended the record."""
+    """One chunk of a record's windows (``raw``, then conditioned: ``batch``), or the error that ended the record."""
 
     index: int
     record: Path
     info: RecordInfo | None = None
+    raw: RawChunk | None = None
     batch: WindowBatch | None = None
     error: BaseException | None = None
     p_af: np.ndarray | None = None
@@ -91,7 +99,8 @@ def iter_record_rows(
     ...     n = sum(len(r) for r in rows)
     """
     pieces = _pieces(predictor, records, lead, span_s, chunk_windows)
-    scored = (piece for packet in prefetch(_packets(pieces, batch_windows)) for piece in _score(predictor, packet))
+    packets = (_condition(predictor, packet) for packet in _packets(pieces, batch_windows))
+    scored = (piece for packet in prefetch(packets) for piece in _score(predictor, packet))
     for (_, record), group in itertools.groupby(scored, key=lambda piece: (piece.index, piece.record)):
         yield record, _record_rows(predictor, group)
 
@@ -103,20 +112,20 @@ def _pieces(
     span_s: tuple[float, float] | None,
     chunk_windows: int,
 ) -> Iterator[_Piece]:
-    """Each record's chunks of conditioned windows, then its error if it fails (in the prefetch thread)."""
+    """Each record's chunks of windows as read, then its error if it fails (in the prefetch thread)."""
     for index, record in enumerate(records):
         info = None
         try:
             opened = Record.open(record, lead)
             info = opened.info
-            for batch in record_windows(
+            for raw in record_chunks(
                 info,
                 opened.lead_index,
                 preprocessing=predictor.preprocessing,
                 chunk_windows=chunk_windows,
                 span_s=span_s,
             ):
-                yield _Piece(index, record, info, batch)
+                yield _Piece(index, record, info, raw)
         except Exception as exc:  # any failure fails this record alone, raised where its rows are read
             yield _Piece(index, record, info, error=exc)
 
@@ -127,12 +136,30 @@ def _packets(pieces: Iterable[_Piece], batch_windows: int) -> Iterator[list[_Pie
     windows = 0
     for piece in pieces:
         packet.append(piece)
-        windows += 0 if piece.batch is None else len(piece.batch.x)
+        windows += 0 if piece.raw is None else len(piece.raw.starts)
         if windows >= batch_windows:
             yield packet
             packet, windows = [], 0
     if packet:
         yield packet
+
+
+def _condition(predictor: Predictor, packet: list[_Piece]) -> list[_Piece]:
+    """Condition a packet's windows together (in the prefetch thread); if that fails, each record alone."""
+    reading = [piece for piece in packet if piece.raw is not None]
+    try:
+        batches = condition_chunks([piece.raw for piece in reading], predictor.preprocessing)  # type: ignore[misc]
+    except Exception:
+        batches = []
+        for piece in reading:
+            try:
+                batches.append(condition_chunks([piece.raw], predictor.preprocessing)[0])  # type: ignore[list-item]
+            except Exception as exc:  # this record fails alone
+                batches.append(None)
+                piece.error = exc
+    for piece, batch in zip(reading, batches, strict=True):
+        piece.raw, piece.batch = None, batch
+    return packet
 
 
 def _score(predictor: Predictor, packet: list[_Piece]) -> list[_Piece]:
