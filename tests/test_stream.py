@@ -201,3 +201,22 @@ def test_burden_from_rows_matches_burden_from_tables(tiny_weights: Path, folder:
     assert from_rows.summaries == from_tables.summaries
     pd.testing.assert_frame_equal(from_rows.episodes_table(), from_tables.episodes_table())
     assert any(s["episodes"] for s in from_rows.summaries)
+
+
+def test_a_record_whose_conditioning_fails_fails_alone(folder: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows of a batch are conditioned together; when that fails, each record is conditioned alone."""
+    import afdetect.signal.windows as windows
+
+    predictor = Predictor.rr_baseline()
+    expected = one_at_a_time(predictor, folder)
+    real = windows.condition_windows
+
+    def fails_at_360_hz(x: np.ndarray, valid: np.ndarray, fs: float, **options: object) -> object:
+        if fs == 360:
+            raise ValueError("conditioning broke")
+        return real(x, valid, fs, **options)
+
+    monkeypatch.setattr(windows, "condition_windows", fails_at_360_hz)
+    got = batched(predictor, folder)
+    assert got[4] == "conditioning broke" and folder[4].name == "two"
+    assert_same(got[:4] + got[5:], expected[:4] + expected[5:])
