@@ -2,9 +2,10 @@
 
 A folder of short strips (one or two windows each) would otherwise pay the scorer's per-call
 cost, a prefetch hand-off and the per-record set-up once per record. Here a background thread
-opens each record (its header read and validated once, strictly), cuts and conditions its
-windows chunk by chunk, and packs the chunks of consecutive records into *packets* of at
-least ``batch_windows`` windows, handed over one packet at a time. The scorer (any
+opens each record (its header read and validated once, strictly), reads and cuts its windows
+chunk by chunk, packs the chunks of consecutive records into *packets* of at least
+``batch_windows`` windows, conditions each packet's windows together (one call per sampling
+rate) and hands the packets over one at a time. The scorer (any
 :data:`~afdetect.detect.predictor.Scorer`: the CNN, the trees or the RR baseline) sees each
 packet's readable windows in one call; its probabilities are routed back to their records in
 order.
@@ -12,11 +13,11 @@ order.
 :func:`iter_record_rows` yields ``(record, rows)`` for every record in input order: ``rows``
 iterates the record's :class:`~afdetect.detect.rows.WindowRows` chunk by chunk and raises the
 record's error where it failed, so a caller writes (or rolls back) a record as one unit and a
-bad record fails alone. If a packet's scoring call fails, each record of the packet is scored
-alone, so the failure stays with the record that caused it.
+bad record fails alone. If a packet's conditioning or scoring call fails, each record of the
+packet is conditioned or scored alone, so the failure stays with the record that caused it.
 
-Probabilities do not depend on the packing: every scorer scores each window on its own (the
-CNN's batch norm uses running statistics).
+Values do not depend on the packing: every window is conditioned on its own, and every scorer
+scores each window on its own (the CNN's batch norm uses running statistics).
 """
 
 from __future__ import annotations
