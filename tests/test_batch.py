@@ -14,8 +14,8 @@ import synth
 from typer.testing import CliRunner
 
 from afdetect.cli import app
+from afdetect.detect.jobs import iter_record_tables, resolve_jobs
 from afdetect.detect.predictor import WINDOW_COLUMNS, Predictor
-from afdetect.detect.runs import iter_record_tables, resolve_jobs
 from afdetect.errors import EXIT_RECORD_FAILED, RecordError, UsageError
 
 

@@ -234,17 +234,23 @@ def test_records_file_naming_a_missing_record(corpus: dict[str, Path], weights: 
     assert set(out.table()["record"]) == {str(folder / "good")}
 
 
-def test_record_failing_midway_leaves_no_rows_in_file(corpus: dict[str, Path], tmp_path: Path) -> None:
+def test_record_failing_midway_leaves_no_rows_in_file(
+    corpus: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Rows already written for a record that then fails are taken back out of the file."""
+    import afdetect.detect.stream as stream
 
-    class FailsAfterFirstChunk(Predictor):
-        def iter_record(self, record, lead=None, chunk_windows=1):
-            for table in super().iter_record(record, lead, chunk_windows=1):
-                yield table
-                if Path(record).name == "flat":
-                    raise RecordError(record, "read error after the first chunk")
+    real_chunks = stream.record_chunks
 
-    predictor = FailsAfterFirstChunk(lambda x: np.full(len(x), 0.25), 0.5, {})
+    def fails_after_first_chunk(info, lead_index, **options):
+        options["chunk_windows"] = 1
+        for chunk in real_chunks(info, lead_index, **options):
+            yield chunk
+            if info.path.name == "flat":
+                raise RecordError(info.path, "read error after the first chunk")
+
+    monkeypatch.setattr(stream, "record_chunks", fails_after_first_chunk)
+    predictor = Predictor(lambda x: np.full(len(x), 0.25), 0.5, {})
     target = tmp_path / "out.csv"
     run = predict_to_csv(predictor, [str(corpus["flat"]), str(corpus["good"])], str(target))
     assert run.exit_code == 1 and run.failed == 1

@@ -44,18 +44,26 @@ def two_records(tmp_path: Path) -> tuple[Path, Path]:
 def crash_inside_record(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the analysis of record ``crash`` raise a ValueError (as a 300 kHz record once did)."""
     import afdetect.detect.predictor
+    import afdetect.detect.stream
     import afdetect.training.cache
     import afdetect.viz.record
 
     original = afdetect.detect.predictor.record_windows
+    original_chunks = afdetect.detect.stream.record_chunks
 
     def record_windows(info, *args, **kwargs):
         if info.name == "crash":
             raise ValueError("up and down must be positive integers")
         return original(info, *args, **kwargs)
 
+    def record_chunks(info, *args, **kwargs):
+        if info.name == "crash":
+            raise ValueError("up and down must be positive integers")
+        return original_chunks(info, *args, **kwargs)
+
     for module in (afdetect.detect.predictor, afdetect.training.cache, afdetect.viz.record):
         monkeypatch.setattr(module, "record_windows", record_windows)
+    monkeypatch.setattr(afdetect.detect.stream, "record_chunks", record_chunks)
 
 
 # ---------------------------------------------------------------------------------------------

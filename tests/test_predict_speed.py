@@ -30,3 +30,19 @@ def test_median_run_reports_a_failure_rather_than_a_median() -> None:
     ok, failed = bench.RunResult(1.0, 5, 0, ""), bench.RunResult(9.0, 7, 1, "boom")
     assert bench.median_run([ok, failed, ok]) == failed
     assert bench.median_run([ok, bench.RunResult(3.0, 9, 0, "")]) == bench.RunResult(2.0, 9, 0, "")
+
+
+def test_folder_of_strips_against_a_bare_read(
+    tiny_weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = load_benchmark("folder_speed")
+    argv = ["--records", "5", "--weights", str(tiny_weights), "--workdir", str(tmp_path), "--repeat", "1"]
+    assert bench.main([*argv, "--jobs", "1", "2"]) == 0
+    out = capsys.readouterr().out
+    headers = sorted((tmp_path / "strips_5").glob("*.hea"))
+    assert len(headers) == 5
+    record = wfdb.rdheader(str(headers[0].with_suffix("")))
+    assert (record.fs, record.n_sig, record.fmt) == (300, 1, ["16"])
+    assert 9 * 300 <= record.sig_len <= 61 * 300
+    assert "5 records in" in out and "bare wfdb.rdrecord of every record:" in out
+    assert "predict --jobs 1:" in out and "predict --jobs 2:" in out and "the read's)" in out

@@ -19,8 +19,8 @@ import torch
 from afdetect.config import CLIP_FRACTION, INFERENCE_BATCH, window_samples
 from afdetect.detect.cnn import ModelScorer
 from afdetect.detect.inference import DEFAULT_THREADS, inference_threads, predict_proba, set_inference_threads
+from afdetect.detect.jobs import _init_worker, _predict_group
 from afdetect.detect.predictor import Predictor
-from afdetect.detect.runs import _init_worker, _predict_tables
 from afdetect.errors import UsageError
 from afdetect.io.atomic import atomic_open, check_writable, is_special_file
 from afdetect.io.header import read_header
@@ -192,5 +192,5 @@ def test_scoring_threads_do_not_change_probabilities(tiny_weights: Path, long_re
 def test_batch_workers_score_on_one_thread(tiny_weights: Path) -> None:
     """``--jobs`` workers are forked from a parent that may score on several threads: each must use one."""
     set_inference_threads(2)
-    _init_worker(partial(_predict_tables, Predictor.from_weights(tiny_weights), None))
+    _init_worker(partial(_predict_group, Predictor.from_weights(tiny_weights), None, None))
     assert inference_threads() == 1 and torch.get_num_threads() == 1

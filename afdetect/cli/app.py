@@ -228,8 +228,9 @@ def predict(
 
     Example: afdetect predict data/ -r -o windows.csv --episodes episodes.csv --summary burden.csv
     """
+    from afdetect.detect.jobs import resolve_jobs
     from afdetect.detect.predictor import Predictor, resolve_method
-    from afdetect.detect.runs import predict_to_csv, resolve_jobs
+    from afdetect.detect.runs import predict_to_csv
     from afdetect.rhythm.burden import BurdenReport, check_burden_outputs
 
     def action() -> int:
@@ -361,8 +362,8 @@ def evaluate_command(
 
     Example: afdetect eval windows.npz --weights se.pt --split test --out-dir eval
     """
+    from afdetect.detect.jobs import resolve_jobs
     from afdetect.detect.predictor import Predictor, resolve_method
-    from afdetect.detect.runs import resolve_jobs
     from afdetect.evaluate.records import evaluate, evaluate_records, select_split
     from afdetect.evaluate.report import report_paths, write_report
     from afdetect.io.atomic import check_outputs_apart

@@ -22,12 +22,14 @@ import pandas as pd
 
 from afdetect import __version__
 from afdetect.config import DEFAULT_PREPROCESSING, LABEL_NAMES, RR_THRESHOLD, UNREADABLE, Preprocessing
+from afdetect.detect.rows import WINDOW_COLUMNS, WindowRows
 from afdetect.errors import ParameterError, check_range
+from afdetect.io.header import RecordInfo
 from afdetect.io.record import Record
 from afdetect.models.files import sha256
 from afdetect.signal.windows import DEFAULT_CHUNK_WINDOWS, WindowBatch, prefetch, record_windows
 
-WINDOW_COLUMNS = ("record", "start_s", "end_s", "label", "p_af", "problem")
+__all__ = ["METHODS", "WINDOW_COLUMNS", "Predictor", "Scorer"]
 
 
 METHODS = ("cnn", "rr", "trees")
@@ -245,16 +247,13 @@ class Predictor:
 
     def table(self, record: str, batch: WindowBatch, p_af: np.ndarray) -> pd.DataFrame:
         """Per-window table from probabilities (NaN = unreadable)."""
+        return self.rows(record, batch, p_af).to_frame()
+
+    def rows(self, record: str, batch: WindowBatch, p_af: np.ndarray, info: RecordInfo | None = None) -> WindowRows:
+        """Per-window rows (plain arrays) from probabilities (NaN = unreadable); ``info``: the record's header."""
         labels = np.where(p_af >= self.threshold, LABEL_NAMES[1], LABEL_NAMES[0]).astype(object)
         labels[np.isnan(p_af)] = UNREADABLE
-        return pd.DataFrame(
-            {
-                "record": record,
-                "start_s": np.round(batch.start_s, 3),
-                "end_s": np.round(batch.end_s, 3),
-                "label": labels,
-                "p_af": np.round(p_af, 4),
-                "problem": [p or "" for p in batch.problems],
-            },
-            columns=list(WINDOW_COLUMNS),
+        problems = np.array([p or "" for p in batch.problems], dtype=object)
+        return WindowRows(
+            record, np.round(batch.start_s, 3), np.round(batch.end_s, 3), labels, np.round(p_af, 4), problems, info
         )

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from afdetect.config import LABEL_NAMES, RECORD_AF_FRACTION
+from afdetect.detect.jobs import map_records
 from afdetect.detect.predictor import Predictor
-from afdetect.detect.runs import map_records
 from afdetect.errors import AfdetectError, ParameterError, RecordError, UsageError, internal_error
 from afdetect.evaluate.ec57 import EpisodeComparison, compare_af_episodes, ec57_statistics, episode_spans
 from afdetect.evaluate.metrics import binary_metrics, challenge_f1, confusion, record_metrics, record_scores

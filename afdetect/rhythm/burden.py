@@ -1,9 +1,12 @@
 """Per-record AF episodes, burden summaries and annotation files of a ``predict`` run.
 
-:class:`BurdenReport` receives each record's whole per-window table as prediction finishes
-it (one row per 15 s of signal: about 5,800 rows for 24 h, so keeping it is cheap even when
+:class:`BurdenReport` receives each record's whole per-window rows as prediction finishes
+it (one row per 15 s of signal: about 5,800 rows for 24 h, so keeping them is cheap even when
 the CSV itself is streamed), merges its episodes, summarises its burden and, when asked,
-writes its WFDB rhythm annotation file at once. The episodes CSV and the summary (JSON, or
+writes its WFDB rhythm annotation file at once. Rows arrive as plain arrays
+(:class:`~afdetect.detect.rows.WindowRows`, with the record's header facts), so a folder of
+short strips costs no DataFrame and no second header read per record; a per-window DataFrame
+is taken too. The episodes CSV and the summary (JSON, or
 CSV when its name ends in ``.csv``) are written at the end, atomically; every episode row and
 every record's summary carries the run's provenance (``PROVENANCE_KEYS``: afdetect version,
 model, weights sha256, threshold).
@@ -15,19 +18,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from afdetect.config import LABEL_NAMES
+from afdetect.detect.rows import WindowRows
 from afdetect.errors import ParameterError, UsageError
 from afdetect.io.annotations import check_annotation_extension, writable_folder, write_rhythm_annotations
 from afdetect.io.atomic import atomic_open, check_writable, write_json
 from afdetect.io.find import record_base
-from afdetect.io.header import read_header
+from afdetect.io.header import RecordInfo, read_header
 from afdetect.rhythm.episodes import (
     EPISODE_COLUMNS,
     SUMMARY_KEYS,
     TIME_COLUMNS,
+    episode_bounds,
     merge_episodes,
     summarise_record,
+    summarise_windows,
     with_times,
 )
 
@@ -46,7 +54,7 @@ class BurdenReport:
     annotate_dir : Path or None
         Folder for annotation files (``None``: next to each record).
     episodes : list of pandas.DataFrame
-        Episodes of each record added so far.
+        Episodes of each record added so far that has any.
     summaries : list of dict
         Summary of each record added so far (:func:`afdetect.rhythm.episodes.summarise_record`).
     annotation_files : list of Path
@@ -69,15 +77,35 @@ class BurdenReport:
     annotation_files: list[Path] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
 
-    def add(self, record: str | Path, table: pd.DataFrame) -> None:
-        """Merge, summarise (and annotate) one record from its whole per-window table."""
+    def add(self, record: str | Path, table: WindowRows | pd.DataFrame) -> None:
+        """Merge, summarise (and annotate) one record from all its rows (or its per-window table)."""
+        if not isinstance(table, WindowRows):
+            self._add_table(record, table)
+            return
+        labels = table.label
+        onsets, offsets = episode_bounds(table.start_s, table.end_s, labels == LABEL_NAMES[1])
+        onsets, offsets = np.round(onsets, 3), np.round(offsets, 3)  # as the episodes table holds them
+        self.summaries.append(summarise_windows(table.record, table.start_s, table.end_s, labels, onsets, offsets))
+        if len(onsets) == 0 and not self.annotate:
+            return
+        episodes = pd.DataFrame(
+            {"record": [table.record] * len(onsets), "onset_s": onsets, "offset_s": offsets},
+            columns=list(EPISODE_COLUMNS),
+        ).assign(duration_s=np.round(offsets - onsets, 3))
+        self._keep(table.info or read_header(record), episodes)
+
+    def _add_table(self, record: str | Path, table: pd.DataFrame) -> None:
         episodes = merge_episodes(table)
-        info = read_header(record)  # already read once by the prediction: it is valid
-        self.episodes.append(with_times(episodes, info.base_time, info.base_date))
         self.summaries.append(summarise_record(table, episodes))
+        self._keep(read_header(record), episodes)  # already read once by the prediction: it is valid
+
+    def _keep(self, info: RecordInfo, episodes: pd.DataFrame) -> None:
+        """Keep a record's episodes (with times) and write its annotation file when asked."""
+        if not episodes.empty:
+            self.episodes.append(with_times(episodes, info.base_time, info.base_date))
         if self.annotate:
             self.annotation_files.append(
-                write_rhythm_annotations(record, episodes, extension=self.annotate, out_dir=self.annotate_dir)
+                write_rhythm_annotations(info, episodes, extension=self.annotate, out_dir=self.annotate_dir)
             )
 
     def annotation_path(self, record: str | Path) -> Path | None:

@@ -134,19 +134,52 @@ def merge_episodes(
     >>> merge_episodes(t).values.tolist()
     [['r', 22.5, 52.5, 30.0]]
     """
-    if min_duration_s < 0 or max_gap_s < 0:
-        raise ValueError(f"min_duration_s and max_gap_s must be >= 0, got {min_duration_s}, {max_gap_s}")
+    _check_limits(min_duration_s, max_gap_s)
     table = _one_record(table)
     if table.empty:
         return _episodes_frame("", [], [])
-    record = str(table["record"].iloc[0])
-    own_start, own_end = owned_spans(table["start_s"].to_numpy(float), table["end_s"].to_numpy(float))
-    is_af = (table["label"] == LABEL_NAMES[1]).to_numpy() & (own_end > own_start)
-    onsets, offsets = mask_stretches(is_af, own_start, own_end)
+    onsets, offsets = episode_bounds(
+        table["start_s"].to_numpy(float),
+        table["end_s"].to_numpy(float),
+        (table["label"] == LABEL_NAMES[1]).to_numpy(),
+        min_duration_s,
+        max_gap_s,
+    )
+    return _episodes_frame(str(table["record"].iloc[0]), onsets, offsets)
+
+
+def episode_bounds(
+    start_s: np.ndarray,
+    end_s: np.ndarray,
+    is_af: np.ndarray,
+    min_duration_s: float = AF_EPISODE_MIN_S,
+    max_gap_s: float = AF_EPISODE_MAX_GAP_S,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Onsets and offsets (s, not rounded) of the AF episodes of one record's windows, sorted by start.
+
+    The array core of :func:`merge_episodes` (same rules and parameters), for callers that hold
+    the windows as arrays.
+
+    Example
+    -------
+    >>> episode_bounds(np.array([0.0, 15.0, 30.0, 45.0]), np.array([30.0, 45.0, 60.0, 75.0]),
+    ...                np.array([False, True, True, False]))
+    (array([22.5]), array([52.5]))
+    """
+    _check_limits(min_duration_s, max_gap_s)
+    if len(start_s) == 0:
+        return np.zeros(0), np.zeros(0)
+    own_start, own_end = owned_spans(start_s, end_s)
+    onsets, offsets = mask_stretches(np.asarray(is_af, bool) & (own_end > own_start), own_start, own_end)
     onsets, offsets = bridge_gaps(onsets, offsets, max_gap_s)
     whole = (onsets <= own_start[0] + EPS_S) & (offsets >= own_end[-1] - EPS_S)
     keep = (offsets - onsets >= min_duration_s - EPS_S) | whole
-    return _episodes_frame(record, onsets[keep], offsets[keep])
+    return onsets[keep], offsets[keep]
+
+
+def _check_limits(min_duration_s: float, max_gap_s: float) -> None:
+    if min_duration_s < 0 or max_gap_s < 0:
+        raise ValueError(f"min_duration_s and max_gap_s must be >= 0, got {min_duration_s}, {max_gap_s}")
 
 
 def summarise_record(table: pd.DataFrame, episodes: pd.DataFrame) -> dict[str, Any]:
@@ -179,16 +212,34 @@ def summarise_record(table: pd.DataFrame, episodes: pd.DataFrame) -> dict[str, A
     (60.0, 22.5, 37.5, 100.0, 2, 37.5)
     """
     table = _one_record(table)
-    record = str(table["record"].iloc[0]) if not table.empty else ""
-    own_start, own_end = owned_spans(table["start_s"].to_numpy(float), table["end_s"].to_numpy(float))
-    analysed = float(own_end[-1] - own_start[0]) if len(own_start) else 0.0
-    unreadable = (table["label"] == UNREADABLE).to_numpy()
-    unreadable_s = float(np.sum((own_end - own_start)[unreadable]))
-    is_af = (table["label"] == LABEL_NAMES[1]).to_numpy()
-    af_window_s = float(np.sum((own_end - own_start)[is_af]))
     episodes = episodes.sort_values("onset_s", kind="mergesort")
-    onsets = episodes["onset_s"].to_numpy(float)
-    offsets = episodes["offset_s"].to_numpy(float)
+    return summarise_windows(
+        str(table["record"].iloc[0]) if not table.empty else "",
+        table["start_s"].to_numpy(float),
+        table["end_s"].to_numpy(float),
+        table["label"].to_numpy(),
+        episodes["onset_s"].to_numpy(float),
+        episodes["offset_s"].to_numpy(float),
+    )
+
+
+def summarise_windows(
+    record: str,
+    start_s: np.ndarray,
+    end_s: np.ndarray,
+    labels: np.ndarray,
+    onsets: np.ndarray,
+    offsets: np.ndarray,
+) -> dict[str, Any]:
+    """The summary of :func:`summarise_record` from arrays: one record's windows sorted by start,
+    their labels, and its episodes sorted by onset (:func:`episode_bounds`)."""
+    own_start, own_end = owned_spans(start_s, end_s)
+    analysed = float(own_end[-1] - own_start[0]) if len(own_start) else 0.0
+    owned = own_end - own_start
+    unreadable = labels == UNREADABLE
+    unreadable_s = float(np.sum(owned[unreadable]))
+    is_af = labels == LABEL_NAMES[1]
+    af_window_s = float(np.sum(owned[is_af]))
     in_episodes = float(np.sum(offsets - onsets))
     unreadable_in_episodes = overlap_s(onsets, offsets, own_start[unreadable], own_end[unreadable])
     af_s = max(in_episodes - unreadable_in_episodes, 0.0)

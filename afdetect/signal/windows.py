@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -123,6 +123,28 @@ class WindowBatch:
     problems: list[str | None]
 
 
+@dataclass(frozen=True)
+class RawChunk:
+    """Consecutive windows of one record as read, before conditioning.
+
+    Attributes
+    ----------
+    fs : float
+        Sampling rate of the record (Hz).
+    starts : numpy.ndarray
+        Window start samples (from the record start).
+    windows : numpy.ndarray
+        ``(n, window samples at fs)`` float32 mV, the tail zero-padded (:func:`cut_windows`).
+    valid : numpy.ndarray
+        Real (unpadded) samples in each window.
+    """
+
+    fs: float
+    starts: np.ndarray
+    windows: np.ndarray
+    valid: np.ndarray
+
+
 def record_windows(
     info: RecordInfo,
     lead_index: int,
@@ -151,6 +173,27 @@ def record_windows(
     >>> [b.x.shape for b in record_windows(info, 0)]  # doctest: +SKIP
     [(1, 3840)]
     """
+    for chunk in record_chunks(
+        info, lead_index, preprocessing=preprocessing, chunk_windows=chunk_windows, span_s=span_s
+    ):
+        yield condition_chunks([chunk], preprocessing)[0]
+
+
+def record_chunks(
+    info: RecordInfo,
+    lead_index: int,
+    *,
+    preprocessing: Preprocessing = DEFAULT_PREPROCESSING,
+    chunk_windows: int = DEFAULT_CHUNK_WINDOWS,
+    span_s: tuple[float, float] | None = None,
+) -> Iterator[RawChunk]:
+    """A record's windows as read, ``chunk_windows`` at a time: :func:`record_windows` before conditioning.
+
+    Raises
+    ------
+    RecordError
+        As :func:`record_windows`.
+    """
     window_s = preprocessing.window_s
     starts = window_starts(info.n_samples, info.fs, window_s, preprocessing.hop_s)
     if len(starts) == 0:
@@ -173,10 +216,37 @@ def record_windows(
         first, stop = int(chunk[0]), min(int(chunk[-1]) + win, info.n_samples)
         signal = read_signal(info, lead_index, first, stop)
         windows, valid = cut_windows(signal, chunk - first, win)
-        x, problems = condition_windows(
-            windows, valid, info.fs, fs_out=preprocessing.model_fs, band=preprocessing.bandpass_hz
+        yield RawChunk(info.fs, chunk, windows, valid)
+
+
+def condition_chunks(
+    chunks: Sequence[RawChunk], preprocessing: Preprocessing = DEFAULT_PREPROCESSING
+) -> list[WindowBatch]:
+    """Condition chunks of any records together (one call per sampling rate): a batch per chunk.
+
+    Every window is conditioned on its own, so the values are those of conditioning each chunk
+    alone; many short records then pay the conditioning's per-call cost once.
+    """
+    batches: list[WindowBatch | None] = [None] * len(chunks)
+    groups: dict[tuple[float, int], list[int]] = {}
+    for index, chunk in enumerate(chunks):
+        groups.setdefault((chunk.fs, chunk.windows.shape[1]), []).append(index)
+    for (fs, _), members in groups.items():
+        windows = (
+            np.concatenate([chunks[i].windows for i in members]) if len(members) > 1 else chunks[members[0]].windows
         )
-        yield WindowBatch(chunk / info.fs, (chunk + valid) / info.fs, x, problems)
+        valid = np.concatenate([chunks[i].valid for i in members]) if len(members) > 1 else chunks[members[0]].valid
+        x, problems = condition_windows(
+            windows, valid, fs, fs_out=preprocessing.model_fs, band=preprocessing.bandpass_hz
+        )
+        at = 0
+        for i in members:
+            chunk, n = chunks[i], len(chunks[i].starts)
+            batches[i] = WindowBatch(
+                chunk.starts / fs, (chunk.starts + chunk.valid) / fs, x[at : at + n], problems[at : at + n]
+            )
+            at += n
+    return batches  # type: ignore[return-value]
 
 
 T = TypeVar("T")
