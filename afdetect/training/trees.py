@@ -21,7 +21,7 @@ from afdetect.models.trees import AF_CLASS, CLASSES, DEFAULT_RECIPE, TreesRecipe
 from afdetect.signal.features import FEATURE_NAMES, rhythm_features
 from afdetect.training.cache import WindowSet
 from afdetect.training.options import TrainConfig
-from afdetect.training.splits import split_records, split_summary
+from afdetect.training.splits import record_folds, split_records, split_summary
 
 TREES_FILE_NAME = "best.json"
 """File the trees are written to in the run's ``out_dir`` (the ECGCNN writes ``best.pt``)."""
@@ -57,47 +57,84 @@ def window_feature_matrix(ws: WindowSet) -> np.ndarray:
     return rhythm_features(np.asarray(ws.windows, dtype=np.float32), ws.preprocessing.model_fs)
 
 
+THRESHOLD_FOLDS: int = 4
+"""Folds of the training and validation records whose out-of-fold probabilities choose the threshold."""
+
+
 def train_trees(
     config: TrainConfig, ws: WindowSet, *, recipe: TreesRecipe = DEFAULT_RECIPE, threads: int = 0
 ) -> dict[str, Any]:
-    """Fit the trees on the training records, choose the threshold on the validation records,
-    and write ``out_dir/best.json``.
+    """Fit the trees on the training and validation records, choose the AF threshold on their
+    out-of-fold probabilities, and write ``out_dir/best.json``.
+
+    The threshold that maximises F1(AF) is chosen on every training and validation window, each
+    scored by trees fitted without its record (``THRESHOLD_FOLDS`` record-wise folds): thousands
+    of records rather than the validation share alone, so the operating point does not swing
+    with the few AF records one small split happens to hold. The test records are never used.
 
     Returns
     -------
     dict
-        ``threshold``, and window and record metrics on the validation (``val``,
-        ``val_record``) and test (``test``, ``test_record``) records (empty without test
-        records).
+        ``threshold``, and window and record metrics of the out-of-fold probabilities (``val``,
+        ``val_record``) and of the final trees on the test records (``test``, ``test_record``;
+        empty without test records).
     """
     split = split_records(
         ws.record_targets(), config.val_fraction, config.test_fraction, config.seed, config.folds, config.fold
     )
     targets = four_class_targets(ws)
     window_split = split[ws.record_index]
-    train = (targets >= 0) & (window_split == 0)
-    if len(np.unique(targets[train])) < 2 or not ((targets >= 0) & (window_split == 1)).any():
+    fit = (targets >= 0) & (window_split <= 1)
+    if len(np.unique(targets[fit & (window_split == 0)])) < 2 or not (fit & (window_split == 1)).any():
         raise UsageError(config.data, "too few labelled windows of two classes for a train/validation split")
     features = window_feature_matrix(ws)
-    booster = fit_trees(features[train], targets[train], recipe, threads)
+    tuning = (ws.labels >= 0) & (window_split <= 1)
+    oof = out_of_fold_p_af(ws, features, targets, fit, window_split <= 1, recipe, threads, seed=config.seed)
+    threshold = best_threshold(ws.labels[tuning], oof[tuning])
+    booster = fit_trees(features[fit], targets[fit], recipe, threads)
     p_af = booster.predict(features)[:, AF_CLASS]
-    val = (ws.labels >= 0) & (window_split == 1)
-    threshold = best_threshold(ws.labels[val], p_af[val])
     summary: dict[str, Any] = {"threshold": threshold}
-    for name, part in (("val", 1), ("test", 2)):
-        summary.update(_split_metrics(ws, p_af, threshold, (ws.labels >= 0) & (window_split == part), name))
+    summary.update(_split_metrics(ws, oof, threshold, tuning, "val"))
+    summary.update(_split_metrics(ws, p_af, threshold, (ws.labels >= 0) & (window_split == 2), "test"))
     info = {
         "data": str(config.data),
         "data_provenance": ws.provenance,
         "recipe": asdict(recipe),
+        "threshold_from": f"out-of-fold P(AF) of the training and validation records ({THRESHOLD_FOLDS} folds)",
         **split_summary(ws.records, split, seed=config.seed, folds=config.folds, fold=config.fold),
-        "train_windows": {name: int(np.sum(targets[train] == i)) for i, name in enumerate(CLASSES)},
+        "train_windows": {name: int(np.sum(targets[fit] == i)) for i, name in enumerate(CLASSES)},
         "best": summary,
     }
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_trees(out_dir / TREES_FILE_NAME, booster, threshold, info, preprocessing=ws.preprocessing)
     return summary
+
+
+def out_of_fold_p_af(
+    ws: WindowSet,
+    features: np.ndarray,
+    targets: np.ndarray,
+    fit: np.ndarray,
+    scored: np.ndarray,
+    recipe: TreesRecipe,
+    threads: int,
+    *,
+    seed: int,
+    folds: int = THRESHOLD_FOLDS,
+) -> np.ndarray:
+    """P(AF) of each ``scored`` window from trees fitted on the ``fit`` windows of the other folds
+    (the ``scored`` windows' records dealt into record-wise folds, stratified by record AF); NaN elsewhere."""
+    records = np.unique(ws.record_index[scored])
+    record_fold = np.full(len(ws.records), -1)
+    record_fold[records] = record_folds(ws.record_targets()[records], folds, np.random.default_rng(seed))
+    window_fold = record_fold[ws.record_index]
+    oof = np.full(len(features), np.nan)
+    for k in range(folds):
+        booster = fit_trees(features[fit & (window_fold != k)], targets[fit & (window_fold != k)], recipe, threads)
+        held_out = window_fold == k
+        oof[held_out] = booster.predict(features[held_out])[:, AF_CLASS]
+    return oof
 
 
 def _split_metrics(ws: WindowSet, p_af: np.ndarray, threshold: float, mask: np.ndarray, name: str) -> dict:
