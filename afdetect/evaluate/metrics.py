@@ -91,6 +91,31 @@ def best_threshold(y_true: np.ndarray, p_af: np.ndarray) -> float:
     return float(candidates[int(np.nanargmax(scores))])
 
 
+PLATEAU_F1: float = 0.005
+"""F1 points (as a fraction) below the best that still count as the best, for :func:`plateau_threshold`."""
+
+
+def plateau_threshold(y_true: np.ndarray, p_af: np.ndarray, tolerance: float = PLATEAU_F1) -> float:
+    """The middle of the thresholds whose F1(AF) is within ``tolerance`` of the best.
+
+    F1 is often flat over a wide range of thresholds, where the single best one is set by a few
+    windows and moves far between data sets; the median of the near-best thresholds does not.
+
+    Example
+    -------
+    >>> y = np.array([0, 0, 0, 1, 1, 1])
+    >>> plateau_threshold(y, np.array([0.1, 0.2, 0.3, 0.6, 0.7, 0.8]))
+    0.6
+    """
+    candidates = np.unique(np.round(np.asarray(p_af, float), 3))
+    candidates = candidates[(candidates > 0.02) & (candidates < 0.98)]
+    if len(candidates) == 0:
+        return 0.5
+    scores = np.array([binary_metrics(y_true, p_af, t)["f1"] for t in candidates])
+    near = candidates[scores >= np.nanmax(scores) - tolerance]
+    return float(near[(len(near) - 1) // 2])
+
+
 def record_scores(
     record_index: np.ndarray, p_af: np.ndarray, threshold: float, n_records: int
 ) -> tuple[np.ndarray, np.ndarray]:

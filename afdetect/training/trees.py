@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from afdetect.errors import UsageError
-from afdetect.evaluate.metrics import best_threshold, binary_metrics, record_metrics
+from afdetect.evaluate.metrics import binary_metrics, plateau_threshold, record_metrics
 from afdetect.models.trees import AF_CLASS, CLASSES, DEFAULT_RECIPE, TreesRecipe, fit_trees, save_trees
 from afdetect.signal.features import FEATURE_NAMES, rhythm_features
 from afdetect.training.cache import WindowSet
@@ -67,10 +67,11 @@ def train_trees(
     """Fit the trees on the training and validation records, choose the AF threshold on their
     out-of-fold probabilities, and write ``out_dir/best.json``.
 
-    The threshold that maximises F1(AF) is chosen on every training and validation window, each
-    scored by trees fitted without its record (``THRESHOLD_FOLDS`` record-wise folds): thousands
-    of records rather than the validation share alone, so the operating point does not swing
-    with the few AF records one small split happens to hold. The test records are never used.
+    The threshold is chosen on every training and validation window, each scored by trees fitted
+    without its record (``THRESHOLD_FOLDS`` record-wise folds): thousands of records rather than
+    the validation share alone. F1(AF) is nearly flat over a wide range of thresholds, so the
+    middle of the near-best range is taken (:func:`~afdetect.evaluate.metrics.plateau_threshold`),
+    not the single best, which a few windows move far. The test records are never used.
 
     Returns
     -------
@@ -90,7 +91,7 @@ def train_trees(
     features = window_feature_matrix(ws)
     tuning = (ws.labels >= 0) & (window_split <= 1)
     oof = out_of_fold_p_af(ws, features, targets, fit, window_split <= 1, recipe, threads, seed=config.seed)
-    threshold = best_threshold(ws.labels[tuning], oof[tuning])
+    threshold = plateau_threshold(ws.labels[tuning], oof[tuning])
     booster = fit_trees(features[fit], targets[fit], recipe, threads)
     p_af = booster.predict(features)[:, AF_CLASS]
     summary: dict[str, Any] = {"threshold": threshold}
