@@ -37,6 +37,15 @@ fold done and writes the side-by-side report::
     python benchmarks/crossval.py --variants l --threads 1 &
     wait; python benchmarks/crossval.py
 
+The hybrids (``--variants se-rhythm se-rhythm-head``) need a windows file with cached rhythm
+features; ``--only-fold K`` trains one fold and stops, so folds can train side by side, and a
+last run without it evaluates (the report of ``benchmarks/results/crossval_hybrid/``)::
+
+    for k in 0 1 2; do python benchmarks/crossval.py --variants se-rhythm --only-fold $k --threads 1 \
+        --epochs 10 --patience 10 --runs runs/crossval_hybrid --out benchmarks/results/crossval_hybrid & done
+    wait; python benchmarks/crossval.py --variants se-rhythm --epochs 10 --patience 10 \
+        --runs runs/crossval_hybrid --out benchmarks/results/crossval_hybrid
+
 ``--quick`` trains a tiny model for one epoch on about 300 windows (half from AF records) in
 ``runs/crossval_quick`` and writes to ``benchmarks/results/quick/``: its figures mean nothing.
 """
