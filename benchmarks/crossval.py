@@ -37,6 +37,15 @@ fold done and writes the side-by-side report::
     python benchmarks/crossval.py --variants l --threads 1 &
     wait; python benchmarks/crossval.py
 
+The hybrids (``--variants se-rhythm se-rhythm-head``) need a windows file with cached rhythm
+features; ``--only-fold K`` trains one fold and stops, so folds can train side by side, and a
+last run without it evaluates (the report of ``benchmarks/results/crossval_hybrid/``)::
+
+    for k in 0 1 2; do python benchmarks/crossval.py --variants se-rhythm --only-fold $k --threads 1 \
+        --epochs 10 --patience 10 --runs runs/crossval_hybrid --out benchmarks/results/crossval_hybrid & done
+    wait; python benchmarks/crossval.py --variants se-rhythm --epochs 10 --patience 10 \
+        --runs runs/crossval_hybrid --out benchmarks/results/crossval_hybrid
+
 ``--quick`` trains a tiny model for one epoch on about 300 windows (half from AF records) in
 ``runs/crossval_quick`` and writes to ``benchmarks/results/quick/``: its figures mean nothing.
 """
@@ -79,10 +88,20 @@ from afdetect.training.trees import TREES_FILE_NAME, train_trees, window_feature
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = Path(os.environ.get("AFDETECT_DATA", REPO.parent / "shared" / "data"))
 
-METHODS: dict[str, str] = {"se": "ECGCNN_SE", "l": "ECGCNN_L", "trees": "Rhythm trees", "rr": "RR baseline"}
+METHODS: dict[str, str] = {
+    "se": "ECGCNN_SE",
+    "l": "ECGCNN_L",
+    "se-rhythm": "SE + rhythm (latent)",
+    "se-rhythm-head": "SE + rhythm (head)",
+    "trees": "Rhythm trees",
+    "rr": "RR baseline",
+}
 """Method key to display name (the trained methods and the RR-irregularity baseline)."""
-VARIANTS = ("se", "l", "trees")
-"""What is trained per fold: the two ECGCNN variants and the rhythm trees (``train --method trees``)."""
+VARIANTS = ("se", "l", "trees", "se-rhythm", "se-rhythm-head")
+"""What can be trained per fold: the ECGCNN variants (the paper's two and the hybrids that also take
+the rhythm features) and the rhythm trees (``train --method trees``)."""
+DEFAULT_VARIANTS = ("se", "l", "trees")
+"""What is trained per fold unless ``--variants`` says otherwise."""
 METRICS = ("sensitivity", "specificity", "ppv", "f1", "accuracy", "auroc")
 METRIC_NAMES = {
     "sensitivity": "sensitivity",
@@ -159,7 +178,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="Folder for crossval.json/.md (default benchmarks/results; quick: /quick).",
     )
     parser.add_argument("--folds", type=int, default=None, help="Number of folds K (default 3; quick 2).")
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS), help="Variants to train.")
+    parser.add_argument(
+        "--variants", nargs="+", choices=VARIANTS, default=list(DEFAULT_VARIANTS), help="Variants to train."
+    )
+    parser.add_argument(
+        "--only-fold",
+        type=int,
+        default=None,
+        help="Train this fold (0-based) of the variants and stop without evaluating (to train folds in parallel).",
+    )
     parser.add_argument(
         "--epochs", type=int, default=None, help=f"Maximum epochs per fold (default {TRAIN_EPOCHS}; quick 1)."
     )
@@ -191,6 +218,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args.variants = list(dict.fromkeys(args.variants))
     if args.folds < 2:
         raise UsageError(None, f"--folds must be at least 2, got {args.folds}")
+    if args.only_fold is not None and not 0 <= args.only_fold < args.folds:
+        raise UsageError(None, f"--only-fold must lie in [0, {args.folds - 1}], got {args.only_fold}")
     if args.max_windows is not None and args.max_windows < 4:
         raise UsageError(None, f"--max-windows must be at least 4, got {args.max_windows}")
     return args
@@ -236,6 +265,7 @@ def subsample_windows(ws: WindowSet, max_windows: int, seed: int) -> WindowSet:
         records=ws.records[keep],
         record_labels=ws.record_labels[keep],
         provenance=provenance,
+        features=None if ws.features is None else np.asarray(ws.features[rows]),
     )
 
 
@@ -747,9 +777,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         save_window_set(subsample_windows(ws, args.max_windows, args.seed), data)
         ws = load_window_set(data)
     print(f"training {args.folds} folds x {', '.join(args.variants)} on {data} ({len(ws)} windows)", file=sys.stderr)
-    for fold in range(args.folds):
+    for fold in range(args.folds) if args.only_fold is None else [args.only_fold]:
         for variant in args.variants:
             train_fold(fold_config(args, variant, fold, data))
+    if args.only_fold is not None:
+        print(f"fold {args.only_fold} trained; run again without --only-fold to evaluate", file=sys.stderr)
+        return 0
     print("evaluating each fold's weights and the RR baseline on its test records", file=sys.stderr)
     results: dict[str, Any] = {
         "run": {

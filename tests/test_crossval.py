@@ -120,6 +120,34 @@ def test_subsample_windows_keeps_whole_records_of_both_classes(crossval: ModuleT
         np.testing.assert_array_equal(small.windows[small.record_index == row], ws.windows[ws.record_index == original])
 
 
+def test_subsample_windows_keeps_the_cached_features(crossval: ModuleType, windows_file: Path) -> None:
+    ws = load_window_set(windows_file, mmap=False)
+    ws.features = np.arange(len(ws) * 3, dtype=np.float32).reshape(len(ws), 3)
+    small = crossval.subsample_windows(ws, 8, seed=0)
+    for row, name in enumerate(small.records):
+        original = np.flatnonzero(ws.records == name)[0]
+        np.testing.assert_array_equal(
+            small.features[small.record_index == row], ws.features[ws.record_index == original]
+        )
+
+
+@pytest.mark.parametrize("argv", [["--only-fold", "3"], ["--only-fold", "-1"], ["--folds", "2", "--only-fold", "2"]])
+def test_only_fold_must_be_a_fold(crossval: ModuleType, argv: list[str]) -> None:
+    with pytest.raises(UsageError, match="--only-fold"):
+        crossval.parse_args(argv)
+    assert crossval.parse_args(["--only-fold", "2", "--variants", "se-rhythm"]).only_fold == 2
+
+
+def test_only_fold_trains_one_fold_and_does_not_evaluate(
+    crossval: ModuleType, tmp_path: Path, windows_file: Path
+) -> None:
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    argv = ["--quick", "--windows", str(windows_file), "--runs", str(runs), "--out", str(out), "--variants", "trees"]
+    assert crossval.main([*argv, "--only-fold", "1"]) == 0
+    assert (runs / "trees" / "fold_1" / "done.json").is_file()
+    assert not (runs / "trees" / "fold_0").exists() and not (out / "crossval.json").exists()
+
+
 def test_quick_run_trains_evaluates_and_resumes(crossval: ModuleType, tmp_path: Path, windows_file: Path) -> None:
     runs, out = tmp_path / "runs", tmp_path / "out"
     argv = ["--quick", "--windows", str(windows_file), "--runs", str(runs), "--out", str(out)]

@@ -410,7 +410,10 @@ def test_weights_of_another_variant(corpus: dict[str, Path], tmp_path: Path) -> 
     out = run_cli("predict", corpus["good"], "--weights", l_weights, "--variant", "zz")
     assert (out.code, out.error_lines) == (
         2,
-        ["error: --variant: unknown model 'zz'; expected one of l, se, ecgcnn_l, ecgcnn_se"],
+        [
+            "error: --variant: unknown model 'zz'; expected one of l, se, se-rhythm, se-rhythm-head, "
+            "ecgcnn_l, ecgcnn_se, ecgcnn_se_rhythm, ecgcnn_se_rhythm_head"
+        ],
     )
 
 

@@ -139,7 +139,7 @@ def test_se_module_gates_channels() -> None:
 
 
 def test_registry_names_and_errors() -> None:
-    assert set(VARIANTS) == {"se", "l"}
+    assert set(VARIANTS) == {"se", "l", "se-rhythm", "se-rhythm-head"}
     assert model_config("se") is MODEL_CONFIGS["ecgcnn_se"]
     assert model_config("ecgcnn_l").se_ratio is None
     assert model_config("se").se_ratio is not None
@@ -150,7 +150,7 @@ def test_registry_names_and_errors() -> None:
     with pytest.raises(TypeError):
         create_model("se", no_such_field=3)
     lines = describe_models().splitlines()
-    assert len(lines) == 2 and all("M parameters" in line for line in lines)
+    assert len(lines) == len(VARIANTS) and all("M parameters" in line for line in lines)
 
 
 def test_config_round_trip() -> None:

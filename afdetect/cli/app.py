@@ -133,7 +133,9 @@ def train(
 ) -> None:
     """Train ECGCNN (or the rhythm trees) on a windows file with a record-wise train/validation/test split.
 
-    Variants: se = ECGCNN_SE (0.29 M parameters), l = ECGCNN_L (0.29 M parameters).
+    Variants: se = ECGCNN_SE (0.29 M parameters), l = ECGCNN_L (0.29 M parameters); hybrids that
+    also take the windows' cached rhythm features: se-rhythm (joined to the LSTM latent, 0.31 M),
+    se-rhythm-head (joined at the classifier, 0.29 M).
     --method trees fits gradient-boosted trees on rhythm features (four CinC classes) instead.
     With --folds K --fold k the test split is fold k of K record folds stratified by AF
     (benchmarks/crossval.py trains every fold); 'afdetect eval --split test' then evaluates that fold.

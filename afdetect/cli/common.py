@@ -59,7 +59,8 @@ WeightsOption = Annotated[Path | None, typer.Option(help="Weights file (default:
 VariantOption = Annotated[
     str | None,
     typer.Option(
-        help="Model variant se or l: the shipped weights to use (default se), or the one --weights must hold."
+        help="Model variant se, l, se-rhythm or se-rhythm-head: the shipped weights to use (default se), or the"
+        " one --weights must hold."
     ),
 ]
 

@@ -59,20 +59,26 @@ def set_inference_threads(threads: int | None = None) -> int:
     return count
 
 
-def predict_logits(model: ECGCNN, x: np.ndarray, batch_size: int = 256) -> torch.Tensor:
+def predict_logits(
+    model: ECGCNN, x: np.ndarray, batch_size: int = 256, features: np.ndarray | None = None
+) -> torch.Tensor:
     """Class logits ``(n, n_classes)`` (on the CPU) for conditioned windows ``(n, samples)``.
 
     Batches of ``batch_size`` windows; on CPU, :func:`set_inference_threads` of them at a time.
     The result does not depend on either (batch norm uses its running statistics).
+    ``features`` ``(n, n_features)``: the windows' rhythm features, for a hybrid model.
     """
     model.eval()
     device = next(model.parameters()).device
     x = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    f = None if features is None else torch.as_tensor(np.asarray(features, dtype=np.float32))
     starts = range(0, len(x), batch_size)
 
     def score(start: int) -> torch.Tensor:
+        part = slice(start, start + batch_size)
         with torch.inference_mode():  # per thread: autograd modes are thread-local
-            return model(x[start : start + batch_size].to(device)).float().cpu()
+            fb = None if f is None else f[part].to(device)
+            return model(x[part].to(device), fb).float().cpu()
 
     if len(starts) == 0:
         return torch.zeros(0, model.config.n_classes)
@@ -83,6 +89,8 @@ def predict_logits(model: ECGCNN, x: np.ndarray, batch_size: int = 256) -> torch
         return torch.cat(list(pool.map(score, starts)))
 
 
-def predict_proba(model: ECGCNN, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """AF probability for conditioned windows ``(n, samples)``."""
-    return torch.softmax(predict_logits(model, x, batch_size), dim=1)[:, 1].numpy()
+def predict_proba(
+    model: ECGCNN, x: np.ndarray, batch_size: int = 256, features: np.ndarray | None = None
+) -> np.ndarray:
+    """AF probability for conditioned windows ``(n, samples)`` (and their rhythm ``features``, for a hybrid)."""
+    return torch.softmax(predict_logits(model, x, batch_size, features), dim=1)[:, 1].numpy()

@@ -112,3 +112,76 @@ class ConditionalResidualBlock(nn.Module):
         h = self.drop(self.act1(self.norm1(self.conv1(x), z)))
         h = self.se(self.norm2(self.conv2(h), z))
         return self.pool(self.drop(self.act2(h + self.skip(x))))
+
+
+class FeatureScaling(nn.Module):
+    """Standardise a feature vector with statistics stored in the model: ``(f - center) / scale``.
+
+    The statistics are buffers (saved in the weights, not trained), fitted once on the
+    training windows by :meth:`fit`: the median and the interquartile range over 1.349 (the SD
+    of a normal distribution with that IQR), robust to the heavy tails of rhythm features.
+    Undefined values (NaN) become 0 (the median) after standardising, and every value is
+    clipped to ``±clip`` so one outlying window cannot dominate.
+
+    Parameters
+    ----------
+    n_features : int
+        Length of the feature vector.
+    clip : float
+        Largest absolute standardised value.
+
+    Example
+    -------
+    >>> scaling = FeatureScaling(2)
+    >>> scaling.fit(torch.tensor([[0.0, 1.0], [2.0, float("nan")], [4.0, 3.0]]))
+    >>> scaling(torch.tensor([[2.0, float("nan")]])).tolist()
+    [[0.0, 0.0]]
+    """
+
+    def __init__(self, n_features: int, clip: float = 5.0) -> None:
+        super().__init__()
+        self.clip = clip
+        self.register_buffer("center", torch.zeros(n_features))
+        self.register_buffer("scale", torch.ones(n_features))
+
+    @torch.no_grad()
+    def fit(self, features: torch.Tensor, min_scale: float = 1e-6) -> None:
+        """Set ``center`` and ``scale`` from training features ``(n, n_features)`` (NaN ignored).
+
+        A column that is constant or always undefined gets scale 1 (and center 0 when undefined).
+        """
+        q = torch.nanquantile(features.double(), torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64), dim=0)
+        center = torch.nan_to_num(q[1], nan=0.0)
+        scale = (q[2] - q[0]) / 1.349
+        scale = torch.where(torch.isfinite(scale) & (scale > min_scale), scale, torch.ones_like(scale))
+        self.center.copy_(center.float())
+        self.scale.copy_(scale.float())
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        z = (features - self.center) / self.scale
+        return torch.nan_to_num(z, nan=0.0, posinf=self.clip, neginf=-self.clip).clamp(-self.clip, self.clip)
+
+
+class RhythmEncoder(nn.Module):
+    """Embed a window's rhythm features: standardise → linear → PReLU → dropout.
+
+    Parameters
+    ----------
+    n_features : int
+        Rhythm features per window (:data:`afdetect.signal.features.FEATURE_NAMES`).
+    size : int
+        Embedding size.
+    dropout : float
+        Dropout on the embedding during training.
+    """
+
+    def __init__(self, n_features: int, size: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.scaling = FeatureScaling(n_features)
+        self.linear = nn.Linear(n_features, size)
+        self.act = nn.PReLU()
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Embedding ``(batch, size)`` of raw features ``(batch, n_features)`` (NaN allowed)."""
+        return self.drop(self.act(self.linear(self.scaling(features))))

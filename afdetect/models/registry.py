@@ -1,11 +1,14 @@
 """Model registry: variants are named configs of one :class:`ECGCNN` class.
 
-======  ==============  ===========================================  ===========
-name    CLI variant     what                                         parameters
-======  ==============  ===========================================  ===========
-ecgcnn_l   ``l``        baseline ECGCNN_L (size S of ECG-DualNet)     see below
-ecgcnn_se  ``se``       ECGCNN_L + squeeze-and-excitation per block   see below
-======  ==============  ===========================================  ===========
+=====================  ==================  ==========================================================
+name                   CLI variant         what
+=====================  ==================  ==========================================================
+ecgcnn_l               ``l``               baseline ECGCNN_L (size S of ECG-DualNet), as the paper
+ecgcnn_se              ``se``              ECGCNN_L + squeeze-and-excitation per block, as the paper
+ecgcnn_se_rhythm       ``se-rhythm``       hybrid: ECGCNN_SE + the window's rhythm features, joined
+                                           to the LSTM latent (they condition every block's batch norm)
+ecgcnn_se_rhythm_head  ``se-rhythm-head``  hybrid: the rhythm features joined at the classifier head
+=====================  ==================  ==========================================================
 
 ``python -c "from afdetect.models import describe_models; print(describe_models())"``
 prints the parameter counts.
@@ -15,9 +18,19 @@ from __future__ import annotations
 
 from afdetect.models.ecgcnn import ECGCNN, ECGCNNConfig
 
+RHYTHM_FEATURE_COUNT: int = 74
+"""Rhythm features per window the hybrids take: ``len(afdetect.signal.features.FEATURE_NAMES)``
+(a test checks it; it is not imported here because the features need SciPy, which predicting with
+``l``/``se`` never loads). Hybrid weights store the feature names and are refused when they differ
+from this version's."""
+
 MODEL_CONFIGS: dict[str, ECGCNNConfig] = {
     "ecgcnn_l": ECGCNNConfig(se_ratio=None),
     "ecgcnn_se": ECGCNNConfig(se_ratio=1 / 16),
+    "ecgcnn_se_rhythm": ECGCNNConfig(se_ratio=1 / 16, rhythm_features=RHYTHM_FEATURE_COUNT, rhythm_placement="latent"),
+    "ecgcnn_se_rhythm_head": ECGCNNConfig(
+        se_ratio=1 / 16, rhythm_features=RHYTHM_FEATURE_COUNT, rhythm_placement="head"
+    ),
 }
 """Named variants. Both use compact widths (blocks 8-16-32-64-64, LSTM 64×2), a quarter of
 ECG-DualNet's smallest published size S (16-32-64-128-256, LSTM 128×2): on two CPU cores they
@@ -26,7 +39,12 @@ records well inside the speed target. Larger widths are one override away:
 ``create_model("ecgcnn_se", channels=(16, 32, 64, 128, 256), lstm_hidden=128)``."""
 
 
-VARIANTS: dict[str, str] = {"l": "ecgcnn_l", "se": "ecgcnn_se"}
+VARIANTS: dict[str, str] = {
+    "l": "ecgcnn_l",
+    "se": "ecgcnn_se",
+    "se-rhythm": "ecgcnn_se_rhythm",
+    "se-rhythm-head": "ecgcnn_se_rhythm_head",
+}
 """CLI variant name to registry name."""
 
 
@@ -36,7 +54,7 @@ def create_model(name: str, **overrides: object) -> ECGCNN:
     Parameters
     ----------
     name : str
-        Registry name (``ecgcnn_l``, ``ecgcnn_se``) or CLI variant (``l``, ``se``).
+        Registry name (``ecgcnn_l``, ``ecgcnn_se`` ...) or CLI variant (``l``, ``se``, ``se-rhythm`` ...).
     **overrides
         Config fields to change, e.g. ``channels=(8, 16)`` for a tiny test model.
 
@@ -67,6 +85,11 @@ def count_parameters(name: str) -> int:
 def describe_models() -> str:
     """One line per variant: CLI name, registry name, parameter count."""
     return "\n".join(
-        f"{variant:>3}  {name:<10} {count_parameters(name) / 1e6:.2f} M parameters"
+        f"{variant:>14}  {name:<21} {count_parameters(name) / 1e6:.2f} M parameters"
         for variant, name in VARIANTS.items()
     )
+
+
+def is_hybrid(name: str) -> bool:
+    """Whether a registered model also takes rhythm features (``se-rhythm`` ...)."""
+    return model_config(name).rhythm_features > 0

@@ -8,6 +8,9 @@ A weights file is a ``torch.save`` dict of tensors and plain types only, so it l
 ``preprocessing``  the input it was trained on (:class:`~afdetect.config.Preprocessing`: rate,
                    window, hop, band-pass, frames, STFT, labels); prediction uses this copy
 ``threshold``      AF threshold on ``p_af`` chosen on validation data
+``feature_names``  hybrid models only: the rhythm features they take, in order
+                   (:data:`afdetect.signal.features.FEATURE_NAMES` of the version that trained them;
+                   their standardisation lies in ``state_dict``)
 ``training``       data summary, split record names, metrics, recipe
 ``state_dict``     the parameters
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 import pickle
 import warnings
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +48,7 @@ ZIP_MAGIC = b"PK\x03\x04"
 
 
 def default_weights(variant: str = "se") -> Path:
-    """Path of the shipped weights of a variant (``se`` or ``l``)."""
+    """Path of the shipped weights of a variant (``se``, ``l`` ...)."""
     return WEIGHTS_DIR / f"{_registry_name(variant)}.pt"
 
 
@@ -64,11 +68,21 @@ def save_weights(
     training: dict[str, Any],
     *,
     preprocessing: Preprocessing = DEFAULT_PREPROCESSING,
+    feature_names: Sequence[str] | None = None,
 ) -> None:
     """Write a weights file atomically (see module docstring for the layout).
 
-    ``preprocessing`` is the input the model was trained on (the windows file's).
+    ``preprocessing`` is the input the model was trained on (the windows file's);
+    ``feature_names`` the rhythm features a hybrid model takes (required for one).
+
+    Raises
+    ------
+    ValueError
+        When a hybrid model comes without as many ``feature_names`` as it takes.
     """
+    n_features = model.config.rhythm_features
+    if n_features and (feature_names is None or len(feature_names) != n_features):
+        raise ValueError(f"a hybrid model needs its {n_features} feature names, got {feature_names!r}")
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -76,6 +90,7 @@ def save_weights(
         "model_config": model.config.to_dict(),
         "preprocessing": preprocessing.to_dict(),
         "threshold": float(threshold),
+        **({"feature_names": list(feature_names or [])} if n_features else {}),
         "training": training,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
@@ -106,6 +121,20 @@ def _front_end_differences(preprocessing: Preprocessing) -> list[str]:
     """Frame and STFT sizes that differ from the ones this version's model computes."""
     front_end = ("frame_length", "frame_step", "n_fft", "stft_hop")
     return [d for d in preprocessing.differences(DEFAULT_PREPROCESSING) if d.split()[0] in front_end]
+
+
+def _check_feature_names(path: Path, payload: dict[str, Any]) -> None:
+    """Refuse hybrid weights whose rhythm features are not this version's (names and order)."""
+    if not payload.get("model_config", {}).get("rhythm_features"):
+        return
+    from afdetect.signal.features import FEATURE_NAMES  # SciPy: only for a hybrid model
+
+    if payload.get("feature_names") != list(FEATURE_NAMES):
+        raise UsageError(
+            path,
+            "made for other rhythm features than this afdetect version's "
+            f"({len(payload.get('feature_names') or [])} features there, {len(FEATURE_NAMES)} here); retrain it",
+        )
 
 
 def load_weights(path: str | Path, variant: str | None = None) -> tuple[ECGCNN, dict[str, Any]]:
@@ -161,6 +190,7 @@ def load_weights(path: str | Path, variant: str | None = None) -> tuple[ECGCNN, 
         raise UsageError(
             path, f"made for another model front end than this afdetect version's ({'; '.join(front_end)})"
         )
+    _check_feature_names(path, payload)
     try:
         model = ECGCNN(ECGCNNConfig.from_dict(payload["model_config"]))
         model.load_state_dict(payload["state_dict"])

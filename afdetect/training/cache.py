@@ -70,6 +70,27 @@ class WindowSet:
         """The preprocessing the windows were made with (files before 0.2 stored its fields flat)."""
         return Preprocessing.from_dict(self.provenance.get("preprocessing", self.provenance))
 
+    def cached_features(self, n_features: int, path: str | Path | None = None) -> np.ndarray:
+        """The cached rhythm features ``(n, n_features)`` float32, for a model that takes them.
+
+        Raises
+        ------
+        UsageError
+            When the file has no cached features, or features of another afdetect version
+            (other names or count): rebuild it with ``afdetect preprocess``.
+        """
+        rebuild = "; rebuild it with 'afdetect preprocess' for a hybrid model"
+        if self.features is None:
+            raise UsageError(path, f"windows file has no cached rhythm features{rebuild}")
+        names = self.provenance.get("feature_names")
+        if names != list(FEATURE_NAMES) or self.features.shape[1] != n_features:
+            raise UsageError(
+                path,
+                f"windows file holds {self.features.shape[1]} rhythm features of another afdetect version "
+                f"(this one has {len(FEATURE_NAMES)}, the model takes {n_features}){rebuild}",
+            )
+        return np.asarray(self.features, dtype=np.float32)
+
     def record_targets(self) -> np.ndarray:
         """Record-level AF truth (1 when any window of the record is AF)."""
         return record_af_truth(self.record_index, self.labels, len(self.records))

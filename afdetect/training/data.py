@@ -17,6 +17,10 @@ from afdetect.training.cache import WindowSet
 class WindowDataset(Dataset):
     """Labelled windows of a :class:`WindowSet`, augmented when ``augment_p > 0``.
 
+    An item is ``(x, label)``, or ``(x, features, label)`` when ``features`` (the windows'
+    rhythm features, ``(len(ws), n_features)``, for a hybrid model) is given. The features are
+    those of the unaugmented window (the windows file's cached copy).
+
     The augmentation generator of window ``i`` in epoch ``e`` is seeded by
     ``(seed, e, i)``, so results do not depend on workers, order or resumption.
 
@@ -32,8 +36,16 @@ class WindowDataset(Dataset):
     >>> x, y = ds[0]  # doctest: +SKIP
     """
 
-    def __init__(self, ws: WindowSet, indices: np.ndarray, augment_p: float = 0.0, seed: int = 0) -> None:
+    def __init__(
+        self,
+        ws: WindowSet,
+        indices: np.ndarray,
+        augment_p: float = 0.0,
+        seed: int = 0,
+        features: np.ndarray | None = None,
+    ) -> None:
         self.ws, self.indices, self.augment_p, self.seed = ws, indices, augment_p, seed
+        self.features = None if features is None else np.asarray(features[indices], dtype=np.float32)
         self.epoch = 0
         self._map_spec: tuple[str, str, tuple[int, ...], int, str] | None = None
 
@@ -56,9 +68,11 @@ class WindowDataset(Dataset):
             self.ws.windows = np.memmap(filename, dtype=dtype, mode="r", shape=shape, offset=offset, order=order)
         return self.ws.windows
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int] | tuple[torch.Tensor, torch.Tensor, int]:
         index = int(self.indices[i])
         x = np.asarray(self.windows()[index], dtype=np.float32)
         if self.augment_p > 0:
             x = augment_window(x, np.random.default_rng([self.seed, self.epoch, index]), self.augment_p)
+        if self.features is not None:
+            return torch.from_numpy(x), torch.from_numpy(self.features[i]), int(self.ws.labels[index])
         return torch.from_numpy(x), int(self.ws.labels[index])

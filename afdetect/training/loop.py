@@ -206,6 +206,10 @@ class Trainer:
             raise UsageError(config.data, "too few labelled windows of both classes for a train/validation split")
 
         self.net = create_model(config.variant, **config.model_overrides).to(device)
+        n_features = self.net.config.rhythm_features
+        features = ws.cached_features(n_features, config.data) if n_features else None
+        if features is not None:  # the hybrid's standardisation: training windows' statistics, kept in the weights
+            self.net.rhythm.scaling.fit(torch.from_numpy(features[train_idx]))
         if ctx.enabled:  # same initial weights everywhere, then each process's own dropout stream
             torch.manual_seed(distributed.rank_seed(config.seed, ctx.rank))
         self.class_counts = np.bincount(ws.labels[train_idx], minlength=2)
@@ -219,9 +223,10 @@ class Trainer:
         self.scheduler = one_cycle(self.optimizer, config.lr, config.epochs * steps_per_epoch)
         self.scaler = torch.amp.GradScaler("cuda", enabled=config.amp)  # pass-through when disabled
 
-        self.train_set = WindowDataset(ws, train_idx, config.augment_p, config.seed)
+        self.train_set = WindowDataset(ws, train_idx, config.augment_p, config.seed, features)
         val_part = self.val_idx[distributed.shard(len(self.val_idx), ctx.rank, ctx.world_size)]
         self.val_x = np.asarray(ws.windows[val_part], dtype=np.float32)
+        self.val_features = None if features is None else features[val_part]
         self.val_y = ws.labels[self.val_idx]
         self.out_dir = Path(config.out_dir)
         if ctx.is_main:
@@ -320,19 +325,19 @@ class Trainer:
         )
         self.model.train()
         total, seen = 0.0, 0
-        for step, (xb, yb) in enumerate(loader, 1):
-            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-            total += self.step(xb, yb) * len(yb)
+        for step, (*inputs, yb) in enumerate(loader, 1):
+            inputs, yb = [t.to(device, non_blocking=True) for t in inputs], yb.to(device, non_blocking=True)
+            total += self.step(inputs, yb) * len(yb)
             seen += len(yb)
             if self.progress:
                 self.progress("train", step, len(loader))
         total, seen = distributed.all_reduce_sum([total, seen])
         return total / max(seen, 1)
 
-    def step(self, xb: torch.Tensor, yb: torch.Tensor) -> float:
-        """One optimiser step on a batch; its loss."""
+    def step(self, inputs: list[torch.Tensor], yb: torch.Tensor) -> float:
+        """One optimiser step on a batch (the model's inputs: windows, and features for a hybrid); its loss."""
         with _autocast(self.config.amp):
-            loss = self.loss_fn(self.model(xb), yb)
+            loss = self.loss_fn(self.model(*inputs), yb)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
@@ -347,7 +352,7 @@ class Trainer:
         """Score the validation windows: the history row's metrics, window and record metrics, threshold."""
         ws, val_y = self.ws, self.val_y
         distributed.broadcast_buffers(self.net)  # every replica is now exactly rank 0's model
-        val_logits = distributed.all_gather_rows(predict_logits(self.net, self.val_x))
+        val_logits = distributed.all_gather_rows(predict_logits(self.net, self.val_x, features=self.val_features))
         val_loss = float(
             nn.functional.cross_entropy(val_logits, torch.as_tensor(val_y), weight=self.class_weights.cpu())
         )
@@ -380,6 +385,7 @@ class Trainer:
                     improved_threshold,
                     {**training_info, "best": self.best},
                     preprocessing=self.ws.preprocessing,
+                    feature_names=self.ws.provenance.get("feature_names") if self.net.config.rhythm_features else None,
                 )
             _write_history(self.out_dir / "metrics.csv", self.history)
             plot_history(self.out_dir / "curves.png", self.history)

@@ -54,7 +54,13 @@ class TrainConfig:
             " epoch, batch, learning-rate, augmentation and device options do not apply)."
         ),
     )
-    variant: str = field(default="se", metadata=flag("Model variant: se (ECGCNN_SE) or l (ECGCNN_L)."))
+    variant: str = field(
+        default="se",
+        metadata=flag(
+            "Model variant: se (ECGCNN_SE), l (ECGCNN_L), or a hybrid that also takes the windows' rhythm "
+            "features (se-rhythm, se-rhythm-head; needs a windows file with cached features)."
+        ),
+    )
     epochs: int = field(default=TRAIN_EPOCHS, metadata=flag("Maximum epochs."))
     batch_size: int = field(default=TRAIN_BATCH, metadata=flag("Windows per batch."))
     lr: float = field(default=TRAIN_LR, metadata=flag("Peak learning rate (one-cycle schedule)."))
