@@ -235,3 +235,9 @@ than this (s), else this long, starting a window hop before its first AF window 
 
 DEFAULT_PREPROCESSING = Preprocessing()
 """This version's preprocessing (the constants above)."""
+
+
+DEFAULT_JOBS: int = 2
+"""``predict --jobs`` default. Measured on 2 cores (``benchmarks/folder_speed.py``, 1,024 CinC strips):
+two workers take a folder in 3.2-3.5× a bare read against 4.3-5.1× for one, for the trees and
+the CNN alike; a single record always runs in this process."""

@@ -41,6 +41,7 @@ from afdetect.cli.common import (
 from afdetect.cli.help import ReadableCommand, ReadableGroup, print_version
 from afdetect.cli.tables import burden_table, ec57_table, fmt_value, print_table, provenance_line
 from afdetect.cli.training import train_cnn_command, train_trees_command
+from afdetect.config import DEFAULT_JOBS
 from afdetect.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_RECORD_FAILED,
@@ -194,7 +195,7 @@ def predict(
         bool, typer.Option("--recursive/--no-recursive", "-r", help="Search folders recursively.")
     ] = False,
     threads: ThreadsOption = None,
-    jobs: JobsOption = 1,
+    jobs: JobsOption = DEFAULT_JOBS,
     episodes: Annotated[
         Path | None, typer.Option(help="Also write the AF episodes of all records to this CSV.")
     ] = None,

@@ -78,7 +78,10 @@ MethodOption = Annotated[str | None, typer.Option(metavar="cnn|rr|trees", help=M
 
 
 JobsOption = Annotated[
-    int, typer.Option("--jobs", "-j", help="Records predicted in parallel worker processes (0: one per core).")
+    int,
+    typer.Option(
+        "--jobs", "-j", help="Worker processes for many records (0: one per core; a single record runs in one)."
+    ),
 ]
 
 

@@ -42,8 +42,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-from scipy import ndimage
-from scipy import signal as sps
 
 from afdetect.config import MODEL_FS, RR_REFRACTORY_S
 from afdetect.signal.conditioning import bandpass
@@ -112,9 +110,28 @@ def qrs_envelope(x: np.ndarray, fs: float = MODEL_FS) -> np.ndarray:
     (2, 3840)
     """
     y = bandpass(np.asarray(x, dtype=np.float64), fs, QRS_BAND_HZ).astype(np.float64)
-    slope = ndimage.convolve1d(y, np.array([1.0, 2.0, 0.0, -2.0, -1.0]) * fs / 8, axis=-1, mode="nearest")
-    width = max(1, int(round(INTEGRATION_S * fs)))
-    return ndimage.uniform_filter1d(slope**2, width, axis=-1, mode="nearest")
+    edged = np.concatenate([y[..., :1], y[..., :1], y, y[..., -1:], y[..., -1:]], axis=-1)  # "nearest" edges
+    n = y.shape[-1]
+    slope = (edged[..., 4:] + 2 * edged[..., 3 : n + 3] - 2 * edged[..., 1 : n + 1] - edged[..., :n]) * (fs / 8)
+    return moving_average(slope**2, max(1, int(round(INTEGRATION_S * fs))))
+
+
+def moving_average(x: np.ndarray, width: int) -> np.ndarray:
+    """Centred moving average of ``width`` samples along the last axis, edges extended by their value.
+
+    (``scipy.ndimage.uniform_filter1d(x, width, mode="nearest")``, to rounding.)
+
+    Example
+    -------
+    >>> moving_average(np.array([0.0, 0.0, 3.0, 0.0, 0.0]), 3).tolist()
+    [0.0, 1.0, 1.0, 1.0, 0.0]
+    """
+    before = width // 2
+    after = width - 1 - before
+    edged = np.concatenate([np.repeat(x[..., :1], before, axis=-1), x, np.repeat(x[..., -1:], after, axis=-1)], axis=-1)
+    total = np.cumsum(edged, axis=-1)
+    total = np.concatenate([np.zeros_like(total[..., :1]), total], axis=-1)
+    return (total[..., width:] - total[..., :-width]) / width
 
 
 def detect_r_peaks(x: np.ndarray, fs: float = MODEL_FS) -> np.ndarray:
@@ -221,8 +238,8 @@ def pick_peaks(env: np.ndarray, fs: float) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     threshold = PEAK_FRACTION * reference
     refractory = max(1, int(round(RR_REFRACTORY_S * fs)))
-    candidates, props = sps.find_peaks(env, height=threshold, distance=refractory)
-    heights = props["peak_heights"]
+    candidates = find_peaks(env, threshold, refractory)
+    heights = env[candidates]
 
     t_wave = T_WAVE_S * fs
     kept: list[int] = []
@@ -238,6 +255,46 @@ def pick_peaks(env: np.ndarray, fs: float) -> np.ndarray:
     return np.asarray(kept, dtype=np.int64)
 
 
+def find_peaks(x: np.ndarray, height: float, distance: int = 1) -> np.ndarray:
+    """Local maxima of ``x`` at least ``height`` high and ``distance`` samples apart, ascending.
+
+    A flat top counts once, at its middle; the edges are never peaks. Where two peaks are closer
+    than ``distance``, the higher one stays (``scipy.signal.find_peaks(x, height=height,
+    distance=distance)``, without importing SciPy's signal module).
+
+    Example
+    -------
+    >>> find_peaks(np.array([0.0, 2.0, 0.0, 3.0, 3.0, 0.0, 1.0, 0.0]), height=1.5).tolist()
+    [1, 3]
+    >>> find_peaks(np.array([0.0, 2.0, 0.0, 3.0, 0.0]), height=0.0, distance=3).tolist()
+    [3]
+    """
+    steps = np.flatnonzero(np.diff(x))  # x changes between steps[k] and steps[k] + 1
+    rising = np.diff(x)[steps] > 0
+    top = rising[:-1] & ~rising[1:]  # a rise, then (after a flat stretch) a fall
+    peaks = (steps[:-1][top] + 1 + steps[1:][top]) // 2
+    peaks = peaks[x[peaks] >= height]
+    return peaks if distance <= 1 or len(peaks) < 2 else peaks[_keep_apart(peaks, x[peaks], distance)]
+
+
+def _keep_apart(peaks: np.ndarray, priority: np.ndarray, distance: int) -> np.ndarray:
+    """Which peaks stay when, highest first, each removes the others closer than ``distance``."""
+    keep = np.ones(len(peaks), dtype=bool)
+    positions = peaks.tolist()
+    for j in np.argsort(priority)[::-1].tolist():
+        if not keep[j]:
+            continue
+        k = j - 1
+        while k >= 0 and positions[j] - positions[k] < distance:
+            keep[k] = False
+            k -= 1
+        k = j + 1
+        while k < len(positions) and positions[k] - positions[j] < distance:
+            keep[k] = False
+            k += 1
+    return keep
+
+
 def _search_back(env: np.ndarray, peaks: np.ndarray, threshold: float, refractory: int) -> list[int]:
     """Add the highest sub-threshold envelope peak inside each overly long RR gap."""
     rr = np.diff(peaks)
@@ -247,9 +304,9 @@ def _search_back(env: np.ndarray, peaks: np.ndarray, threshold: float, refractor
         lo, hi = a + refractory, b - refractory
         if hi - lo < 3:
             continue
-        cand, props = sps.find_peaks(env[lo:hi], height=threshold)
+        cand = find_peaks(env[lo:hi], threshold)
         if len(cand):
-            found.append(lo + int(cand[np.argmax(props["peak_heights"])]))
+            found.append(lo + int(cand[np.argmax(env[lo:hi][cand])]))
     return sorted(peaks.tolist() + found)
 
 
