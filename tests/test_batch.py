@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import synth
+from conftest import load_benchmark
 from typer.testing import CliRunner
 
 from afdetect.cli import app
@@ -120,3 +121,18 @@ def test_resolve_jobs() -> None:
 def test_negative_jobs_is_a_usage_error(tiny_weights: Path, three_records: list[Path]) -> None:
     code, _, stderr = run("predict", three_records[0], "--weights", tiny_weights, "--jobs", -2)
     assert code == 2 and "--jobs must be 0 (one per CPU core) or more, got -2" in stderr
+
+
+def test_batch_equivalence_benchmark_finds_batched_rows_equal_to_one_at_a_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "records"
+    synth.write_record(folder, "sinus", 250, synth.ecg_signal(250, 50, "sinus", seed=1), ["ECG"])
+    synth.write_record(folder, "af", 360, synth.ecg_signal(360, 40, "af", seed=3), ["MLII"], fmt="212")
+    bench = load_benchmark("batch_equivalence")
+    assert bench.main([str(folder), "--method", "rr", "--jobs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "same rows and labels: True" in out and "largest |Δp_af| 0 " in out
+    batched = bench.pd.DataFrame({"record": ["x"], "start_s": [0.0], "end_s": [30.0], "label": ["AF"], "p_af": [0.9]})
+    single = batched.assign(label="non-AF", p_af=0.2)
+    assert bench.compare(batched.assign(problem=""), single.assign(problem=""))["same_rows_and_labels"] is False

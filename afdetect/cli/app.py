@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -39,7 +38,7 @@ from afdetect.cli.common import (
     with_config_options,
 )
 from afdetect.cli.help import ReadableCommand, ReadableGroup, print_version
-from afdetect.cli.tables import burden_table, ec57_table, fmt_value, print_table, provenance_line
+from afdetect.cli.tables import burden_table, print_eval_result, print_table, provenance_line
 from afdetect.cli.training import train_cnn_command, train_trees_command
 from afdetect.config import DEFAULT_JOBS
 from afdetect.errors import (
@@ -406,22 +405,7 @@ def evaluate_command(
                 report_skipped(failures, len(records))
         report_left_out(result.left_out)
         written = write_report(result, out_dir, title=predictor.meta["model"], provenance=predictor.provenance())
-        table = Table(title=f"{predictor.meta['model']} on {', '.join(map(str, inputs))} ({split})")
-        table.add_column("level")
-        metric_names = ("n", "accuracy", "f1", "sensitivity", "specificity", "ppv", "auroc")
-        for name in metric_names:
-            table.add_column(name, justify="right")
-        for level, metrics in (("window", result.window), ("record", result.record)):
-            table.add_row(level, *(fmt_value(metrics[name]) for name in metric_names))
-        Console().print(table)
-        if result.ec57 is not None:
-            Console().print(ec57_table(result.ec57))
-        if result.challenge is not None:
-            score = {k: f"{100 * v:.1f} %" if v == v else "–" for k, v in result.challenge.items()}  # NaN: –
-            Console().print(
-                f"CinC 2017 challenge F1(N, A, O) {score['mean']} "
-                f"(N {score['f1_N']}, A {score['f1_A']}, O {score['f1_O']}; – where a class is absent)"
-            )
+        print_eval_result(result, f"{predictor.meta['model']} on {', '.join(map(str, inputs))} ({split})")
         err.print(f"threshold {result.threshold:.3f}; wrote {', '.join(str(p) for p in written)}")
         return EXIT_RECORD_FAILED if failures else 0
 

@@ -53,14 +53,17 @@ METHOD_HELP = (
 
 
 # Options shared by several commands (one definition each).
-WeightsOption = Annotated[Path | None, typer.Option(help="Weights file (default: shipped weights of --variant).")]
+WeightsOption = Annotated[
+    Path | None,
+    typer.Option(help="Weights (.pt: the CNN) or trees (.json) file (default: the shipped one of the method)."),
+]
 
 
 VariantOption = Annotated[
     str | None,
     typer.Option(
-        help="Model variant se, l, se-rhythm or se-rhythm-head: the shipped weights to use (default se), or the"
-        " one --weights must hold."
+        help="ECGCNN variant se, l, se-rhythm or se-rhythm-head (implies --method cnn): the shipped weights to"
+        " use (se when --method cnn names none), or the one --weights must hold."
     ),
 ]
 

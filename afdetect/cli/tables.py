@@ -15,6 +15,27 @@ def fmt_value(value: float) -> str:
     return str(value) if isinstance(value, int) else f"{value:.4f}"
 
 
+def print_eval_result(result: Any, title: str) -> None:
+    """``eval``'s results on stdout: window and record metrics, EC57 episode statistics when the
+    records have rhythm annotations, the challenge score when the method gives four classes."""
+    table = Table(title=title)
+    table.add_column("level")
+    metric_names = ("n", "accuracy", "f1", "sensitivity", "specificity", "ppv", "auroc")
+    for name in metric_names:
+        table.add_column(name, justify="right")
+    for level, metrics in (("window", result.window), ("record", result.record)):
+        table.add_row(level, *(fmt_value(metrics[name]) for name in metric_names))
+    Console().print(table)
+    if result.ec57 is not None:
+        Console().print(ec57_table(result.ec57))
+    if result.challenge is not None:
+        score = {k: f"{100 * v:.1f} %" if v == v else "–" for k, v in result.challenge.items()}  # NaN: –
+        Console().print(
+            f"CinC 2017 challenge F1(N, A, O) {score['mean']} "
+            f"(N {score['f1_N']}, A {score['f1_A']}, O {score['f1_O']}; – where a class is absent)"
+        )
+
+
 def ec57_table(ec57: dict) -> Table:
     """EC57 AF episode statistics: per record (first ``SUMMARY_TABLE_MAX_ROWS``), gross, average.
 
