@@ -3,7 +3,7 @@
 :meth:`afdetect.detect.predictor.Predictor.from_weights` builds this scorer; the other methods
 (rhythm trees, RR baseline) never import torch. A hybrid model (``rhythm_features > 0``) also
 takes the windows' rhythm features, computed here from the same conditioned windows
-(:func:`afdetect.signal.features.rhythm_features`, imported only for such a model: it needs SciPy).
+(:func:`afdetect.signal.features.rhythm_features`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import torch
 from afdetect.config import INFERENCE_BATCH, MODEL_FS
 from afdetect.detect.inference import predict_proba
 from afdetect.models.ecgcnn import ECGCNN
+from afdetect.signal.features import rhythm_features
 
 
 class ModelScorer:
@@ -39,7 +40,5 @@ class ModelScorer:
         """AF probabilities ``(n,)`` of conditioned windows ``(n, samples at fs)``."""
         features = None
         if self.model.config.rhythm_features and len(x):
-            from afdetect.signal.features import rhythm_features  # SciPy: only for a hybrid model
-
             features = rhythm_features(np.asarray(x, dtype=np.float32), self.fs)
         return predict_proba(self.model, x, self.batch_size, features)

@@ -130,7 +130,7 @@ class Predictor:
         >>> Predictor.from_trees().meta["model"]  # doctest: +SKIP
         'rhythm_trees'
         """
-        from afdetect.detect.trees import TreesScorer  # LightGBM and SciPy: only this method imports them
+        from afdetect.detect.trees import TreesScorer  # LightGBM: only this method imports it
         from afdetect.models.trees import default_trees, load_trees
 
         path = default_trees() if path is None else Path(path)

@@ -2,8 +2,8 @@
 
 The scorer computes :func:`~afdetect.signal.features.rhythm_features` of the conditioned
 windows and returns the trees' probability of the ``A`` (AF) class (the model and its file
-format live in :mod:`afdetect.models.trees`). LightGBM and SciPy are imported only when this
-method is used.
+format live in :mod:`afdetect.models.trees`). LightGBM is imported only when this method is
+used.
 """
 
 from __future__ import annotations

@@ -17,12 +17,11 @@ prints the parameter counts.
 from __future__ import annotations
 
 from afdetect.models.ecgcnn import ECGCNN, ECGCNNConfig
+from afdetect.signal.features import FEATURE_NAMES
 
-RHYTHM_FEATURE_COUNT: int = 74
-"""Rhythm features per window the hybrids take: ``len(afdetect.signal.features.FEATURE_NAMES)``
-(a test checks it; it is not imported here because the features need SciPy, which predicting with
-``l``/``se`` never loads). Hybrid weights store the feature names and are refused when they differ
-from this version's."""
+RHYTHM_FEATURE_COUNT: int = len(FEATURE_NAMES)
+"""Rhythm features per window the hybrids take. Hybrid weights store the feature names and are
+refused when they differ from this version's."""
 
 MODEL_CONFIGS: dict[str, ECGCNNConfig] = {
     "ecgcnn_l": ECGCNNConfig(se_ratio=None),

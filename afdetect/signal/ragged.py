@@ -70,9 +70,7 @@ class Rows:
 
     def std(self) -> np.ndarray:
         """Population standard deviation of each row's values (NaN for an empty row)."""
-        centred = np.where(self.valid, self.values - self.mean()[:, None], 0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.sqrt((centred * centred).sum(axis=1) / self.count)
+        return masked_std(self.values, self.valid)
 
     def sorted(self) -> np.ndarray:
         """Each row's values ascending, padding (``+inf``) after them."""
