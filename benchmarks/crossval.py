@@ -74,10 +74,9 @@ from afdetect.detect import rr as rr_score
 from afdetect.detect.predictor import Predictor
 from afdetect.errors import UsageError
 from afdetect.evaluate.metrics import auroc, best_threshold, binary_metrics, challenge_f1, record_scores
-from afdetect.evaluate.records import EvalResult, evaluate, select_split
+from afdetect.evaluate.records import EvalResult, evaluate, four_class_calls, select_split
 from afdetect.io.atomic import atomic_open, json_safe
 from afdetect.models.files import sha256
-from afdetect.models.trees import record_classes
 from afdetect.signal import rr
 from afdetect.training.cache import WindowSet, load_window_set, save_window_set
 from afdetect.training.loop import train
@@ -508,8 +507,7 @@ def trees_record_classes(
     """
     idx = np.flatnonzero(mask[ws.record_index] & (ws.labels >= 0))
     class_p = predictor.scorer.booster.predict(features[idx])
-    fraction, _ = record_scores(part.local_index, part.p_af, part.threshold, len(part.record_truth))
-    return record_classes(class_p, part.local_index, fraction >= RECORD_AF_FRACTION)
+    return four_class_calls(class_p, part.local_index, part.p_af, part.threshold, len(part.record_truth))
 
 
 def evaluate_folds(ws: WindowSet, args: argparse.Namespace) -> dict[str, Any]:

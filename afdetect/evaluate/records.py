@@ -142,8 +142,17 @@ def challenge_score(
     """
     if class_p is None or len(labels) == 0 or not set(labels.tolist()) <= set(CLASSES):
         return None
-    fraction, _ = record_scores(record_of, p_af, threshold, len(labels))
-    return challenge_f1(labels, record_classes(class_p, record_of, fraction >= RECORD_AF_FRACTION))
+    return challenge_f1(labels, four_class_calls(class_p, record_of, p_af, threshold, len(labels)))
+
+
+def four_class_calls(
+    class_p: np.ndarray, record_of: np.ndarray, p_af: np.ndarray, threshold: float, n_records: int
+) -> np.ndarray:
+    """CinC labels of ``n_records`` records: ``A`` where the detector's record rule (at least
+    ``RECORD_AF_FRACTION`` of the windows at ``p_af >= threshold``) calls AF, else the most
+    probable other class of the windows' ``class_p`` (:func:`afdetect.models.trees.record_classes`)."""
+    fraction, _ = record_scores(record_of, p_af, threshold, n_records)
+    return record_classes(class_p, record_of, fraction >= RECORD_AF_FRACTION)
 
 
 def evaluate_records(

@@ -161,10 +161,7 @@ def detect_r_peaks(x: np.ndarray, fs: float = MODEL_FS) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 1:
         raise ValueError(f"detect_r_peaks takes one window (1-D), got shape {x.shape}")
-    n = int(signal_lengths(x[None])[0])
-    if n < int(fs):
-        return np.zeros(0, dtype=np.int64)
-    return refine_peaks(x[None, :n], [pick_peaks(qrs_envelope(x[:n], fs), fs)], np.array([n]), fs)[0]
+    return next(window_peaks(x[None], fs))[1]
 
 
 def window_peaks(

@@ -117,7 +117,7 @@ def _where_defined(ok: np.ndarray, features: dict[str, np.ndarray]) -> dict[str,
         return {name: np.where(ok, np.asarray(value, dtype=np.float64), np.nan) for name, value in features.items()}
 
 
-def beat_morphology(x: np.ndarray, beats: Beats, fs: float) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+def beat_morphology(beats: Beats, fs: float) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """QRS-shape features per window, which beats are *normal*, and each beat's QRS amplitude.
 
     Returns
@@ -156,9 +156,7 @@ def beat_morphology(x: np.ndarray, beats: Beats, fs: float) -> tuple[dict[str, n
     return _where_defined(ok, features), normal, amp
 
 
-def p_wave_evidence(
-    x: np.ndarray, beats: Beats, normal: np.ndarray, amplitude: np.ndarray, fs: float
-) -> dict[str, np.ndarray]:
+def p_wave_evidence(beats: Beats, normal: np.ndarray, amplitude: np.ndarray, fs: float) -> dict[str, np.ndarray]:
     """P-wave evidence from the beats' P regions (``P_REGION_S`` before each R peak), per window.
 
     The P regions of the normal beats (all beats when fewer than ``MIN_BEATS`` are normal),
@@ -325,7 +323,7 @@ def chunk_features(x: np.ndarray, peaks: list[np.ndarray], fs: float = MODEL_FS)
     beats = Beats.of(x, peaks, _snippet_span(fs))
     intervals = np.diff(beats.positions, axis=1) / fs
     rr = Rows(intervals, np.maximum(beats.count - 1, 0))
-    morphology, normal, amplitude = beat_morphology(x, beats, fs)
+    morphology, normal, amplitude = beat_morphology(beats, fs)
     with np.errstate(invalid="ignore", divide="ignore"):
         features = {
             "duration_s": beats.length / fs,
@@ -335,7 +333,7 @@ def chunk_features(x: np.ndarray, peaks: list[np.ndarray], fs: float = MODEL_FS)
         }
     features.update(_rr_sets(rr, normal))
     features.update(ectopy_pattern(rr))
-    features.update(p_wave_evidence(x, beats, normal, amplitude, fs))
+    features.update(p_wave_evidence(beats, normal, amplitude, fs))
     features.update(atrial_residual(x, beats, fs))
     features.update(spectral_shape(x, beats.length, masked_median(rr.values, rr.valid), fs))
     return features
