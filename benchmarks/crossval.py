@@ -73,7 +73,14 @@ from afdetect.config import RECORD_AF_FRACTION, TRAIN_BATCH, TRAIN_EPOCHS, TRAIN
 from afdetect.detect import rr as rr_score
 from afdetect.detect.predictor import Predictor
 from afdetect.errors import UsageError
-from afdetect.evaluate.metrics import auroc, best_threshold, binary_metrics, challenge_f1, record_scores
+from afdetect.evaluate.metrics import (
+    auroc,
+    best_threshold,
+    binary_metrics,
+    calibration_metrics,
+    challenge_f1,
+    record_scores,
+)
 from afdetect.evaluate.records import EvalResult, evaluate, four_class_calls, select_split
 from afdetect.io.atomic import atomic_open, json_safe
 from afdetect.models.files import sha256
@@ -416,6 +423,7 @@ def pooled_metrics(parts: Sequence[FoldPart]) -> dict[str, dict[str, float]]:
     calls = np.concatenate([p.p_af >= p.threshold for p in parts]).astype(float)
     window = binary_metrics(y, calls, 0.5)
     window["auroc"] = auroc(y, p_af)
+    window.update(calibration_metrics(y, p_af))
     fractions, means = [], []
     for part in parts:
         fraction, mean_p = record_scores(part.local_index, part.p_af, part.threshold, len(part.record_truth))
@@ -596,6 +604,23 @@ def _mean_sd(entry: dict[str, float | None], name: str) -> str:
     return f"{100 * mean:.1f}" + ("" if sd is None else f" ± {100 * sd:.1f}") + " %"
 
 
+def calibration_lines(pooled: dict[str, Any]) -> list[str]:
+    """The report's table of each method's calibration of ``p_af`` on the pooled test windows."""
+    lines = [
+        "",
+        "### Calibration of `p_af`",
+        "",
+        "Expected calibration error (10 equal-width bins) and Brier score of the pooled test windows' `p_af`.",
+        "",
+        "| method | ECE | Brier |",
+        "|---|---:|---:|",
+    ]
+    for key, metrics in pooled["methods"].items():
+        window = metrics["window"]
+        lines.append(f"| {METHODS[key]} | {window['ece']:.3f} | {window['brier']:.3f} |")
+    return lines
+
+
 def markdown_report(results: dict[str, Any]) -> str:
     """``crossval.md``: pooled, mean ± SD and per-fold tables, the original work's figures, the runs."""
     run, pooled = results["run"], results["pooled"]
@@ -632,6 +657,8 @@ def markdown_report(results: dict[str, Any]) -> str:
         for key in keys:
             cells = [_metric(pooled["methods"][key][level], m) for m in METRICS]
             lines.append(f"| {METHODS[key]} | " + " | ".join(cells) + " |")
+
+    lines += calibration_lines(pooled)
 
     if "trees_challenge" in pooled:
         score = pooled["trees_challenge"]

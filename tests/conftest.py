@@ -216,3 +216,19 @@ def load_benchmark(name: str) -> ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def trees_file(windows_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Trees trained on ``windows_file`` with a recipe small data can grow (split 60/20/20 by record)."""
+    from afdetect.models.trees import TreesRecipe
+    from afdetect.training.cache import load_window_set
+    from afdetect.training.options import TrainConfig
+    from afdetect.training.trees import train_trees
+
+    out_dir = tmp_path_factory.mktemp("trees")
+    config = TrainConfig(data=windows_file, out_dir=out_dir, val_fraction=0.2, test_fraction=0.2)
+    recipe = TreesRecipe(n_trees=30, num_leaves=4, min_data_in_leaf=2)
+    summary = train_trees(config, load_window_set(windows_file), recipe=recipe, threads=1)
+    assert 0 < summary["threshold"] < 1
+    return out_dir / "best.json"

@@ -168,6 +168,8 @@ def test_quick_run_trains_evaluates_and_resumes(crossval: ModuleType, tmp_path: 
         assert pooled["window"]["tp"] + pooled["window"]["fn"] == int((ws.labels == 1).sum())
         assert pooled["record"]["n"] == len(ws.records)
         assert all(method in f["methods"] for f in results["folds"])
+        assert 0 <= pooled["window"]["ece"] <= 1 and 0 <= pooled["window"]["brier"] <= 1
+        assert f"| {crossval.METHODS[method]} | {pooled['window']['ece']:.3f} |" in report
     for heading in ("## Pooled over the 2 test folds", "## Per fold", "## Mean ± SD", "original work"):
         assert heading in report
     assert "ECGCNN_SE (original work) | MIT-BIH AFDB, their validation split | 93.60 % | 76.05 %" in report

@@ -16,24 +16,10 @@ from afdetect.errors import UsageError
 from afdetect.evaluate.records import challenge_score
 from afdetect.io.synthetic import ecg_signal
 from afdetect.models.files import sha256
-from afdetect.models.trees import CLASSES, TreesRecipe, default_trees, load_trees
+from afdetect.models.trees import CLASSES, default_trees, load_trees
 from afdetect.signal.conditioning import condition_windows
 from afdetect.signal.features import FEATURE_NAMES
 from afdetect.training.cache import load_window_set
-from afdetect.training.options import TrainConfig
-from afdetect.training.trees import train_trees
-
-SMALL = TreesRecipe(n_trees=30, num_leaves=4, min_data_in_leaf=2)
-"""A recipe small data can grow trees with."""
-
-
-@pytest.fixture(scope="module")
-def trees_file(windows_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out_dir = tmp_path_factory.mktemp("trees")
-    config = TrainConfig(data=windows_file, out_dir=out_dir, val_fraction=0.2, test_fraction=0.2)
-    summary = train_trees(config, load_window_set(windows_file), recipe=SMALL, threads=1)
-    assert 0 < summary["threshold"] < 1
-    return out_dir / "best.json"
 
 
 def conditioned(rhythm: str, seed: int) -> np.ndarray:

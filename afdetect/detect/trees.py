@@ -1,9 +1,9 @@
 """``--method trees``: AF probability from gradient-boosted trees on rhythm features.
 
 The scorer computes :func:`~afdetect.signal.features.rhythm_features` of the conditioned
-windows and returns the trees' probability of the ``A`` (AF) class (the model and its file
-format live in :mod:`afdetect.models.trees`). LightGBM is imported only when this method is
-used.
+windows and returns the trees' probability of the ``A`` (AF) class, calibrated by the trees
+file's Platt map (the model and its file format live in :mod:`afdetect.models.trees`).
+LightGBM is imported only when this method is used.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from afdetect.config import MODEL_FS
+from afdetect.models.calibration import IDENTITY, PlattCalibration
 from afdetect.models.trees import AF_CLASS
 from afdetect.signal.features import rhythm_features
 
@@ -28,15 +29,16 @@ class TreesScorer:
     (3,)
     """
 
-    def __init__(self, booster: Any, fs: float = MODEL_FS) -> None:
-        self.booster, self.fs = booster, fs
+    def __init__(self, booster: Any, fs: float = MODEL_FS, calibration: PlattCalibration = IDENTITY) -> None:
+        self.booster, self.fs, self.calibration = booster, fs, calibration
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """P(AF) ``(n,)`` of conditioned windows ``(n, samples)`` at ``fs`` Hz (the trees file's model rate)."""
-        return self.class_probabilities(x)[:, AF_CLASS]
+        """Calibrated P(AF) ``(n,)`` of conditioned windows ``(n, samples)`` at ``fs`` Hz (the file's model rate)."""
+        return self.calibration.apply(self.class_probabilities(x)[:, AF_CLASS])
 
     def class_probabilities(self, x: np.ndarray) -> np.ndarray:
-        """Probabilities ``(n, len(CLASSES))`` of CinC 2017's four classes for conditioned windows."""
+        """The booster's probabilities ``(n, len(CLASSES))`` of CinC 2017's four classes for conditioned
+        windows (not calibrated: they rank the other classes of records not called AF)."""
         # One thread: the features cost far more than the trees, and LightGBM's OpenMP pool, once
         # started in a parent, would hang a forked --jobs worker that asked it for more.
         return self.booster.predict(rhythm_features(x, self.fs), num_threads=1)

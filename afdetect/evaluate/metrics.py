@@ -176,3 +176,33 @@ def challenge_f1(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
         scores[f"f1_{cls}"] = float(2 * correct / total) if total else float("nan")
     scores["mean"] = float(np.mean([scores[f"f1_{cls}"] for cls in CHALLENGE_CLASSES]))
     return scores
+
+
+CALIBRATION_BINS: int = 10
+"""Equal-width probability bins of :func:`calibration_metrics`' expected calibration error."""
+
+
+def calibration_metrics(y_true: np.ndarray, p_af: np.ndarray, bins: int = CALIBRATION_BINS) -> dict[str, float]:
+    """How well ``p_af`` matches the observed AF frequency.
+
+    Returns
+    -------
+    dict
+        ``ece``: expected calibration error, the window-weighted mean of ``|mean p_af − AF share|``
+        over ``bins`` equal-width bins of ``p_af``; ``brier``: mean squared error of ``p_af``
+        against the 0/1 truth. Both 0 for a perfect forecaster; NaN without windows.
+
+    Example
+    -------
+    >>> m = calibration_metrics(np.array([0, 0, 1, 1]), np.array([0.0, 0.0, 1.0, 0.5]))
+    >>> m["ece"], m["brier"]
+    (0.125, 0.0625)
+    """
+    y = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(p_af, dtype=np.float64)
+    if len(y) == 0:
+        return {"ece": float("nan"), "brier": float("nan")}
+    which = np.clip((p * bins).astype(np.int64), 0, bins - 1)
+    count = np.bincount(which, minlength=bins)
+    gap = np.abs(np.bincount(which, weights=p, minlength=bins) - np.bincount(which, weights=y, minlength=bins))
+    return {"ece": float(gap.sum() / count.sum()), "brier": float(np.mean((p - y) ** 2))}

@@ -13,7 +13,9 @@ A trees file is one JSON document (nothing is unpickled when it loads):
 ``classes``         class names, in the order of the booster's outputs
 ``feature_names``   the feature columns the booster reads, in order
 ``preprocessing``   the input it was trained on (:class:`~afdetect.config.Preprocessing`)
-``threshold``       AF threshold on ``p_af`` chosen on validation records
+``threshold``       AF threshold on the calibrated ``p_af``, chosen on held-out windows
+``calibration``     the Platt map from P(``A``) to ``p_af`` (:mod:`afdetect.models.calibration`;
+                    absent in version 1 files, whose ``p_af`` is P(``A``) itself)
 ``training``        data summary, split record names, metrics, recipe
 ``booster``         the LightGBM model, as LightGBM's own text format
 
@@ -32,11 +34,14 @@ import numpy as np
 from afdetect.config import DEFAULT_PREPROCESSING, Preprocessing
 from afdetect.errors import UsageError, check_range
 from afdetect.io.atomic import atomic_path
+from afdetect.models.calibration import IDENTITY, PlattCalibration
 from afdetect.models.files import WEIGHTS_DIR, verify_manifest
 from afdetect.signal.features import FEATURE_NAMES
 
 FORMAT = "afdetect-trees"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS: tuple[int, ...] = (1, FORMAT_VERSION)
+"""Trees file versions this afdetect reads (version 1 has no calibration)."""
 MODEL_NAME = "rhythm_trees"
 TREES_FILE = f"{MODEL_NAME}.json"
 CLASSES: tuple[str, ...] = ("N", "A", "O", "~")
@@ -120,6 +125,7 @@ def save_trees(
     threshold: float,
     training: dict[str, Any],
     *,
+    calibration: PlattCalibration = IDENTITY,
     preprocessing: Preprocessing = DEFAULT_PREPROCESSING,
 ) -> None:
     """Write a trees file atomically (see module docstring for the layout)."""
@@ -131,6 +137,7 @@ def save_trees(
         "feature_names": list(FEATURE_NAMES),
         "preprocessing": preprocessing.to_dict(),
         "threshold": float(threshold),
+        "calibration": calibration.to_dict(),
         "training": training,
         "booster": booster.model_to_string(),
     }
@@ -145,7 +152,8 @@ def load_trees(path: str | Path):
     -------
     booster : lightgbm.Booster
     meta : dict
-        The file's other entries (threshold, preprocessing, training ...).
+        The file's other entries (threshold, preprocessing, training ...); ``calibration`` is
+        a :class:`~afdetect.models.calibration.PlattCalibration` (the identity for version 1).
 
     Raises
     ------
@@ -165,7 +173,7 @@ def load_trees(path: str | Path):
         raise UsageError(path, f"not an afdetect trees file (not JSON: {exc})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UsageError(path, "not an afdetect trees file (no 'afdetect-trees' format tag)")
-    if payload.get("format_version") != FORMAT_VERSION:
+    if payload.get("format_version") not in READABLE_VERSIONS:
         raise UsageError(path, f"trees format version {payload.get('format_version')} unsupported")
     if payload.get("feature_names") != list(FEATURE_NAMES) or payload.get("classes") != list(CLASSES):
         raise UsageError(path, "made for other features or classes than this afdetect version computes")
@@ -174,6 +182,7 @@ def load_trees(path: str | Path):
     except (KeyError, lgb.basic.LightGBMError) as exc:
         raise UsageError(path, f"trees file holds no readable booster ({str(exc)[:120]})") from None
     meta = {k: v for k, v in payload.items() if k != "booster"}
+    meta["calibration"] = PlattCalibration.from_dict(payload.get("calibration"), path)
     return booster, meta
 
 

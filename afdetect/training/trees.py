@@ -3,8 +3,9 @@
 The records are split exactly as for ECGCNN (:func:`~afdetect.training.splits.split_records`
 with the same options), so ``eval --split test`` tests both on the same records and
 ``--folds K --fold k`` gives the same cross-validation folds. The trees learn the four CinC
-classes from the training records (:func:`four_class_targets`); the AF threshold is the one
-that maximises window F1(AF) on the validation records, as for ECGCNN.
+classes from the training and validation records (:func:`four_class_targets`); the
+calibration of ``p_af`` and the AF threshold come from those records' out-of-fold
+probabilities (:func:`train_trees`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from afdetect.errors import UsageError
-from afdetect.evaluate.metrics import binary_metrics, plateau_threshold, record_metrics
+from afdetect.evaluate.metrics import binary_metrics, calibration_metrics, plateau_threshold, record_metrics
+from afdetect.models.calibration import PlattCalibration
 from afdetect.models.trees import AF_CLASS, CLASSES, DEFAULT_RECIPE, TreesRecipe, fit_trees, save_trees
 from afdetect.signal.features import FEATURE_NAMES, rhythm_features
 from afdetect.training.cache import WindowSet
@@ -64,8 +66,8 @@ THRESHOLD_FOLDS: int = 4
 def train_trees(
     config: TrainConfig, ws: WindowSet, *, recipe: TreesRecipe = DEFAULT_RECIPE, threads: int = 0
 ) -> dict[str, Any]:
-    """Fit the trees on the training and validation records, choose the AF threshold on their
-    out-of-fold probabilities, and write ``out_dir/best.json``.
+    """Fit the trees on the training and validation records, calibrate ``p_af`` and choose the AF
+    threshold on their out-of-fold probabilities, and write ``out_dir/best.json``.
 
     The threshold is chosen on every training and validation window, each scored by trees fitted
     without its record (``THRESHOLD_FOLDS`` record-wise folds): thousands of records rather than
@@ -76,7 +78,9 @@ def train_trees(
     Returns
     -------
     dict
-        ``threshold``, and window and record metrics of the out-of-fold probabilities (``val``,
+        ``threshold``, ``calibration`` (expected calibration error and Brier score of the
+        out-of-fold probabilities ``before`` and ``after`` the Platt map), and window and record
+        metrics of the calibrated out-of-fold probabilities (``val``,
         ``val_record``) and of the final trees on the test records (``test``, ``test_record``;
         empty without test records).
     """
@@ -90,11 +94,17 @@ def train_trees(
         raise UsageError(config.data, "too few labelled windows of two classes for a train/validation split")
     features = window_feature_matrix(ws)
     tuning = (ws.labels >= 0) & (window_split <= 1)
-    oof = out_of_fold_p_af(ws, features, targets, fit, window_split <= 1, recipe, threads, seed=config.seed)
+    raw_oof = out_of_fold_p_af(ws, features, targets, fit, window_split <= 1, recipe, threads, seed=config.seed)
+    calibration = PlattCalibration.fit(raw_oof[tuning], ws.labels[tuning])
+    oof = calibration.apply(raw_oof)
     threshold = plateau_threshold(ws.labels[tuning], oof[tuning])
     booster = fit_trees(features[fit], targets[fit], recipe, threads)
-    p_af = booster.predict(features)[:, AF_CLASS]
+    p_af = calibration.apply(booster.predict(features)[:, AF_CLASS])
     summary: dict[str, Any] = {"threshold": threshold}
+    summary["calibration"] = {
+        "before": calibration_metrics(ws.labels[tuning], raw_oof[tuning]),
+        "after": calibration_metrics(ws.labels[tuning], oof[tuning]),
+    }
     summary.update(_split_metrics(ws, oof, threshold, tuning, "val"))
     summary.update(_split_metrics(ws, p_af, threshold, (ws.labels >= 0) & (window_split == 2), "test"))
     info = {
@@ -102,13 +112,16 @@ def train_trees(
         "data_provenance": ws.provenance,
         "recipe": asdict(recipe),
         "threshold_from": f"out-of-fold P(AF) of the training and validation records ({THRESHOLD_FOLDS} folds)",
+        "calibration_from": "the same out-of-fold P(AF) (Platt scaling of the log-odds)",
         **split_summary(ws.records, split, seed=config.seed, folds=config.folds, fold=config.fold),
         "train_windows": {name: int(np.sum(targets[fit] == i)) for i, name in enumerate(CLASSES)},
         "best": summary,
     }
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_trees(out_dir / TREES_FILE_NAME, booster, threshold, info, preprocessing=ws.preprocessing)
+    save_trees(
+        out_dir / TREES_FILE_NAME, booster, threshold, info, calibration=calibration, preprocessing=ws.preprocessing
+    )
     return summary
 
 

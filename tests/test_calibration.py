@@ -1,0 +1,101 @@
+"""Calibration of p_af: the Platt map, its metrics, and the trees file that stores it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from afdetect.detect.predictor import Predictor
+from afdetect.errors import UsageError
+from afdetect.evaluate.metrics import calibration_metrics
+from afdetect.models.calibration import PlattCalibration, log_odds
+from afdetect.models.trees import AF_CLASS, load_trees
+
+
+def over_confident(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Truths drawn from sigmoid(0.5 z - 1) and a forecaster that claims sigmoid(z)."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 4, n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(0.5 * z - 1)))).astype(float)
+    return 1 / (1 + np.exp(-z)), y
+
+
+def test_fit_recovers_the_map_that_generated_the_truths():
+    p, y = over_confident(20000)
+    cal = PlattCalibration.fit(p, y)
+    assert cal.slope == pytest.approx(0.5, abs=0.03)
+    assert cal.intercept == pytest.approx(-1.0, abs=0.06)
+
+
+def test_calibration_lowers_the_calibration_error_on_new_windows():
+    p, y = over_confident(20000, seed=0)
+    cal = PlattCalibration.fit(p, y)
+    p_new, y_new = over_confident(20000, seed=1)
+    before, after = calibration_metrics(y_new, p_new), calibration_metrics(y_new, cal.apply(p_new))
+    assert after["ece"] < 0.02 < before["ece"]
+    assert after["brier"] < before["brier"]
+
+
+def test_a_ranking_worse_than_chance_gets_the_identity():
+    p, y = over_confident(2000)
+    assert PlattCalibration.fit(1 - p, y) == PlattCalibration()
+
+
+def test_the_map_keeps_the_order_and_the_identity_changes_nothing():
+    p = np.array([1e-9, 0.01, 0.3, 0.5, 0.97, 1.0])
+    assert np.all(np.diff(PlattCalibration(0.4, 0.7).apply(p)) > 0)
+    assert PlattCalibration().apply(p[1:-1]) == pytest.approx(p[1:-1])
+    assert log_odds(np.array([0.0, 1.0])).tolist() == pytest.approx([-13.8155, 13.8155], abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("p", "y", "message"),
+    [(np.array([0.2, 0.8]), np.array([0, 1, 1]), "as many truths"), (np.array([0.2, 0.8]), np.array([1, 1]), "both")],
+)
+def test_fit_names_bad_input(p: np.ndarray, y: np.ndarray, message: str):
+    with pytest.raises(ValueError, match=message):
+        PlattCalibration.fit(p, y)
+
+
+def test_stored_entries_round_trip_and_bad_ones_are_refused():
+    cal = PlattCalibration(0.46, -0.1)
+    assert PlattCalibration.from_dict(json.loads(json.dumps(cal.to_dict()))) == cal
+    assert PlattCalibration.from_dict(None) == PlattCalibration()
+    for bad in ({"method": "isotonic", "slope": 1, "intercept": 0}, {"method": "platt", "slope": -1, "intercept": 0},
+                {"method": "platt", "slope": "x"}, {"method": "platt"}):  # fmt: skip
+        with pytest.raises(UsageError, match=r"model\.json: calibration entry is not a Platt map"):
+            PlattCalibration.from_dict(bad, "model.json")
+
+
+def test_calibration_metrics_of_perfect_and_constant_forecasts():
+    y = np.array([0, 0, 0, 1])
+    assert calibration_metrics(y, y.astype(float)) == {"ece": 0.0, "brier": 0.0}
+    assert calibration_metrics(y, np.full(4, 0.25))["ece"] == pytest.approx(0.0)
+    assert calibration_metrics(y, np.full(4, 0.75))["ece"] == pytest.approx(0.5)
+    assert np.isnan(calibration_metrics(np.zeros(0), np.zeros(0))["ece"])
+
+
+def test_trained_trees_store_a_calibration_that_p_af_applies(trees_file: Path):
+    _, meta = load_trees(trees_file)
+    cal = meta["calibration"]
+    assert isinstance(cal, PlattCalibration) and cal.slope > 0
+    stored = json.loads(trees_file.read_text())
+    assert stored["format_version"] == 2 and stored["calibration"] == cal.to_dict()
+    summary = stored["training"]["best"]["calibration"]
+    assert set(summary) == {"before", "after"} and summary["after"]["brier"] <= summary["before"]["brier"] + 1e-9
+    predictor = Predictor.from_trees(trees_file)
+    x = np.random.default_rng(0).normal(size=(4, 3840)).astype(np.float32)
+    raw = predictor.scorer.class_probabilities(x)[:, AF_CLASS]
+    assert predictor.scorer(x) == pytest.approx(cal.apply(raw))
+
+
+def test_version_1_trees_files_load_with_uncalibrated_p_af(trees_file: Path, tmp_path: Path):
+    payload = json.loads(trees_file.read_text())
+    payload["format_version"] = 1
+    del payload["calibration"]
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(payload))
+    assert load_trees(old)[1]["calibration"] == PlattCalibration()
