@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from afdetect.config import AF_CLASS
 from afdetect.detect.predictor import Predictor
 from afdetect.errors import UsageError
 from afdetect.evaluate.metrics import calibration_metrics
 from afdetect.models.calibration import PlattCalibration, log_odds
-from afdetect.models.trees import AF_CLASS, load_trees
+from afdetect.models.trees import load_trees
 
 
 def over_confident(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
