@@ -46,6 +46,9 @@ class EvalResult:
     rhythm annotations, when evaluated on records."""
     left_out: list[dict[str, str]] = field(default_factory=list)
     """Records read but left out of the window and record metrics: ``{"record", "reason"}`` each."""
+    class_p: np.ndarray | None = None
+    """``(n, 4)`` CinC class probabilities of the scored windows (:func:`cinc_class_probabilities`),
+    when the method gives them; evaluated on a windows file only."""
     challenge: dict[str, float] | None = None
     """The CinC 2017 challenge score of four-class record calls (:func:`challenge_score`), when the
     method gives CinC class probabilities (the rhythm trees, a four-class ECGCNN) and the records
@@ -125,7 +128,7 @@ def evaluate(predictor: Predictor, ws: WindowSet, record_mask: np.ndarray | None
         ws.records[records],
         ws.record_labels[records],
     )
-    result.left_out = left_out
+    result.left_out, result.class_p = left_out, class_p
     result.challenge = challenge_score(class_p, local_index, p_af, predictor.threshold, ws.record_labels[records])
     return result
 
