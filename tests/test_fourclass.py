@@ -185,6 +185,7 @@ def test_p_af_is_the_probability_of_a(fourclass_run: Path, fourclass_windows: Pa
     assert scorer.classes == CINC_CLASSES and class_p.shape == (8, 4)
     np.testing.assert_allclose(class_p.sum(axis=1), 1, rtol=1e-5)
     np.testing.assert_array_equal(scorer(x), class_p[:, predictor.meta["classes"].index("A")])
+    np.testing.assert_array_equal(scorer.af_probability(class_p), scorer(x))  # what eval takes as p_af
     with torch.inference_mode():
         manual = torch.softmax(scorer.model(torch.from_numpy(x)), dim=1)[:, 1].numpy()
     np.testing.assert_allclose(scorer(x), manual, rtol=1e-5, atol=1e-7)

@@ -113,7 +113,8 @@ def evaluate(predictor: Predictor, ws: WindowSet, record_mask: np.ndarray | None
         raise UsageError(None, "no labelled window to evaluate in the selected records")
     x = np.asarray(ws.windows[idx], dtype=np.float32)
     class_p = cinc_class_probabilities(predictor.scorer, x)
-    p_af = predictor.scorer(x) if class_p is None else predictor.scorer.af_probability(class_p)  # type: ignore[attr-defined]
+    scorer = predictor.scorer
+    p_af = scorer(x) if class_p is None else scorer.af_probability(class_p)  # type: ignore[attr-defined]
     records, local_index = np.unique(ws.record_index[idx], return_inverse=True)
     left_out = [
         {"record": str(ws.records[r]), "reason": "no window labelled AF or non-AF (mixed, flutter or unlabelled)"}
