@@ -69,7 +69,25 @@ N_FFT: int = 32
 STFT_HOP: int = 16
 
 LABEL_NAMES: tuple[str, str] = ("non-AF", "AF")
-"""Class names, index = class id."""
+"""Window labels (AF against the rest), index = class id; the classes of a two-class model."""
+
+CINC_CLASSES: tuple[str, ...] = ("N", "A", "O", "~")
+"""The four CinC 2017 classes (normal, AF, other rhythm, noisy), index = class id: the classes
+of the rhythm trees and of a four-class ECGCNN (``train --classes 4``)."""
+
+AF_CLASS: int = 1
+"""Index of the AF class in both class lists, :data:`LABEL_NAMES` and :data:`CINC_CLASSES`: a
+model's ``p_af`` is its probability of this class (softmax column, trees output), whichever
+list it was trained on.
+
+Example
+-------
+>>> LABEL_NAMES[AF_CLASS], CINC_CLASSES[AF_CLASS]
+('AF', 'A')
+"""
+
+MODEL_CLASSES: dict[int, tuple[str, ...]] = {len(LABEL_NAMES): LABEL_NAMES, len(CINC_CLASSES): CINC_CLASSES}
+"""The class lists an ECGCNN is trained on, by number of classes (``train --classes 2|4``)."""
 
 UNREADABLE: str = "unreadable"
 """Label of a window the signal-quality check refuses."""
@@ -215,6 +233,9 @@ TEST_FRACTION: float = 0.15
 """Share of each class's records held out for testing (without K-fold cross-validation)."""
 AUGMENT_P: float = 0.4
 """Probability of each augmentation (see :mod:`afdetect.training.augment`)."""
+TRAIN_CLASSES: int = 2
+"""Classes ECGCNN learns by default (``train --classes``): AF against the rest, as the shipped
+weights; 4 learns CinC 2017's N, A, O, ~ (:data:`CINC_CLASSES`) as the original ECG-DualNet did."""
 
 # Prediction speed and review figures (afdetect.detect.predictor, afdetect.viz.record).
 INFERENCE_BATCH: int = 32

@@ -27,6 +27,7 @@ Usage::
     python benchmarks/crossval.py                     # 3 folds x (se, l), the shipped recipe; resumable
     python benchmarks/crossval.py --folds 5 --device cuda   # 5 folds on a GPU
     python benchmarks/crossval.py --quick             # smoke run (< 1 min): 2 folds, 1 epoch, tiny model
+    python benchmarks/crossval.py --classes 4 --variants se --runs runs/crossval_4c --out benchmarks/results/4c
 
 On 2 CPU cores one fold of one variant takes about 30 min (50 epochs of ~35 s with one
 torch thread). Training the two variants side by side, one process each, is the fastest
@@ -45,6 +46,11 @@ last run without it evaluates (the report of ``benchmarks/results/crossval_hybri
         --epochs 10 --patience 10 --runs runs/crossval_hybrid --out benchmarks/results/crossval_hybrid & done
     wait; python benchmarks/crossval.py --variants se-rhythm --epochs 10 --patience 10 \
         --runs runs/crossval_hybrid --out benchmarks/results/crossval_hybrid
+
+``--classes 4`` trains the ECGCNN variants on CinC's four classes (N, A, O, ~; as the original
+ECG-DualNet) instead of AF against the rest; their ``p_af`` is P(A), and the report adds their
+challenge score F1(N, A, O) beside the trees'. A runs folder holds one choice: a fold trained with
+the other is refused (its recipe differs).
 
 ``--quick`` trains a tiny model for one epoch on about 300 windows (half from AF records) in
 ``runs/crossval_quick`` and writes to ``benchmarks/results/quick/``: its figures mean nothing.
@@ -69,7 +75,16 @@ import torch
 from common import load_or_build_windows, pct, run_main
 
 from afdetect import __version__
-from afdetect.config import RECORD_AF_FRACTION, TRAIN_BATCH, TRAIN_EPOCHS, TRAIN_PATIENCE, VAL_FRACTION
+from afdetect.config import (
+    LABEL_NAMES,
+    MODEL_CLASSES,
+    RECORD_AF_FRACTION,
+    TRAIN_BATCH,
+    TRAIN_CLASSES,
+    TRAIN_EPOCHS,
+    TRAIN_PATIENCE,
+    VAL_FRACTION,
+)
 from afdetect.detect import rr as rr_score
 from afdetect.detect.predictor import Predictor
 from afdetect.errors import UsageError
@@ -155,8 +170,12 @@ RECIPE_KEYS = (
     "model_overrides",
     "folds",
     "fold",
+    "classes",
 )
-"""The :class:`~afdetect.training.loop.TrainConfig` fields a finished fold must share with the current options."""
+"""The :class:`~afdetect.training.loop.TrainConfig` fields a finished fold must share with the current options
+(``classes``: ECGCNN folds only; the trees always learn four)."""
+RECIPE_BEFORE: dict[str, Any] = {"classes": len(LABEL_NAMES)}
+"""What a fold trained before a recipe key existed had: ECGCNN learnt AF against the rest."""
 
 
 # --- options -----------------------------------------------------------------------------
@@ -200,6 +219,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--patience", type=int, default=None, help=f"Early-stopping patience (default {TRAIN_PATIENCE}; quick 1)."
     )
     parser.add_argument("--batch-size", type=int, default=TRAIN_BATCH, help="Windows per batch.")
+    parser.add_argument(
+        "--classes",
+        type=int,
+        choices=sorted(MODEL_CLASSES),
+        default=TRAIN_CLASSES,
+        help="ECGCNN's classes: 2 (AF against the rest) or 4 (CinC's N, A, O, ~); the trees always learn four.",
+    )
     parser.add_argument(
         "--val-fraction", type=float, default=VAL_FRACTION, help="Validation share of the non-test records."
     )
@@ -295,12 +321,15 @@ def fold_config(args: argparse.Namespace, variant: str, fold: int, data: Path) -
         model_overrides=dict(args.model_overrides),
         folds=args.folds,
         fold=fold,
+        classes=args.classes,
     )
 
 
 def recipe(config: TrainConfig) -> dict[str, Any]:
-    """The ``RECIPE_KEYS`` of a config as plain JSON types (tuples become lists, paths strings)."""
-    plain = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items() if k in RECIPE_KEYS}
+    """The ``RECIPE_KEYS`` of a config as plain JSON types (tuples become lists, paths strings); the
+    trees' without ``classes`` (they learn four whatever ``--classes`` says)."""
+    keys = [k for k in RECIPE_KEYS if not (k == "classes" and config.method == "trees")]
+    plain = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items() if k in keys}
     return json.loads(json.dumps(plain))
 
 
@@ -327,7 +356,7 @@ def train_fold(config: TrainConfig) -> dict[str, Any]:
         return _finish_fold(marker, wanted, train_trees_fold(config))
     if best_path.is_file():
         stored = Predictor.from_weights(best_path, variant=config.variant).meta.get("training", {}).get("recipe", {})
-        _check_recipe(out, {k: stored.get(k) for k in RECIPE_KEYS}, wanted)
+        _check_recipe(out, stored, wanted)
     config.resume = (out / "last.pt").is_file()
     started = time.time()
 
@@ -369,9 +398,11 @@ def _finish_fold(marker: Path, wanted: dict[str, Any], run: tuple[dict[str, Any]
 
 
 def _check_recipe(out: Path, stored: dict[str, Any], wanted: dict[str, Any]) -> None:
-    differ = sorted(k for k in RECIPE_KEYS if json.loads(json.dumps(stored.get(k))) != wanted.get(k))
+    """Refuse a fold whose stored recipe differs from ``wanted`` (keys it predates: ``RECIPE_BEFORE``)."""
+    stored = {**RECIPE_BEFORE, **stored}
+    differ = sorted(k for k in wanted if json.loads(json.dumps(stored.get(k))) != wanted[k])
     if differ:
-        detail = ", ".join(f"{k}: {stored.get(k)!r} there, {wanted.get(k)!r} now" for k in differ)
+        detail = ", ".join(f"{k}: {stored.get(k)!r} there, {wanted[k]!r} now" for k in differ)
         raise UsageError(out, f"was trained with another recipe ({detail}); pass another --runs folder or delete it")
 
 
@@ -518,6 +549,31 @@ def trees_record_classes(
     return four_class_calls(class_p, part.local_index, part.p_af, part.threshold, len(part.record_truth))
 
 
+def record_calls(
+    key: str,
+    predictor: Predictor,
+    result: EvalResult,
+    part: FoldPart,
+    ws: WindowSet,
+    mask: np.ndarray,
+    cache: dict[str, np.ndarray],
+) -> np.ndarray | None:
+    """Four-class calls of one fold's test records by one method (for the challenge score), or ``None``
+    for a method without the four CinC classes.
+
+    The trees' come from the windows' cached features (:func:`trees_record_classes`; ``cache`` keeps
+    them for the next folds), a four-class ECGCNN's from the class probabilities ``evaluate`` gave
+    (``result``, of which ``part`` is the :func:`fold_part`).
+    """
+    if key == "trees":
+        if "features" not in cache:
+            cache["features"] = window_feature_matrix(ws)
+        return trees_record_classes(predictor, ws, cache["features"], mask, part)
+    if result.class_p is None:
+        return None
+    return four_class_calls(result.class_p, part.local_index, part.p_af, part.threshold, len(part.record_truth))
+
+
 def evaluate_folds(ws: WindowSet, args: argparse.Namespace) -> dict[str, Any]:
     """Evaluate each fold's ``best.pt`` and the RR baseline on that fold's test records."""
     keys = [*args.variants, "rr"]
@@ -526,9 +582,9 @@ def evaluate_folds(ws: WindowSet, args: argparse.Namespace) -> dict[str, Any]:
     metas: dict[str, list[dict]] = {v: [] for v in args.variants}
     per_fold: list[dict[str, Any]] = []
     truth = ws.record_targets()
-    called: list[np.ndarray] = []  # four-class calls of the trees' test records, fold by fold
-    features: np.ndarray | None = None  # the windows' rhythm features, for those calls
-    classes: list[np.ndarray] = []
+    called: dict[str, list[np.ndarray]] = {}  # four-class calls of the test records per method, fold by fold
+    cache: dict[str, np.ndarray] = {}  # the windows' rhythm features, for the trees' calls
+    classes: list[np.ndarray] = []  # CinC labels of the test records, fold by fold
     for fold in range(args.folds):
         predictors: dict[str, Predictor] = {}
         runs: dict[str, dict[str, Any]] = {}
@@ -550,6 +606,7 @@ def evaluate_folds(ws: WindowSet, args: argparse.Namespace) -> dict[str, Any]:
         predictors["rr"] = fit_rr_fold(ws, metas[args.variants[0]][fold])
         mask = masks[args.variants[0]][fold]
         labelled = mask[ws.record_index] & (ws.labels >= 0)
+        classes.append(ws.record_labels[np.unique(ws.record_index[labelled])])
         entry: dict[str, Any] = {
             "fold": fold,
             "records": int(mask.sum()),
@@ -563,11 +620,10 @@ def evaluate_folds(ws: WindowSet, args: argparse.Namespace) -> dict[str, Any]:
             result = evaluate(predictors[key], ws, mask)
             parts[key].append(fold_part(result, ws, mask))
             entry["methods"][key] = {"threshold": result.threshold, "window": result.window, "record": result.record}
-        if "trees" in predictors:
-            features = window_feature_matrix(ws) if features is None else features
-            called.append(trees_record_classes(predictors["trees"], ws, features, mask, parts["trees"][-1]))
-            classes.append(ws.record_labels[np.unique(ws.record_index[mask[ws.record_index] & (ws.labels >= 0)])])
-            entry["methods"]["trees"]["challenge"] = challenge_f1(classes[-1], called[-1])
+            calls = record_calls(key, predictors[key], result, parts[key][-1], ws, mask, cache)
+            if calls is not None:
+                called.setdefault(key, []).append(calls)
+                entry["methods"][key]["challenge"] = challenge_f1(classes[-1], calls)
         per_fold.append(entry)
         print(f"  fold {fold}: {entry['records']} test records evaluated", file=sys.stderr)
     check_test_folds(ws, masks, metas, args)
@@ -579,7 +635,7 @@ def evaluate_folds(ws: WindowSet, args: argparse.Namespace) -> dict[str, Any]:
             "windows": int(sum(f["windows"] for f in per_fold)),
             "af_windows": int(sum(f["af_windows"] for f in per_fold)),
             "methods": {k: pooled_metrics(parts[k]) for k in keys},
-            **({"trees_challenge": challenge_f1(np.concatenate(classes), np.concatenate(called))} if called else {}),
+            "challenge": {k: challenge_f1(np.concatenate(classes), np.concatenate(c)) for k, c in called.items()},
         },
         "fold_mean_sd": {k: fold_summary(per_fold, k) for k in keys},
     }
@@ -621,6 +677,27 @@ def calibration_lines(pooled: dict[str, Any]) -> list[str]:
     return lines
 
 
+def challenge_lines(challenge: dict[str, dict[str, float]]) -> list[str]:
+    """The report's table of the pooled challenge scores of the four-class methods (none: no lines)."""
+    if not challenge:
+        return []
+    lines = [
+        "",
+        "### Challenge score of the four-class methods",
+        "",
+        "The CinC 2017 challenge's F1(N, A, O) of the methods that learn CinC's four classes (the rhythm trees, "
+        "ECGCNN with `--classes 4`): records called AF are `A`, the others take the most probable of the "
+        "method's other classes (mean over the record's windows).",
+        "",
+        "| method | F1(N) | F1(A) | F1(O) | mean F1(N, A, O) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for key, score in challenge.items():
+        cells = " | ".join(pct(score[name]) for name in ("f1_N", "f1_A", "f1_O", "mean"))
+        lines.append(f"| {METHODS[key]} | {cells} |")
+    return lines
+
+
 def markdown_report(results: dict[str, Any]) -> str:
     """``crossval.md``: pooled, mean ± SD and per-fold tables, the original work's figures, the runs."""
     run, pooled = results["run"], results["pooled"]
@@ -630,7 +707,8 @@ def markdown_report(results: dict[str, Any]) -> str:
     lines.append(
         f"Generated by `python benchmarks/crossval.py{' --quick' if run['quick'] else ''}` on {run['created']} "
         f"(afdetect {run['afdetect_version']}, {run['seconds']:.0f} s): {k} folds, seed {run['seed']}, "
-        f"at most {run['epochs']} epoch(s) (patience {run['patience']}), windows file `{run['windows_file']}`."
+        f"at most {run['epochs']} epoch(s) (patience {run['patience']}), ECGCNN on {run['classes']} classes, "
+        f"windows file `{run['windows_file']}`."
     )
     if run["quick"]:
         lines += ["", "> **Quick run** (tiny model, 1 epoch, a few hundred windows): a smoke test, not results."]
@@ -659,20 +737,7 @@ def markdown_report(results: dict[str, Any]) -> str:
             lines.append(f"| {METHODS[key]} | " + " | ".join(cells) + " |")
 
     lines += calibration_lines(pooled)
-
-    if "trees_challenge" in pooled:
-        score = pooled["trees_challenge"]
-        lines += [
-            "",
-            "### Challenge score of the rhythm trees",
-            "",
-            "The CinC 2017 challenge's F1(N, A, O): records called AF are `A`, the others take the most probable "
-            "of the trees' other classes (mean over the record's windows).",
-            "",
-            "| F1(N) | F1(A) | F1(O) | mean F1(N, A, O) |",
-            "|---:|---:|---:|---:|",
-            f"| {pct(score['f1_N'])} | {pct(score['f1_A'])} | {pct(score['f1_O'])} | {pct(score['mean'])} |",
-        ]
+    lines += challenge_lines(pooled["challenge"])
 
     names = " | ".join(METRIC_NAMES[m] for m in METRICS)
     lines += [
@@ -766,10 +831,9 @@ def print_summary(results: dict[str, Any]) -> None:
             for f in results["folds"]
         )
         print(f"{METHODS[key]:12} {cells}")
-    if "trees_challenge" in pooled:
-        score = pooled["trees_challenge"]
+    for key, score in pooled["challenge"].items():
         print(
-            f"\nRhythm trees, challenge F1(N, A, O): {pct(score['mean'])} "
+            f"\n{METHODS[key]}, challenge F1(N, A, O): {pct(score['mean'])} "
             f"(N {pct(score['f1_N'])}, A {pct(score['f1_A'])}, O {pct(score['f1_O'])})"
         )
     print("\nOriginal work (MIT-BIH AFDB, for scale only): accuracy / F1(AF)")
@@ -827,6 +891,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "device": args.device,
             "threads": args.threads,
             "model_overrides": args.model_overrides,
+            "classes": args.classes,
         },
         **evaluate_folds(ws, args),
         "original_work": {

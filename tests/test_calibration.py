@@ -8,11 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from afdetect.config import AF_CLASS
 from afdetect.detect.predictor import Predictor
 from afdetect.errors import UsageError
 from afdetect.evaluate.metrics import calibration_metrics
+from afdetect.evaluate.records import evaluate
 from afdetect.models.calibration import PlattCalibration, log_odds
-from afdetect.models.trees import AF_CLASS, load_trees
+from afdetect.models.trees import load_trees
+from afdetect.training.cache import load_window_set
 
 
 def over_confident(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -99,3 +102,15 @@ def test_version_1_trees_files_load_with_uncalibrated_p_af(trees_file: Path, tmp
     old = tmp_path / "old.json"
     old.write_text(json.dumps(payload))
     assert load_trees(old)[1]["calibration"] == PlattCalibration()
+
+
+def test_eval_scores_the_trees_calibrated_p_af(trees_file: Path, windows_file: Path):
+    predictor = Predictor.from_trees(trees_file)
+    ws = load_window_set(windows_file)
+    result = evaluate(predictor, ws)  # CinC labels: the trees' class probabilities are used too
+    assert result.class_p is not None and result.challenge is not None
+    x = np.asarray(ws.windows[ws.labels >= 0], dtype=np.float32)
+    np.testing.assert_allclose(result.p_af, predictor.scorer(x), rtol=1e-6)  # the p_af the threshold is on
+    raw = result.class_p[:, AF_CLASS]
+    np.testing.assert_allclose(result.p_af, predictor.meta["calibration"].apply(raw), rtol=1e-6)
+    assert not np.allclose(result.p_af, raw)  # the calibration moves it

@@ -174,8 +174,10 @@ def test_quick_run_trains_evaluates_and_resumes(crossval: ModuleType, tmp_path: 
         assert heading in report
     assert "ECGCNN_SE (original work) | MIT-BIH AFDB, their validation split | 93.60 % | 76.05 %" in report
     assert "| 1 | 6 (3) |" in report  # fold 1: 6 test records, 3 of them AF
-    challenge = results["pooled"]["trees_challenge"]
-    assert 0 <= challenge["f1_A"] <= 1 and "### Challenge score of the rhythm trees" in report  # no O records here
+    challenge = results["pooled"]["challenge"]
+    assert list(challenge) == ["trees"]  # the two-class ECGCNN gives no four-class calls
+    assert 0 <= challenge["trees"]["f1_A"] <= 1  # no O records here
+    assert "### Challenge score of the four-class methods" in report and "| Rhythm trees | " in report
     assert not list(out.glob("*.part")) and not list(out.glob(".*"))
 
     # the weights of each fold hold out exactly that fold, and `eval --split test` selects it
@@ -206,3 +208,30 @@ def test_quick_run_trains_evaluates_and_resumes(crossval: ModuleType, tmp_path: 
     assert best.stat().st_mtime_ns == stamp
     with pytest.raises(UsageError, match="epochs: 1 there, 2 now"):
         crossval.main([*argv, "--epochs", "2"])
+
+
+def test_quick_run_of_four_class_ecgcnn(crossval: ModuleType, tmp_path: Path, windows_file: Path) -> None:
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    argv = ["--quick", "--windows", str(windows_file), "--runs", str(runs), "--out", str(out), "--variants", "se"]
+    assert crossval.main([*argv, "--classes", "4"]) == 0
+    results = json.loads((out / "crossval.json").read_text())
+    assert results["run"]["classes"] == 4
+    for fold in range(2):
+        _, meta = load_weights(runs / "se" / f"fold_{fold}" / "best.pt", "se")
+        assert meta["classes"] == ["N", "A", "O", "~"] and meta["training"]["recipe"]["classes"] == 4
+        assert "challenge" in results["folds"][fold]["methods"]["se"]
+    assert list(results["pooled"]["challenge"]) == ["se"]
+    assert "| ECGCNN_SE | " in (out / "crossval.md").read_text()
+    # the folds were trained on four classes: a two-class run of the same folder is refused
+    with pytest.raises(UsageError, match="classes: 4 there, 2 now"):
+        crossval.main(argv)
+
+
+def test_folds_from_before_the_classes_option_count_as_two_classes(crossval: ModuleType, tmp_path: Path) -> None:
+    config = TrainConfig(data=tmp_path / "w.npz", out_dir=tmp_path / "run")
+    wanted = crossval.recipe(config)
+    before = {k: v for k, v in wanted.items() if k != "classes"}  # a done.json written before --classes
+    crossval._check_recipe(tmp_path, before, wanted)
+    with pytest.raises(UsageError, match="classes: 2 there, 4 now"):
+        crossval._check_recipe(tmp_path, before, crossval.recipe(TrainConfig(data=config.data, classes=4)))
+    assert "classes" not in crossval.recipe(TrainConfig(data=config.data, method="trees"))

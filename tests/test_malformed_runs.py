@@ -312,7 +312,7 @@ def test_summary_json_is_strict(two_records: tuple[Path, Path], weights: Path, t
 def test_one_cycle_schedule_of_any_length(total_steps: int) -> None:
     import torch
 
-    from afdetect.training.loop import one_cycle
+    from afdetect.training.schedule import one_cycle
 
     optimizer = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.01)
     scheduler = one_cycle(optimizer, 0.01, total_steps)

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from afdetect.config import DEFAULT_PREPROCESSING
+from afdetect.config import CINC_CLASSES, DEFAULT_PREPROCESSING
 from afdetect.detect.predictor import DEFAULT_METHOD, Predictor, resolve_method
 from afdetect.errors import UsageError
 from afdetect.evaluate.records import challenge_score
 from afdetect.io.synthetic import ecg_signal
 from afdetect.models.files import sha256
-from afdetect.models.trees import CLASSES, default_trees, load_trees
+from afdetect.models.trees import default_trees, load_trees
 from afdetect.signal.conditioning import condition_windows
 from afdetect.signal.features import FEATURE_NAMES
 from afdetect.training.cache import load_window_set
@@ -39,7 +39,7 @@ def test_trees_file_records_split_features_and_preprocessing(trees_file: Path, w
     _, meta = load_trees(trees_file)
     ws = load_window_set(windows_file)
     assert meta["feature_names"] == list(FEATURE_NAMES)
-    assert meta["classes"] == list(CLASSES)
+    assert meta["classes"] == list(CINC_CLASSES)
     assert meta["preprocessing"] == ws.preprocessing.to_dict()
     val, test = set(meta["training"]["val_records"]), set(meta["training"]["test_records"])
     assert val and test and not val & test

@@ -137,6 +137,8 @@ def train(
     also take the windows' cached rhythm features: se-rhythm (joined to the LSTM latent, 0.31 M),
     se-rhythm-head (joined at the classifier, 0.29 M).
     --method trees fits gradient-boosted trees on rhythm features (four CinC classes) instead.
+    --classes 4 trains ECGCNN on the four CinC classes too (N, A, O, ~; p_af is P(A)) instead of AF
+    against the rest; eval then also reports the challenge score F1(N, A, O) on CinC-labelled data.
     With --folds K --fold k the test split is fold k of K record folds stratified by AF
     (benchmarks/crossval.py trains every fold); 'afdetect eval --split test' then evaluates that fold.
     Runs unchanged under 'torchrun --nproc_per_node N -m afdetect train ...' (data-parallel;

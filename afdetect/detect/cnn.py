@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from afdetect.config import INFERENCE_BATCH, MODEL_FS
-from afdetect.detect.inference import predict_proba
+from afdetect.config import AF_CLASS, INFERENCE_BATCH, MODEL_CLASSES, MODEL_FS
+from afdetect.detect.inference import predict_class_proba, predict_proba
 from afdetect.models.ecgcnn import ECGCNN
 from afdetect.signal.features import rhythm_features
 
@@ -20,7 +20,9 @@ from afdetect.signal.features import rhythm_features
 class ModelScorer:
     """AF probability from an ECGCNN, ``batch_size`` windows per forward pass.
 
-    A picklable :data:`~afdetect.detect.predictor.Scorer` (``--jobs`` workers receive it).
+    A picklable :data:`~afdetect.detect.predictor.Scorer` (``--jobs`` workers receive it). A
+    two-class model gives P(AF), a four-class one (``train --classes 4``) P(``A``), both the
+    softmax column :data:`~afdetect.config.AF_CLASS`; :meth:`class_probabilities` gives every column.
 
     Example
     -------
@@ -36,9 +38,26 @@ class ModelScorer:
         self.fs = fs
         """Rate (Hz) of the windows, for a hybrid model's rhythm features."""
 
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The classes of :meth:`class_probabilities`' columns: ``non-AF, AF`` or the four CinC classes
+        (empty for a class count afdetect does not train)."""
+        return MODEL_CLASSES.get(self.model.config.n_classes, ())
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """AF probabilities ``(n,)`` of conditioned windows ``(n, samples at fs)``."""
-        features = None
+        return predict_proba(self.model, x, self.batch_size, self._features(x))
+
+    def class_probabilities(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities ``(n, len(classes))`` of the model's classes for conditioned windows ``(n, samples at fs)``."""
+        return predict_class_proba(self.model, x, self.batch_size, self._features(x))
+
+    def af_probability(self, class_p: np.ndarray) -> np.ndarray:
+        """``p_af`` ``(n,)`` from :meth:`class_probabilities`: the column :data:`~afdetect.config.AF_CLASS`."""
+        return class_p[:, AF_CLASS]
+
+    def _features(self, x: np.ndarray) -> np.ndarray | None:
+        """The windows' rhythm features, for a hybrid model (``None`` for the others)."""
         if self.model.config.rhythm_features and len(x):
-            features = rhythm_features(np.asarray(x, dtype=np.float32), self.fs)
-        return predict_proba(self.model, x, self.batch_size, features)
+            return rhythm_features(np.asarray(x, dtype=np.float32), self.fs)
+        return None

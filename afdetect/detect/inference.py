@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
+from afdetect.config import AF_CLASS
 from afdetect.errors import check_range
 from afdetect.models.ecgcnn import ECGCNN
 
@@ -89,8 +90,17 @@ def predict_logits(
         return torch.cat(list(pool.map(score, starts)))
 
 
+def predict_class_proba(
+    model: ECGCNN, x: np.ndarray, batch_size: int = 256, features: np.ndarray | None = None
+) -> np.ndarray:
+    """Class probabilities ``(n, n_classes)`` (softmax) for conditioned windows ``(n, samples)``
+    (and their rhythm ``features``, for a hybrid)."""
+    return torch.softmax(predict_logits(model, x, batch_size, features), dim=1).numpy()
+
+
 def predict_proba(
     model: ECGCNN, x: np.ndarray, batch_size: int = 256, features: np.ndarray | None = None
 ) -> np.ndarray:
-    """AF probability for conditioned windows ``(n, samples)`` (and their rhythm ``features``, for a hybrid)."""
-    return torch.softmax(predict_logits(model, x, batch_size, features), dim=1)[:, 1].numpy()
+    """AF probability ``(n,)`` for conditioned windows ``(n, samples)`` (and their rhythm ``features``, for a
+    hybrid): the softmax column :data:`~afdetect.config.AF_CLASS`, AF in both class lists a model may have."""
+    return predict_class_proba(model, x, batch_size, features)[:, AF_CLASS]

@@ -59,7 +59,12 @@ def resolve_method(method: str | None, weights: str | Path | None = None, varian
 
 
 Scorer = Callable[[np.ndarray], np.ndarray]
-"""Maps conditioned windows ``(n, samples at MODEL_FS)`` to AF probabilities ``(n,)``."""
+"""Maps conditioned windows ``(n, samples at MODEL_FS)`` to AF probabilities ``(n,)``.
+
+A scorer of a model that learnt several classes may also have ``classes`` (its class names),
+``class_probabilities(x)`` (``(n, len(classes))``, AF in column :data:`~afdetect.config.AF_CLASS`)
+and ``af_probability(class_p)`` (its ``p_af`` from them, so that the two agree); ``eval`` then
+scores four CinC classes too (:func:`afdetect.evaluate.records.cinc_class_probabilities`)."""
 
 
 @dataclass

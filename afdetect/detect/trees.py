@@ -12,9 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from afdetect.config import MODEL_FS
+from afdetect.config import AF_CLASS, CINC_CLASSES, MODEL_FS
 from afdetect.models.calibration import IDENTITY, PlattCalibration
-from afdetect.models.trees import AF_CLASS
 from afdetect.signal.features import rhythm_features
 
 
@@ -29,15 +28,22 @@ class TreesScorer:
     (3,)
     """
 
+    classes: tuple[str, ...] = CINC_CLASSES
+    """The classes of :meth:`class_probabilities`' columns."""
+
     def __init__(self, booster: Any, fs: float = MODEL_FS, calibration: PlattCalibration = IDENTITY) -> None:
         self.booster, self.fs, self.calibration = booster, fs, calibration
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Calibrated P(AF) ``(n,)`` of conditioned windows ``(n, samples)`` at ``fs`` Hz (the file's model rate)."""
-        return self.calibration.apply(self.class_probabilities(x)[:, AF_CLASS])
+        return self.af_probability(self.class_probabilities(x))
+
+    def af_probability(self, class_p: np.ndarray) -> np.ndarray:
+        """``p_af`` ``(n,)`` from :meth:`class_probabilities`: P(``A``) through the file's calibration."""
+        return self.calibration.apply(class_p[:, AF_CLASS])
 
     def class_probabilities(self, x: np.ndarray) -> np.ndarray:
-        """The booster's probabilities ``(n, len(CLASSES))`` of CinC 2017's four classes for conditioned
+        """The booster's probabilities ``(n, len(classes))`` of CinC 2017's four classes for conditioned
         windows (not calibrated: they rank the other classes of records not called AF)."""
         # One thread: the features cost far more than the trees, and LightGBM's OpenMP pool, once
         # started in a parent, would hang a forked --jobs worker that asked it for more.

@@ -17,15 +17,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from afdetect.config import LABEL_NAMES, RECORD_AF_FRACTION
+from afdetect.config import AF_CLASS, CINC_CLASSES, LABEL_NAMES, RECORD_AF_FRACTION
 from afdetect.detect.jobs import map_records
-from afdetect.detect.predictor import Predictor
+from afdetect.detect.predictor import Predictor, Scorer
 from afdetect.errors import AfdetectError, ParameterError, RecordError, UsageError, internal_error
 from afdetect.evaluate.ec57 import EpisodeComparison, compare_af_episodes, ec57_statistics, episode_spans
 from afdetect.evaluate.metrics import binary_metrics, challenge_f1, confusion, record_metrics, record_scores
 from afdetect.io.record import Record
 from afdetect.io.reference import record_af_truth, record_key
-from afdetect.models.trees import AF_CLASS, CLASSES, record_classes
 from afdetect.rhythm.episodes import merge_episodes
 from afdetect.training.cache import WindowSet
 
@@ -47,9 +46,13 @@ class EvalResult:
     rhythm annotations, when evaluated on records."""
     left_out: list[dict[str, str]] = field(default_factory=list)
     """Records read but left out of the window and record metrics: ``{"record", "reason"}`` each."""
+    class_p: np.ndarray | None = None
+    """``(n, 4)`` CinC class probabilities of the scored windows (:func:`cinc_class_probabilities`),
+    when the method gives them; evaluated on a windows file only."""
     challenge: dict[str, float] | None = None
     """The CinC 2017 challenge score of four-class record calls (:func:`challenge_score`), when the
-    method gives class probabilities (the rhythm trees) and the records carry CinC labels."""
+    method gives CinC class probabilities (the rhythm trees, a four-class ECGCNN) and the records
+    carry CinC labels."""
 
     def to_json(self) -> dict[str, Any]:
         """Plain-types summary (metrics, confusion matrices, threshold, EC57 statistics)."""
@@ -109,9 +112,9 @@ def evaluate(predictor: Predictor, ws: WindowSet, record_mask: np.ndarray | None
     if len(idx) == 0:
         raise UsageError(None, "no labelled window to evaluate in the selected records")
     x = np.asarray(ws.windows[idx], dtype=np.float32)
-    class_probabilities = getattr(predictor.scorer, "class_probabilities", None)
-    class_p = None if class_probabilities is None else class_probabilities(x)
-    p_af = predictor.scorer(x) if class_p is None else class_p[:, AF_CLASS]
+    class_p = cinc_class_probabilities(predictor.scorer, x)
+    scorer = predictor.scorer
+    p_af = scorer(x) if class_p is None else scorer.af_probability(class_p)  # type: ignore[attr-defined]
     records, local_index = np.unique(ws.record_index[idx], return_inverse=True)
     left_out = [
         {"record": str(ws.records[r]), "reason": "no window labelled AF or non-AF (mixed, flutter or unlabelled)"}
@@ -126,21 +129,35 @@ def evaluate(predictor: Predictor, ws: WindowSet, record_mask: np.ndarray | None
         ws.records[records],
         ws.record_labels[records],
     )
-    result.left_out = left_out
+    result.left_out, result.class_p = left_out, class_p
     result.challenge = challenge_score(class_p, local_index, p_af, predictor.threshold, ws.record_labels[records])
     return result
+
+
+def cinc_class_probabilities(scorer: Scorer, x: np.ndarray) -> np.ndarray | None:
+    """Probabilities ``(n, 4)`` of the CinC classes for windows ``x``, when the scorer learnt them; else ``None``.
+
+    A scorer that gives class probabilities has ``classes`` (its class list),
+    ``class_probabilities(x)`` and ``af_probability(class_p)`` (its ``p_af`` from them, calibrated
+    as the scorer's own; :class:`~afdetect.detect.trees.TreesScorer` always,
+    :class:`~afdetect.detect.cnn.ModelScorer` of either class list); only the four CinC classes
+    (:data:`~afdetect.config.CINC_CLASSES`) give a challenge score.
+    """
+    if tuple(getattr(scorer, "classes", ())) != CINC_CLASSES:
+        return None
+    return scorer.class_probabilities(x)  # type: ignore[attr-defined]
 
 
 def challenge_score(
     class_p: np.ndarray | None, record_of: np.ndarray, p_af: np.ndarray, threshold: float, labels: np.ndarray
 ) -> dict[str, float] | None:
     """The CinC 2017 challenge's F1(N, A, O) of four-class record calls, or ``None`` when the
-    scorer gives no class probabilities or the records carry no CinC labels (N, A, O, ~).
+    scorer gives no CinC class probabilities or the records carry no CinC labels (N, A, O, ~).
 
     A record called AF by the detector's record rule is ``A``; any other takes its most probable
-    other class (:func:`afdetect.models.trees.record_classes`).
+    other class (:func:`record_classes`).
     """
-    if class_p is None or len(labels) == 0 or not set(labels.tolist()) <= set(CLASSES):
+    if class_p is None or len(labels) == 0 or not set(labels.tolist()) <= set(CINC_CLASSES):
         return None
     return challenge_f1(labels, four_class_calls(class_p, record_of, p_af, threshold, len(labels)))
 
@@ -150,9 +167,40 @@ def four_class_calls(
 ) -> np.ndarray:
     """CinC labels of ``n_records`` records: ``A`` where the detector's record rule (at least
     ``RECORD_AF_FRACTION`` of the windows at ``p_af >= threshold``) calls AF, else the most
-    probable other class of the windows' ``class_p`` (:func:`afdetect.models.trees.record_classes`)."""
+    probable other class of the windows' ``class_p`` (:func:`record_classes`)."""
     fraction, _ = record_scores(record_of, p_af, threshold, n_records)
     return record_classes(class_p, record_of, fraction >= RECORD_AF_FRACTION)
+
+
+def record_classes(class_p: np.ndarray, record_of: np.ndarray, called_af: np.ndarray) -> np.ndarray:
+    """Four-class record calls: ``A`` where the record is called AF, else its most probable other class.
+
+    Parameters
+    ----------
+    class_p : numpy.ndarray
+        ``(n, len(CINC_CLASSES))`` class probabilities of the windows.
+    record_of : numpy.ndarray
+        ``(n,)`` record (0 .. R-1) of each window.
+    called_af : numpy.ndarray
+        ``(R,)`` bool: the record is called AF (the detector's record rule at its threshold).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(R,)`` CinC labels; a record that is not called AF takes the class other than ``A``
+        with the highest mean probability over its windows.
+
+    Example
+    -------
+    >>> p = np.array([[0.1, 0.2, 0.6, 0.1], [0.7, 0.1, 0.1, 0.1], [0.2, 0.7, 0.05, 0.05]])
+    >>> record_classes(p, np.array([0, 1, 1]), np.array([False, True])).tolist()
+    ['O', 'A']
+    """
+    sums = np.zeros((len(called_af), len(CINC_CLASSES)))
+    np.add.at(sums, record_of, class_p)
+    others = np.array([i for i in range(len(CINC_CLASSES)) if i != AF_CLASS])
+    best_other = others[np.argmax(sums[:, others], axis=1)]
+    return np.asarray(CINC_CLASSES)[np.where(called_af, AF_CLASS, best_other)]
 
 
 def evaluate_records(

@@ -10,7 +10,7 @@ A trees file is one JSON document (nothing is unpickled when it loads):
 
 ``format``          ``"afdetect-trees"`` and ``format_version``
 ``model``           ``"rhythm_trees"``
-``classes``         class names, in the order of the booster's outputs
+``classes``         class names, in the order of the booster's outputs (:data:`~afdetect.config.CINC_CLASSES`)
 ``feature_names``   the feature columns the booster reads, in order
 ``preprocessing``   the input it was trained on (:class:`~afdetect.config.Preprocessing`)
 ``threshold``       AF threshold on the calibrated ``p_af``, chosen on held-out windows
@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from afdetect.config import DEFAULT_PREPROCESSING, Preprocessing
+from afdetect.config import CINC_CLASSES, DEFAULT_PREPROCESSING, Preprocessing
 from afdetect.errors import UsageError, check_range
 from afdetect.io.atomic import atomic_path
 from afdetect.models.calibration import IDENTITY, PlattCalibration
@@ -44,9 +44,6 @@ READABLE_VERSIONS: tuple[int, ...] = (1, FORMAT_VERSION)
 """Trees file versions this afdetect reads (version 1 has no calibration)."""
 MODEL_NAME = "rhythm_trees"
 TREES_FILE = f"{MODEL_NAME}.json"
-CLASSES: tuple[str, ...] = ("N", "A", "O", "~")
-"""The four CinC 2017 classes, in the order of the booster's outputs."""
-AF_CLASS: int = CLASSES.index("A")
 
 
 @dataclass(frozen=True)
@@ -74,7 +71,7 @@ class TreesRecipe:
         check_range("learning_rate", self.learning_rate, 0, 1, low_open=True)
         return {
             "objective": "multiclass",
-            "num_class": len(CLASSES),
+            "num_class": len(CINC_CLASSES),
             "learning_rate": self.learning_rate,
             "num_leaves": self.num_leaves,
             "feature_fraction": self.feature_fraction,
@@ -105,7 +102,7 @@ def fit_trees(features: np.ndarray, classes: np.ndarray, recipe: TreesRecipe = D
     features : numpy.ndarray
         ``(n, len(FEATURE_NAMES))`` rhythm features (NaN allowed).
     classes : numpy.ndarray
-        ``(n,)`` class index into :data:`CLASSES`.
+        ``(n,)`` class index into :data:`~afdetect.config.CINC_CLASSES`.
 
     Returns
     -------
@@ -133,7 +130,7 @@ def save_trees(
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "model": MODEL_NAME,
-        "classes": list(CLASSES),
+        "classes": list(CINC_CLASSES),
         "feature_names": list(FEATURE_NAMES),
         "preprocessing": preprocessing.to_dict(),
         "threshold": float(threshold),
@@ -175,7 +172,7 @@ def load_trees(path: str | Path):
         raise UsageError(path, "not an afdetect trees file (no 'afdetect-trees' format tag)")
     if payload.get("format_version") not in READABLE_VERSIONS:
         raise UsageError(path, f"trees format version {payload.get('format_version')} unsupported")
-    if payload.get("feature_names") != list(FEATURE_NAMES) or payload.get("classes") != list(CLASSES):
+    if payload.get("feature_names") != list(FEATURE_NAMES) or payload.get("classes") != list(CINC_CLASSES):
         raise UsageError(path, "made for other features or classes than this afdetect version computes")
     try:
         booster = lgb.Booster(model_str=payload["booster"])
@@ -184,34 +181,3 @@ def load_trees(path: str | Path):
     meta = {k: v for k, v in payload.items() if k != "booster"}
     meta["calibration"] = PlattCalibration.from_dict(payload.get("calibration"), path)
     return booster, meta
-
-
-def record_classes(class_p: np.ndarray, record_of: np.ndarray, called_af: np.ndarray) -> np.ndarray:
-    """Four-class record calls: ``A`` where the record is called AF, else its most probable other class.
-
-    Parameters
-    ----------
-    class_p : numpy.ndarray
-        ``(n, len(CLASSES))`` class probabilities of the windows.
-    record_of : numpy.ndarray
-        ``(n,)`` record (0 .. R-1) of each window.
-    called_af : numpy.ndarray
-        ``(R,)`` bool: the record is called AF (the detector's record rule at its threshold).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(R,)`` CinC labels; a record that is not called AF takes the class other than ``A``
-        with the highest mean probability over its windows.
-
-    Example
-    -------
-    >>> p = np.array([[0.1, 0.2, 0.6, 0.1], [0.7, 0.1, 0.1, 0.1], [0.2, 0.7, 0.05, 0.05]])
-    >>> record_classes(p, np.array([0, 1, 1]), np.array([False, True])).tolist()
-    ['O', 'A']
-    """
-    sums = np.zeros((len(called_af), len(CLASSES)))
-    np.add.at(sums, record_of, class_p)
-    others = np.array([i for i in range(len(CLASSES)) if i != AF_CLASS])
-    best_other = others[np.argmax(sums[:, others], axis=1)]
-    return np.asarray(CLASSES)[np.where(called_af, AF_CLASS, best_other)]

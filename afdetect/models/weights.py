@@ -7,6 +7,10 @@ A weights file is a ``torch.save`` dict of tensors and plain types only, so it l
 ``model``          registry name (``ecgcnn_se`` ...) and ``model_config`` (dict)
 ``preprocessing``  the input it was trained on (:class:`~afdetect.config.Preprocessing`: rate,
                    window, hop, band-pass, frames, STFT, labels); prediction uses this copy
+``classes``        the class names of the model's outputs: ``non-AF, AF`` or CinC's ``N, A, O, ~``
+                   (:data:`~afdetect.config.MODEL_CLASSES`; AF is class :data:`~afdetect.config.AF_CLASS`
+                   in both, so ``p_af`` is that softmax column); files without it, from before
+                   four-class training, are ``non-AF, AF``
 ``threshold``      AF threshold on ``p_af`` chosen on validation data
 ``feature_names``  hybrid models only: the rhythm features they take, in order
                    (:data:`afdetect.signal.features.FEATURE_NAMES` of the version that trained them;
@@ -30,7 +34,7 @@ from typing import Any
 
 import torch
 
-from afdetect.config import DEFAULT_PREPROCESSING, LABEL_NAMES, Preprocessing
+from afdetect.config import AF_CLASS, DEFAULT_PREPROCESSING, LABEL_NAMES, MODEL_CLASSES, Preprocessing
 from afdetect.errors import ParameterError, UsageError
 from afdetect.io.atomic import atomic_path
 from afdetect.models.ecgcnn import ECGCNN, ECGCNNConfig
@@ -75,20 +79,28 @@ def save_weights(
     ``preprocessing`` is the input the model was trained on (the windows file's);
     ``feature_names`` the rhythm features a hybrid model takes (required for one).
 
+    The class names stored are those of the model's number of outputs (:data:`~afdetect.config.MODEL_CLASSES`).
+
     Raises
     ------
     ValueError
-        When a hybrid model comes without as many ``feature_names`` as it takes.
+        When a hybrid model comes without as many ``feature_names`` as it takes, or the model has
+        a number of outputs afdetect trains no class list for.
     """
     n_features = model.config.rhythm_features
     if n_features and (feature_names is None or len(feature_names) != n_features):
         raise ValueError(f"a hybrid model needs its {n_features} feature names, got {feature_names!r}")
+    if model.config.n_classes not in MODEL_CLASSES:
+        raise ValueError(
+            f"no class list for a model of {model.config.n_classes} outputs (known: {sorted(MODEL_CLASSES)})"
+        )
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "model": _registry_name(name),
         "model_config": model.config.to_dict(),
         "preprocessing": preprocessing.to_dict(),
+        "classes": list(MODEL_CLASSES[model.config.n_classes]),
         "threshold": float(threshold),
         **({"feature_names": list(feature_names or [])} if n_features else {}),
         "training": training,
@@ -137,6 +149,20 @@ def _check_feature_names(path: Path, payload: dict[str, Any]) -> None:
         )
 
 
+def _check_classes(path: Path, payload: dict[str, Any]) -> None:
+    """Refuse a class list that is not one afdetect trains, has no AF at :data:`~afdetect.config.AF_CLASS`,
+    or does not match the model's outputs; a file without one (before four-class training) is ``non-AF, AF``."""
+    classes = payload.setdefault("classes", list(LABEL_NAMES))
+    if not isinstance(classes, list) or len(classes) <= AF_CLASS or classes[AF_CLASS] not in ("AF", "A"):
+        raise UsageError(path, f"class list {classes!r} has no AF class at index {AF_CLASS} (p_af is that output)")
+    known = [list(names) for names in MODEL_CLASSES.values()]
+    if classes not in known:
+        raise UsageError(path, f"class list {classes!r} is not one afdetect trains ({' or '.join(map(str, known))})")
+    outputs = payload.get("model_config", {}).get("n_classes", len(LABEL_NAMES))
+    if outputs != len(classes):
+        raise UsageError(path, f"class list of {len(classes)} names for a model of {outputs} outputs")
+
+
 def load_weights(path: str | Path, variant: str | None = None) -> tuple[ECGCNN, dict[str, Any]]:
     """Load a weights file into an eval-mode model.
 
@@ -158,8 +184,10 @@ def load_weights(path: str | Path, variant: str | None = None) -> tuple[ECGCNN, 
     Raises
     ------
     UsageError
-        When the file is missing, corrupt, not afdetect weights, of another variant, or
-        made for other preprocessing constants.
+        When the file is missing, corrupt, not afdetect weights, of another variant, made for
+        other preprocessing constants, or holds a class list without AF at index
+        :data:`~afdetect.config.AF_CLASS` (``meta["classes"]`` is the file's list, ``non-AF, AF``
+        for files from before four-class training).
     """
     path = Path(path)
     if not path.is_file():
@@ -191,6 +219,7 @@ def load_weights(path: str | Path, variant: str | None = None) -> tuple[ECGCNN, 
             path, f"made for another model front end than this afdetect version's ({'; '.join(front_end)})"
         )
     _check_feature_names(path, payload)
+    _check_classes(path, payload)
     try:
         model = ECGCNN(ECGCNNConfig.from_dict(payload["model_config"]))
         model.load_state_dict(payload["state_dict"])

@@ -19,7 +19,9 @@ class WindowDataset(Dataset):
 
     An item is ``(x, label)``, or ``(x, features, label)`` when ``features`` (the windows'
     rhythm features, ``(len(ws), n_features)``, for a hybrid model) is given. The features are
-    those of the unaugmented window (the windows file's cached copy).
+    those of the unaugmented window (the windows file's cached copy). The label is the window's
+    ``targets`` entry (``(len(ws),)`` class indices, e.g. the four CinC classes of
+    :func:`~afdetect.training.targets.class_targets`); by default its binary ``ws.labels``.
 
     The augmentation generator of window ``i`` in epoch ``e`` is seeded by
     ``(seed, e, i)``, so results do not depend on workers, order or resumption.
@@ -43,8 +45,10 @@ class WindowDataset(Dataset):
         augment_p: float = 0.0,
         seed: int = 0,
         features: np.ndarray | None = None,
+        targets: np.ndarray | None = None,
     ) -> None:
         self.ws, self.indices, self.augment_p, self.seed = ws, indices, augment_p, seed
+        self.targets = ws.labels if targets is None else targets
         self.features = None if features is None else np.asarray(features[indices], dtype=np.float32)
         self.epoch = 0
         self._map_spec: tuple[str, str, tuple[int, ...], int, str] | None = None
@@ -74,5 +78,5 @@ class WindowDataset(Dataset):
         if self.augment_p > 0:
             x = augment_window(x, np.random.default_rng([self.seed, self.epoch, index]), self.augment_p)
         if self.features is not None:
-            return torch.from_numpy(x), torch.from_numpy(self.features[i]), int(self.ws.labels[index])
-        return torch.from_numpy(x), int(self.ws.labels[index])
+            return torch.from_numpy(x), torch.from_numpy(self.features[i]), int(self.targets[index])
+        return torch.from_numpy(x), int(self.targets[index])

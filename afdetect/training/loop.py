@@ -8,10 +8,12 @@ One run writes into ``out_dir``:
 ``curves.png``     the same as plots
 
 The best epoch is the one with the highest validation F1(AF) at the validation-optimal
-threshold; that threshold ships in the weights. Records are split into train, validation
-and test by record (stratified by AF), never by window; the test records are not used in
-any way during training, and their names are stored in the weights so ``afdetect eval
---split test`` can evaluate on them honestly.
+threshold; that threshold ships in the weights. With ``classes=4`` the network learns CinC's
+four classes (:func:`~afdetect.training.targets.class_targets`); validation, the threshold and
+early stopping still judge P(AF), softmax column ``AF_CLASS``, against the binary window
+labels. Records are split into train, validation and test by record (stratified by AF), never
+by window; the test records are not used in any way during training, and their names are
+stored in the weights so ``afdetect eval --split test`` can evaluate on them honestly.
 
 K-fold cross-validation (``folds=K``, ``fold=k``): the records are dealt into K folds
 stratified by record-level AF truth (see :func:`record_folds`); fold ``k`` is the test
@@ -53,7 +55,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from afdetect.config import Preprocessing
+from afdetect.config import AF_CLASS, IGNORE_LABEL, LABEL_NAMES, MODEL_CLASSES, Preprocessing
 from afdetect.detect.inference import predict_logits
 from afdetect.errors import ParameterError, UsageError
 from afdetect.evaluate.metrics import best_threshold, binary_metrics, record_metrics
@@ -65,7 +67,9 @@ from afdetect.training.cache import WindowSet, load_window_set
 from afdetect.training.data import WindowDataset
 from afdetect.training.distributed import DistContext
 from afdetect.training.options import TrainConfig
+from afdetect.training.schedule import one_cycle
 from afdetect.training.splits import split_records, split_summary
+from afdetect.training.targets import balanced_class_weights, class_targets
 from afdetect.viz.plots import plot_history
 
 METRIC_COLUMNS = (
@@ -142,28 +146,6 @@ def train(
     return best
 
 
-ONE_CYCLE_WARMUP = 0.1
-"""Fraction of the optimiser steps the one-cycle schedule spends raising the learning rate."""
-
-
-def one_cycle(optimizer: torch.optim.Optimizer, max_lr: float, total_steps: int) -> torch.optim.lr_scheduler.OneCycleLR:
-    """The one-cycle schedule over ``total_steps`` optimiser steps, warming up for 10 % of them.
-
-    A run of under 15 steps (few epochs on little data) warms up for 1.5 steps instead, and a
-    single-step run is scheduled as two, so that both phases keep a positive length: PyTorch
-    divides by them (``--epochs 2`` of 5 steps each once died with ``ZeroDivisionError``).
-
-    Example
-    -------
-    >>> net = torch.nn.Linear(2, 1)
-    >>> [one_cycle(torch.optim.SGD(net.parameters(), lr=0.1), 0.1, n).total_steps for n in (1, 10, 100)]
-    [2, 10, 100]
-    """
-    total = max(total_steps, 2)
-    warmup = max(ONE_CYCLE_WARMUP, 1.5 / total)
-    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total, pct_start=warmup)
-
-
 class Trainer:
     """One training run in one process of ``ctx``, as steps: build, resume, one epoch, validate, save.
 
@@ -198,24 +180,23 @@ class Trainer:
             raise ParameterError(
                 f"test fold {config.fold} of {config.folds} is empty: fewer records than {{folds}}", config.data
             )
+        self.targets = class_targets(ws, config.classes)
         window_split = self.split[ws.record_index]
-        labelled = ws.labels >= 0
-        train_idx = np.flatnonzero(labelled & (window_split == 0))
-        self.val_idx = np.flatnonzero(labelled & (window_split == 1))
+        train_idx = np.flatnonzero((self.targets >= 0) & (window_split == 0))
+        self.val_idx = np.flatnonzero((ws.labels >= 0) & (window_split == 1))
         if len(train_idx) == 0 or len(self.val_idx) == 0 or len(np.unique(ws.labels[train_idx])) < 2:
             raise UsageError(config.data, "too few labelled windows of both classes for a train/validation split")
 
-        self.net = create_model(config.variant, **config.model_overrides).to(device)
+        self.net = create_model(config.variant, **{**config.model_overrides, "n_classes": config.classes}).to(device)
         n_features = self.net.config.rhythm_features
         features = ws.cached_features(n_features, config.data) if n_features else None
         if features is not None:  # the hybrid's standardisation: training windows' statistics, kept in the weights
             self.net.rhythm.scaling.fit(torch.from_numpy(features[train_idx]))
         if ctx.enabled:  # same initial weights everywhere, then each process's own dropout stream
             torch.manual_seed(distributed.rank_seed(config.seed, ctx.rank))
-        self.class_counts = np.bincount(ws.labels[train_idx], minlength=2)
-        self.class_weights = torch.tensor(
-            len(train_idx) / (2 * np.maximum(self.class_counts, 1)), dtype=torch.float32, device=device
-        )
+        self.class_counts = np.bincount(self.targets[train_idx], minlength=config.classes)
+        weights = balanced_class_weights(self.class_counts)
+        self.class_weights = torch.tensor(weights, dtype=torch.float32, device=device)
         self.loss_fn = nn.CrossEntropyLoss(weight=self.class_weights)
         self.optimizer = torch.optim.RAdam(self.net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.windows_per_rank = math.ceil(len(train_idx) / ctx.world_size)
@@ -223,11 +204,12 @@ class Trainer:
         self.scheduler = one_cycle(self.optimizer, config.lr, config.epochs * steps_per_epoch)
         self.scaler = torch.amp.GradScaler("cuda", enabled=config.amp)  # pass-through when disabled
 
-        self.train_set = WindowDataset(ws, train_idx, config.augment_p, config.seed, features)
+        self.train_set = WindowDataset(ws, train_idx, config.augment_p, config.seed, features, self.targets)
         val_part = self.val_idx[distributed.shard(len(self.val_idx), ctx.rank, ctx.world_size)]
         self.val_x = np.asarray(ws.windows[val_part], dtype=np.float32)
         self.val_features = None if features is None else features[val_part]
         self.val_y = ws.labels[self.val_idx]
+        self.val_targets = self.targets[self.val_idx]
         self.out_dir = Path(config.out_dir)
         if ctx.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -246,6 +228,11 @@ class Trainer:
                     self.state_path,
                     "was trained on windows with other preprocessing than the windows file "
                     f"(last.pt vs windows: {'; '.join(differences)}); train into another --out-dir",
+                )
+            if state.get("classes", len(LABEL_NAMES)) != config.classes:
+                raise UsageError(
+                    self.state_path,
+                    f"was trained with --classes {state.get('classes', len(LABEL_NAMES))}, not {config.classes}",
                 )
             self.net.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -267,7 +254,7 @@ class Trainer:
             "data_provenance": ws.provenance,
             "recipe": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
             **split_summary(ws.records, split, seed=config.seed, folds=config.folds, fold=config.fold),
-            "train_windows": {"non-AF": int(self.class_counts[0]), "AF": int(self.class_counts[1])},
+            "train_windows": dict(zip(MODEL_CLASSES[config.classes], self.class_counts.tolist(), strict=True)),
         }
         if self.ctx.enabled:
             info["world_size"] = self.ctx.world_size
@@ -353,10 +340,9 @@ class Trainer:
         ws, val_y = self.ws, self.val_y
         distributed.broadcast_buffers(self.net)  # every replica is now exactly rank 0's model
         val_logits = distributed.all_gather_rows(predict_logits(self.net, self.val_x, features=self.val_features))
-        val_loss = float(
-            nn.functional.cross_entropy(val_logits, torch.as_tensor(val_y), weight=self.class_weights.cpu())
-        )
-        p_val = torch.softmax(val_logits, dim=1)[:, 1].numpy()
+        targets, weight = torch.as_tensor(self.val_targets), self.class_weights.cpu()
+        val_loss = float(nn.functional.cross_entropy(val_logits, targets, weight=weight, ignore_index=IGNORE_LABEL))
+        p_val = torch.softmax(val_logits, dim=1)[:, AF_CLASS].numpy()
         threshold = best_threshold(val_y, p_val)
         val = binary_metrics(val_y, p_val, threshold)
         val_records = np.unique(ws.record_index[self.val_idx], return_inverse=True)
@@ -398,6 +384,7 @@ class Trainer:
                 "best": self.best,
                 "epoch": epoch,
                 "preprocessing": self.ws.preprocessing.to_dict(),
+                "classes": config.classes,
             }
             if ctx.enabled:
                 state["torch_rng_ranks"] = rng_states

@@ -11,8 +11,10 @@ from typing import Any
 
 from afdetect.config import (
     AUGMENT_P,
+    MODEL_CLASSES,
     TEST_FRACTION,
     TRAIN_BATCH,
+    TRAIN_CLASSES,
     TRAIN_EPOCHS,
     TRAIN_LR,
     TRAIN_PATIENCE,
@@ -40,6 +42,8 @@ class TrainConfig:
 
     ``batch_size`` is per process under ``torchrun``. ``amp`` (mixed precision: float16
     autocast and gradient scaling) needs a CUDA device; :func:`train` refuses it on the CPU.
+    ``classes`` is the number of classes ECGCNN learns (:data:`~afdetect.config.MODEL_CLASSES`;
+    the model's ``n_classes``); ``--method trees`` always learns CinC's four.
     ``folds`` ≥ 2 turns on K-fold cross-validation with ``fold`` (0-based) as the test fold;
     ``test_fraction`` is then unused (the test fold holds about ``1 / folds`` of the
     records). ``folds = 0`` (default) is the plain train/validation/test split.
@@ -59,6 +63,13 @@ class TrainConfig:
         metadata=flag(
             "Model variant: se (ECGCNN_SE), l (ECGCNN_L), or a hybrid that also takes the windows' rhythm "
             "features (se-rhythm, se-rhythm-head; needs a windows file with cached features)."
+        ),
+    )
+    classes: int = field(
+        default=TRAIN_CLASSES,
+        metadata=flag(
+            "ECGCNN's classes: 2 (AF against the rest) or 4 (CinC 2017's N, A, O, ~; rhythm-annotated windows"
+            " count as A or N); p_af is P(AF) or P(A). The trees always learn the four."
         ),
     )
     epochs: int = field(default=TRAIN_EPOCHS, metadata=flag("Maximum epochs."))
@@ -110,6 +121,14 @@ class TrainConfig:
             (
                 self.method in TRAIN_METHODS,
                 f"{{method}} must be one of {', '.join(TRAIN_METHODS)}, got {self.method!r}",
+            ),
+            (
+                self.classes in MODEL_CLASSES,
+                f"{{classes}} must be one of {', '.join(map(str, MODEL_CLASSES))}, got {self.classes}",
+            ),
+            (
+                self.model_overrides.get("n_classes", self.classes) == self.classes,
+                f"model_overrides' n_classes contradicts {{classes}} {self.classes}",
             ),
             (self.epochs >= 1, "{epochs} must be at least 1"),
             (self.batch_size >= 2, "{batch_size} must be at least 2"),

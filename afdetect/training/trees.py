@@ -3,9 +3,9 @@
 The records are split exactly as for ECGCNN (:func:`~afdetect.training.splits.split_records`
 with the same options), so ``eval --split test`` tests both on the same records and
 ``--folds K --fold k`` gives the same cross-validation folds. The trees learn the four CinC
-classes from the training and validation records (:func:`four_class_targets`); the
-calibration of ``p_af`` and the AF threshold come from those records' out-of-fold
-probabilities (:func:`train_trees`).
+classes from the training and validation records
+(:func:`~afdetect.training.targets.four_class_targets`); the calibration of ``p_af`` and the AF
+threshold come from those records' out-of-fold probabilities (:func:`train_trees`).
 """
 
 from __future__ import annotations
@@ -16,39 +16,19 @@ from typing import Any
 
 import numpy as np
 
+from afdetect.config import AF_CLASS, CINC_CLASSES
 from afdetect.errors import UsageError
 from afdetect.evaluate.metrics import binary_metrics, calibration_metrics, plateau_threshold, record_metrics
 from afdetect.models.calibration import PlattCalibration
-from afdetect.models.trees import AF_CLASS, CLASSES, DEFAULT_RECIPE, TreesRecipe, fit_trees, save_trees
+from afdetect.models.trees import DEFAULT_RECIPE, TreesRecipe, fit_trees, save_trees
 from afdetect.signal.features import FEATURE_NAMES, rhythm_features
 from afdetect.training.cache import WindowSet
 from afdetect.training.options import TrainConfig
 from afdetect.training.splits import record_folds, split_records, split_summary
+from afdetect.training.targets import four_class_targets
 
 TREES_FILE_NAME = "best.json"
 """File the trees are written to in the run's ``out_dir`` (the ECGCNN writes ``best.pt``)."""
-
-
-def four_class_targets(ws: WindowSet) -> np.ndarray:
-    """Class index into :data:`~afdetect.models.trees.CLASSES` per window (-1: not used).
-
-    Windows of CinC-labelled records take their record's class (``N``/``A``/``O``/``~``);
-    windows of rhythm-annotated records are ``A`` when labelled AF and ``N`` when labelled
-    non-AF; ignored windows (mixed rhythm, flutter) are -1.
-
-    Example
-    -------
-    >>> ws = WindowSet(np.zeros((4, 8)), np.array([1, 0, 1, -1]), np.array([0, 1, 2, 2]), *[np.zeros(4)] * 2,
-    ...                np.array(["a", "b", "c"]), np.array(["A", "O", "AF"]))
-    >>> four_class_targets(ws).tolist()
-    [1, 2, 1, -1]
-    """
-    record_class = np.array([CLASSES.index(label) if label in CLASSES else -1 for label in ws.record_labels])
-    targets = record_class[ws.record_index]
-    annotated = targets < 0
-    targets[annotated] = np.where(ws.labels[annotated] == 1, AF_CLASS, CLASSES.index("N"))
-    targets[ws.labels < 0] = -1
-    return targets
 
 
 def window_feature_matrix(ws: WindowSet) -> np.ndarray:
@@ -114,7 +94,7 @@ def train_trees(
         "threshold_from": f"out-of-fold P(AF) of the training and validation records ({THRESHOLD_FOLDS} folds)",
         "calibration_from": "the same out-of-fold P(AF) (Platt scaling of the log-odds)",
         **split_summary(ws.records, split, seed=config.seed, folds=config.folds, fold=config.fold),
-        "train_windows": {name: int(np.sum(targets[fit] == i)) for i, name in enumerate(CLASSES)},
+        "train_windows": {name: int(np.sum(targets[fit] == i)) for i, name in enumerate(CINC_CLASSES)},
         "best": summary,
     }
     out_dir = Path(config.out_dir)
