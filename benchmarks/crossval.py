@@ -19,8 +19,9 @@ AUROC at window and record level, the mean ± SD over folds, and the original wo
 Runs go to ``RUNS/VARIANT/fold_K`` (``best.pt``, ``last.pt``, ``metrics.csv``, ``curves.png``
 and the marker ``done.json``). The script is resumable: a fold with ``best.pt`` and
 ``done.json`` is not trained again (it must have the same recipe), and an interrupted fold
-continues from its ``last.pt``. Results are written atomically to ``OUT/crossval.json`` and
-``OUT/crossval.md``.
+continues from its ``last.pt``. Results are written atomically to ``OUT/crossval.json``,
+``OUT/crossval.md`` and ``OUT/crossval_windows.npz`` (every method's test-fold ``p_af`` and
+threshold per window, for analyses such as ``benchmarks/rate_strata.py``).
 
 Usage::
 
@@ -97,7 +98,7 @@ from afdetect.evaluate.metrics import (
     record_scores,
 )
 from afdetect.evaluate.records import EvalResult, evaluate, four_class_calls, select_split
-from afdetect.io.atomic import atomic_open, json_safe
+from afdetect.io.atomic import atomic_open, atomic_path, json_safe
 from afdetect.models.files import sha256
 from afdetect.signal import rr
 from afdetect.training.cache import WindowSet, load_window_set, save_window_set
@@ -155,6 +156,8 @@ QUICK = {
 """Options of ``--quick`` (a tiny model: a few thousand parameters)."""
 
 DONE_MARKER = "done.json"
+WINDOWS_FILE = "crossval_windows.npz"
+"""Per-window test-fold predictions of every method (:func:`window_predictions`), beside the report."""
 RECIPE_KEYS = (
     "data",
     "method",
@@ -423,6 +426,8 @@ class FoldPart:
     """Record (0 .. R-1) of each scored window."""
     record_truth: np.ndarray
     """``(R,)`` record-level truth."""
+    window: np.ndarray
+    """Index of each scored window in the windows file."""
 
 
 def fold_part(result: EvalResult, ws: WindowSet, mask: np.ndarray) -> FoldPart:
@@ -431,7 +436,26 @@ def fold_part(result: EvalResult, ws: WindowSet, mask: np.ndarray) -> FoldPart:
     records, local_index = np.unique(ws.record_index[idx], return_inverse=True)
     if len(idx) != len(result.y_true) or not np.array_equal(ws.labels[idx], result.y_true):
         raise RuntimeError("window order differs from afdetect.evaluate.records.evaluate's")
-    return FoldPart(result.y_true, result.p_af, result.threshold, local_index, ws.record_targets()[records])
+    return FoldPart(result.y_true, result.p_af, result.threshold, local_index, ws.record_targets()[records], idx)
+
+
+def window_predictions(parts: dict[str, list[FoldPart]]) -> dict[str, np.ndarray]:
+    """Every method's test-fold ``p_af`` and threshold per window, for ``crossval_windows.npz``.
+
+    ``window`` indexes the windows file, ``fold`` is the fold that tested it; then
+    ``p_af_<method>`` and ``threshold_<method>`` per method (the same windows for every method).
+    """
+    first = next(iter(parts.values()))
+    out = {
+        "window": np.concatenate([part.window for part in first]),
+        "fold": np.concatenate([np.full(len(part.window), k) for k, part in enumerate(first)]),
+    }
+    for key, folds in parts.items():
+        if not np.array_equal(np.concatenate([part.window for part in folds]), out["window"]):
+            raise RuntimeError(f"{key} was tested on other windows than {next(iter(parts))}")
+        out[f"p_af_{key}"] = np.concatenate([part.p_af for part in folds])
+        out[f"threshold_{key}"] = np.concatenate([np.full(len(part.p_af), part.threshold) for part in folds])
+    return out
 
 
 def pooled_metrics(parts: Sequence[FoldPart]) -> dict[str, dict[str, float]]:
@@ -574,8 +598,9 @@ def record_calls(
     return four_class_calls(result.class_p, part.local_index, part.p_af, part.threshold, len(part.record_truth))
 
 
-def evaluate_folds(ws: WindowSet, args: argparse.Namespace) -> dict[str, Any]:
-    """Evaluate each fold's ``best.pt`` and the RR baseline on that fold's test records."""
+def evaluate_folds(ws: WindowSet, args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Evaluate each fold's ``best.pt`` and the RR baseline on that fold's test records: the
+    report's entries, and the per-window predictions (:func:`window_predictions`)."""
     keys = [*args.variants, "rr"]
     parts: dict[str, list[FoldPart]] = {k: [] for k in keys}
     masks: dict[str, list[np.ndarray]] = {v: [] for v in args.variants}
@@ -627,7 +652,7 @@ def evaluate_folds(ws: WindowSet, args: argparse.Namespace) -> dict[str, Any]:
         per_fold.append(entry)
         print(f"  fold {fold}: {entry['records']} test records evaluated", file=sys.stderr)
     check_test_folds(ws, masks, metas, args)
-    return {
+    summary = {
         "folds": per_fold,
         "pooled": {
             "records": int(sum(f["records"] for f in per_fold)),
@@ -639,6 +664,7 @@ def evaluate_folds(ws: WindowSet, args: argparse.Namespace) -> dict[str, Any]:
         },
         "fold_mean_sd": {k: fold_summary(per_fold, k) for k in keys},
     }
+    return summary, window_predictions(parts)
 
 
 # --- report -------------------------------------------------------------------------------
@@ -874,6 +900,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fold {args.only_fold} trained; run again without --only-fold to evaluate", file=sys.stderr)
         return 0
     print("evaluating each fold's weights and the RR baseline on its test records", file=sys.stderr)
+    summary, windows = evaluate_folds(ws, args)
     results: dict[str, Any] = {
         "run": {
             "quick": args.quick,
@@ -893,7 +920,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "model_overrides": args.model_overrides,
             "classes": args.classes,
         },
-        **evaluate_folds(ws, args),
+        **summary,
         "original_work": {
             "data": "MIT-BIH AFDB, the original work's validation split (not comparable data: for scale only)",
             "methods": ORIGINAL_WORK,
@@ -905,8 +932,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         json.dump(results, handle, indent=2, allow_nan=False)
     with atomic_open(args.out / "crossval.md") as handle:
         handle.write(markdown_report(results))
+    with atomic_path(args.out / WINDOWS_FILE) as tmp, tmp.open("wb") as handle:
+        np.savez(handle, **windows)
     print_summary(results)
-    print(f"\nwrote {args.out / 'crossval.md'} and crossval.json in {results['run']['seconds']:.0f} s", file=sys.stderr)
+    print(
+        f"\nwrote {args.out / 'crossval.md'}, crossval.json and {WINDOWS_FILE} in {results['run']['seconds']:.0f} s",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -192,6 +192,22 @@ def test_quick_run_trains_evaluates_and_resumes(crossval: ModuleType, tmp_path: 
         np.testing.assert_array_equal(select_split(ws, "test", trees_meta), expected)
         assert trees_meta["training"]["val_records"] == meta["training"]["val_records"]
 
+    # every method's test-fold p_af per window, and the strata drawn from them
+    windows = np.load(out / "crossval_windows.npz")
+    assert sorted(windows["window"].tolist()) == np.flatnonzero(ws.labels >= 0).tolist()  # each window once
+    trees = results["pooled"]["methods"]["trees"]["window"]
+    called = windows["p_af_trees"] >= windows["threshold_trees"]
+    assert int(called[ws.labels[windows["window"]] == 1].sum()) == trees["tp"]
+    strata = load_benchmark("rate_strata")
+    assert strata.main([str(out)]) == 0
+    table = json.loads((out / "rate_strata.json").read_text())
+    af_windows = sum(band["n"] for band in table["trees"]["af_by_rate"].values())
+    assert af_windows + table["trees"]["af_rate_unknown"]["n"] == int((ws.labels == 1).sum())
+    assert table["trees"]["non_af_by_class"]["N"]["n"] == int(
+        ((ws.labels == 0) & (ws.record_labels[ws.record_index] == "N")).sum()
+    )
+    assert "| class | windows | se | l | trees | rr |" in (out / "rate_strata.md").read_text()
+
     # pooling one fold reproduces afdetect.evaluate.records's metrics of that fold
     predictor = Predictor.from_weights(runs / "l" / "fold_0" / "best.pt", variant="l")
     mask = select_split(ws, "test", predictor.meta)
