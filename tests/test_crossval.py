@@ -208,6 +208,15 @@ def test_quick_run_trains_evaluates_and_resumes(crossval: ModuleType, tmp_path: 
     )
     assert "| class | windows | se | l | trees | rr |" in (out / "rate_strata.md").read_text()
 
+    # a blend scores its parts exactly as crossval did (each at its own fold thresholds)
+    assert load_benchmark("blend").main([str(out), "trees", "se"]) == 0
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): line.split("|")[6].strip()
+            for line in (out / "blend_trees+se.md").read_text().splitlines() if line.startswith("| ")}  # fmt: skip
+    for method in ("trees", "se"):
+        for level in ("window", "record"):
+            assert rows[(method, level)] == crossval.pct(results["pooled"]["methods"][method][level]["f1"])
+    assert ("trees + se", "record") in rows
+
     # pooling one fold reproduces afdetect.evaluate.records's metrics of that fold
     predictor = Predictor.from_weights(runs / "l" / "fold_0" / "best.pt", variant="l")
     mask = select_split(ws, "test", predictor.meta)
