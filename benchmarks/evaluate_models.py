@@ -504,16 +504,15 @@ def synthetic_check(predictors: dict[str, Predictor], workdir: Path, seeds: int,
 
 
 def copy_curves(curves: dict[str, Path], out: Path) -> dict[str, str | None]:
-    """Copy each training-curve PNG into ``out`` (atomically); ``None`` for a missing one."""
+    """Copy each training-curve PNG into ``out`` (atomically). Without its run (a fresh clone), the
+    copy already in ``out`` stays, being the curves of the shipped weights; ``None`` when neither exists."""
     copied: dict[str, str | None] = {}
     for key, source in curves.items():
+        target = out / f"training_curves_{key}.png"
         if source.is_file():
-            target = out / f"training_curves_{key}.png"
             with atomic_path(target) as tmp:
                 shutil.copyfile(source, tmp)
-            copied[key] = target.name
-        else:
-            copied[key] = None
+        copied[key] = target.name if target.is_file() else None
     return copied
 
 

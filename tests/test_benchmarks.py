@@ -181,3 +181,15 @@ def test_rpeak_accuracy_needs_beat_annotations(tmp_path: Path) -> None:
     bench = load_benchmark("rpeak_accuracy")
     synth.write_record(tmp_path, "plain", 250, synth.ecg_signal(250, 20)[:, None], ["II"], fmt="16")
     assert bench.main(["--records", str(tmp_path)]) == 1
+
+
+def test_training_curves_are_copied_or_kept_from_an_earlier_run(bench: ModuleType, tmp_path: Path) -> None:
+    run, out = tmp_path / "run", tmp_path / "out"
+    run.mkdir()
+    out.mkdir()
+    (run / "curves.png").write_bytes(b"png of this run")
+    (out / "training_curves_l.png").write_bytes(b"png of the run that trained the shipped weights")
+    copied = bench.copy_curves({"se": run / "curves.png", "l": run / "absent.png", "x": run / "absent.png"}, out)
+    assert copied == {"se": "training_curves_se.png", "l": "training_curves_l.png", "x": None}
+    assert (out / "training_curves_se.png").read_bytes() == b"png of this run"
+    assert (out / "training_curves_l.png").read_bytes() == b"png of the run that trained the shipped weights"
