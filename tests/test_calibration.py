@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TINY_MODEL
 
 from afdetect.config import AF_CLASS
 from afdetect.detect.predictor import Predictor
@@ -114,3 +115,53 @@ def test_eval_scores_the_trees_calibrated_p_af(trees_file: Path, windows_file: P
     raw = result.class_p[:, AF_CLASS]
     np.testing.assert_allclose(result.p_af, predictor.meta["calibration"].apply(raw), rtol=1e-6)
     assert not np.allclose(result.p_af, raw)  # the calibration moves it
+
+
+def test_ecgcnn_training_stores_a_validation_calibration_that_p_af_applies(
+    windows_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from afdetect.detect.inference import predict_proba
+    from afdetect.models.weights import load_weights
+    from afdetect.training.loop import train
+    from afdetect.training.options import TrainConfig
+
+    fitted: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def fit(p: np.ndarray, y: np.ndarray) -> PlattCalibration:  # a known map, and what it was fitted on
+        fitted.append((p, y))
+        return PlattCalibration(0.5, 0.25)
+
+    monkeypatch.setattr(PlattCalibration, "fit", staticmethod(fit))
+    options = {"epochs": 2, "batch_size": 8, "device": "cpu", "augment_p": 0.0, "val_fraction": 0.3}
+    train(TrainConfig(data=windows_file, out_dir=tmp_path, model_overrides=dict(TINY_MODEL), **options))
+    model, meta = load_weights(tmp_path / "best.pt")
+    assert meta["calibration"] == PlattCalibration(0.5, 0.25)
+    stored = meta["training"]["best"]["val"]["calibration"]
+    assert {"before", "after"} <= set(stored) and stored["slope"] == 0.5
+    ws = load_window_set(windows_file)  # fitted on the validation windows' P(AF), once per epoch
+    val = np.isin(ws.records[ws.record_index], meta["training"]["val_records"]) & (ws.labels >= 0)
+    assert len(fitted) == 2 and all(np.array_equal(y, ws.labels[val]) for _, y in fitted)
+    x = np.random.default_rng(1).normal(size=(3, 3840)).astype(np.float32)
+    scored = Predictor.from_weights(tmp_path / "best.pt").scorer(x)
+    np.testing.assert_allclose(scored, PlattCalibration(0.5, 0.25).apply(predict_proba(model, x)), rtol=1e-5)
+
+
+def test_weights_without_calibration_score_as_before_and_bad_entries_are_refused(tiny_weights: Path, tmp_path: Path):
+    import torch
+
+    from afdetect.detect.inference import predict_proba
+    from afdetect.models.weights import load_weights
+
+    payload = torch.load(tiny_weights, weights_only=True)
+    del payload["calibration"]  # a file written before calibration
+    old = tmp_path / "old.pt"
+    torch.save(payload, old)
+    model, meta = load_weights(old)
+    assert meta["calibration"] == PlattCalibration()
+    x = np.random.default_rng(2).normal(size=(3, 3840)).astype(np.float32)
+    np.testing.assert_allclose(Predictor.from_weights(old).scorer(x), predict_proba(model, x), rtol=1e-5)
+    payload["calibration"] = {"method": "platt", "slope": 0.0, "intercept": 1.0}
+    bad = tmp_path / "bad.pt"
+    torch.save(payload, bad)
+    with pytest.raises(UsageError, match=r"bad\.pt: calibration entry is not a Platt map"):
+        load_weights(bad)

@@ -184,12 +184,13 @@ def test_p_af_is_the_probability_of_a(fourclass_run: Path, fourclass_windows: Pa
     class_p = scorer.class_probabilities(x)
     assert scorer.classes == CINC_CLASSES and class_p.shape == (8, 4)
     np.testing.assert_allclose(class_p.sum(axis=1), 1, rtol=1e-5)
-    np.testing.assert_array_equal(scorer(x), class_p[:, predictor.meta["classes"].index("A")])
+    calibration = predictor.meta["calibration"]  # fitted on the validation windows, stored in the weights
+    np.testing.assert_allclose(scorer(x), calibration.apply(class_p[:, predictor.meta["classes"].index("A")]))
     np.testing.assert_array_equal(scorer.af_probability(class_p), scorer(x))  # what eval takes as p_af
     with torch.inference_mode():
         manual = torch.softmax(scorer.model(torch.from_numpy(x)), dim=1)[:, 1].numpy()
-    np.testing.assert_allclose(scorer(x), manual, rtol=1e-5, atol=1e-7)
-    assert not np.allclose(scorer(x), class_p[:, 0])  # not P(N)
+    np.testing.assert_allclose(class_p[:, 1], manual, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(class_p[:, 1], class_p[:, 0])  # not P(N)
 
 
 def test_eval_gives_the_challenge_score_of_a_four_class_ecgcnn(
@@ -198,7 +199,7 @@ def test_eval_gives_the_challenge_score_of_a_four_class_ecgcnn(
     predictor = Predictor.from_weights(fourclass_run / "best.pt")
     result = evaluate(predictor, load_window_set(cinc_windows))
     assert result.class_p is not None and result.challenge is not None
-    np.testing.assert_array_equal(result.p_af, result.class_p[:, AF_CLASS])
+    np.testing.assert_array_equal(result.p_af, predictor.meta["calibration"].apply(result.class_p[:, AF_CLASS]))
     assert set(result.challenge) == {"f1_N", "f1_A", "f1_O", "mean"}
     assert evaluate(predictor, load_window_set(fourclass_windows)).challenge is None  # not all labels are CinC's
     two_class = evaluate(Predictor.from_weights(tiny_weights), load_window_set(cinc_windows))

@@ -13,6 +13,7 @@ import torch
 
 from afdetect.config import AF_CLASS, INFERENCE_BATCH, MODEL_CLASSES, MODEL_FS
 from afdetect.detect.inference import predict_class_proba, predict_proba
+from afdetect.models.calibration import IDENTITY, PlattCalibration
 from afdetect.models.ecgcnn import ECGCNN
 from afdetect.signal.features import rhythm_features
 
@@ -22,7 +23,8 @@ class ModelScorer:
 
     A picklable :data:`~afdetect.detect.predictor.Scorer` (``--jobs`` workers receive it). A
     two-class model gives P(AF), a four-class one (``train --classes 4``) P(``A``), both the
-    softmax column :data:`~afdetect.config.AF_CLASS`; :meth:`class_probabilities` gives every column.
+    softmax column :data:`~afdetect.config.AF_CLASS`, through the weights' calibration;
+    :meth:`class_probabilities` gives every column (not calibrated).
 
     Example
     -------
@@ -31,12 +33,20 @@ class ModelScorer:
     (3,)
     """
 
-    def __init__(self, model: ECGCNN, batch_size: int = INFERENCE_BATCH, fs: float = MODEL_FS) -> None:
+    def __init__(
+        self,
+        model: ECGCNN,
+        batch_size: int = INFERENCE_BATCH,
+        fs: float = MODEL_FS,
+        calibration: PlattCalibration = IDENTITY,
+    ) -> None:
         # Channels-last feature maps let oneDNN run the spectrogram CNN about 1.2-1.3x faster on CPU;
         # probabilities agree with the default layout to float32 rounding (~1e-8).
         self.model, self.batch_size = model.to(memory_format=torch.channels_last), batch_size
         self.fs = fs
         """Rate (Hz) of the windows, for a hybrid model's rhythm features."""
+        self.calibration = calibration
+        """The weights' map from the softmax's P(AF) to ``p_af``."""
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -45,16 +55,16 @@ class ModelScorer:
         return MODEL_CLASSES.get(self.model.config.n_classes, ())
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """AF probabilities ``(n,)`` of conditioned windows ``(n, samples at fs)``."""
-        return predict_proba(self.model, x, self.batch_size, self._features(x))
+        """Calibrated AF probabilities ``(n,)`` of conditioned windows ``(n, samples at fs)``."""
+        return self.calibration.apply(predict_proba(self.model, x, self.batch_size, self._features(x)))
 
     def class_probabilities(self, x: np.ndarray) -> np.ndarray:
         """Probabilities ``(n, len(classes))`` of the model's classes for conditioned windows ``(n, samples at fs)``."""
         return predict_class_proba(self.model, x, self.batch_size, self._features(x))
 
     def af_probability(self, class_p: np.ndarray) -> np.ndarray:
-        """``p_af`` ``(n,)`` from :meth:`class_probabilities`: the column :data:`~afdetect.config.AF_CLASS`."""
-        return class_p[:, AF_CLASS]
+        """``p_af`` ``(n,)`` from :meth:`class_probabilities`: column :data:`~afdetect.config.AF_CLASS`, calibrated."""
+        return self.calibration.apply(class_p[:, AF_CLASS])
 
     def _features(self, x: np.ndarray) -> np.ndarray | None:
         """The windows' rhythm features, for a hybrid model (``None`` for the others)."""

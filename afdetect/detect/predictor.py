@@ -96,7 +96,7 @@ class Predictor:
         path = default_weights(variant or "se") if path is None else Path(path)
         model, meta = load_weights(path, variant)
         fs = Preprocessing.from_dict(meta["preprocessing"]).model_fs
-        return cls._from_model_file(ModelScorer(model, fs=fs), meta, threshold, path)
+        return cls._from_model_file(ModelScorer(model, fs=fs, calibration=meta["calibration"]), meta, threshold, path)
 
     @classmethod
     def rr_baseline(cls, *, threshold: float | None = None, split_from: str | Path | None = None) -> Predictor:

@@ -48,7 +48,9 @@ class PlattCalibration:
     intercept: float = 0.0
 
     def apply(self, p: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities of ``p`` (same shape, float64)."""
+        """Calibrated probabilities of ``p`` (same shape, float64; the identity returns ``p`` itself as float64)."""
+        if self.slope == 1.0 and self.intercept == 0.0:
+            return np.asarray(p, dtype=np.float64)
         return 0.5 * (1.0 + np.tanh(0.5 * (self.slope * log_odds(p) + self.intercept)))
 
     @classmethod

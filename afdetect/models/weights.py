@@ -37,6 +37,7 @@ import torch
 from afdetect.config import AF_CLASS, DEFAULT_PREPROCESSING, LABEL_NAMES, MODEL_CLASSES, Preprocessing
 from afdetect.errors import ParameterError, UsageError
 from afdetect.io.atomic import atomic_path
+from afdetect.models.calibration import IDENTITY, PlattCalibration
 from afdetect.models.ecgcnn import ECGCNN, ECGCNNConfig
 from afdetect.models.files import WEIGHTS_DIR, verify_manifest
 from afdetect.models.registry import VARIANTS, model_config
@@ -73,11 +74,13 @@ def save_weights(
     *,
     preprocessing: Preprocessing = DEFAULT_PREPROCESSING,
     feature_names: Sequence[str] | None = None,
+    calibration: PlattCalibration = IDENTITY,
 ) -> None:
     """Write a weights file atomically (see module docstring for the layout).
 
     ``preprocessing`` is the input the model was trained on (the windows file's);
-    ``feature_names`` the rhythm features a hybrid model takes (required for one).
+    ``feature_names`` the rhythm features a hybrid model takes (required for one);
+    ``calibration`` the map from the softmax's P(AF) to ``p_af`` (``threshold`` is on its scale).
 
     The class names stored are those of the model's number of outputs (:data:`~afdetect.config.MODEL_CLASSES`).
 
@@ -102,6 +105,7 @@ def save_weights(
         "preprocessing": preprocessing.to_dict(),
         "classes": list(MODEL_CLASSES[model.config.n_classes]),
         "threshold": float(threshold),
+        "calibration": calibration.to_dict(),
         **({"feature_names": list(feature_names or [])} if n_features else {}),
         "training": training,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -228,4 +232,5 @@ def load_weights(path: str | Path, variant: str | None = None) -> tuple[ECGCNN, 
         raise UsageError(path, f"weights do not fit the model config ({first[:120]})") from None
     model.eval()
     meta = {k: v for k, v in payload.items() if k != "state_dict"}
+    meta["calibration"] = PlattCalibration.from_dict(payload.get("calibration"), path)
     return model, meta

@@ -8,7 +8,9 @@ One run writes into ``out_dir``:
 ``curves.png``     the same as plots
 
 The best epoch is the one with the highest validation F1(AF) at the validation-optimal
-threshold; that threshold ships in the weights. With ``classes=4`` the network learns CinC's
+threshold; that threshold ships in the weights, with the Platt map that calibrates ``p_af``
+(:class:`~afdetect.models.calibration.PlattCalibration`), fitted on the same validation windows
+(the threshold is chosen on the calibrated scale). With ``classes=4`` the network learns CinC's
 four classes (:func:`~afdetect.training.targets.class_targets`); validation, the threshold and
 early stopping still judge P(AF), softmax column ``AF_CLASS``, against the binary window
 labels. Records are split into train, validation and test by record (stratified by AF), never
@@ -58,8 +60,9 @@ from torch.utils.data import DataLoader, DistributedSampler
 from afdetect.config import AF_CLASS, IGNORE_LABEL, LABEL_NAMES, MODEL_CLASSES, Preprocessing
 from afdetect.detect.inference import predict_logits
 from afdetect.errors import ParameterError, UsageError
-from afdetect.evaluate.metrics import best_threshold, binary_metrics, record_metrics
+from afdetect.evaluate.metrics import best_threshold, binary_metrics, calibration_metrics, record_metrics
 from afdetect.io.atomic import atomic_open, atomic_path
+from afdetect.models.calibration import IDENTITY, PlattCalibration
 from afdetect.models.registry import create_model
 from afdetect.models.weights import save_weights
 from afdetect.training import distributed
@@ -342,7 +345,9 @@ class Trainer:
         val_logits = distributed.all_gather_rows(predict_logits(self.net, self.val_x, features=self.val_features))
         targets, weight = torch.as_tensor(self.val_targets), self.class_weights.cpu()
         val_loss = float(nn.functional.cross_entropy(val_logits, targets, weight=weight, ignore_index=IGNORE_LABEL))
-        p_val = torch.softmax(val_logits, dim=1)[:, AF_CLASS].numpy()
+        raw_p = torch.softmax(val_logits, dim=1)[:, AF_CLASS].numpy()
+        calibration = PlattCalibration.fit(raw_p, val_y) if len(np.unique(val_y)) == 2 else IDENTITY
+        p_val = calibration.apply(raw_p)
         threshold = best_threshold(val_y, p_val)
         val = binary_metrics(val_y, p_val, threshold)
         val_records = np.unique(ws.record_index[self.val_idx], return_inverse=True)
@@ -355,6 +360,11 @@ class Trainer:
             "val_threshold": threshold,
             "val_record_f1": val_rec["f1"],
             "lr": self.optimizer.param_groups[0]["lr"],
+        }
+        val["calibration"] = {
+            **calibration.to_dict(),
+            "before": calibration_metrics(val_y, raw_p),
+            "after": calibration_metrics(val_y, p_val),
         }
         return row, val, val_rec, threshold
 
@@ -372,6 +382,7 @@ class Trainer:
                     {**training_info, "best": self.best},
                     preprocessing=self.ws.preprocessing,
                     feature_names=self.ws.provenance.get("feature_names") if self.net.config.rhythm_features else None,
+                    calibration=PlattCalibration.from_dict(self.best["val"].get("calibration")),
                 )
             _write_history(self.out_dir / "metrics.csv", self.history)
             plot_history(self.out_dir / "curves.png", self.history)
