@@ -933,7 +933,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with atomic_open(args.out / "crossval.md") as handle:
         handle.write(markdown_report(results))
     with atomic_path(args.out / WINDOWS_FILE) as tmp, tmp.open("wb") as handle:
-        np.savez(handle, **windows)
+        np.savez_compressed(handle, **windows)
     print_summary(results)
     print(
         f"\nwrote {args.out / 'crossval.md'}, crossval.json and {WINDOWS_FILE} in {results['run']['seconds']:.0f} s",
