@@ -19,7 +19,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,12 +28,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from common import pct, run_main  # noqa: E402
+from common import crossval_results_parser, load_crossval_windows, pct, run_main  # noqa: E402
 
 from afdetect.evaluate.metrics import auroc, binary_metrics, record_metrics  # noqa: E402
 from afdetect.io.atomic import atomic_open  # noqa: E402
 from afdetect.models.calibration import log_odds  # noqa: E402
-from afdetect.training.cache import load_window_set  # noqa: E402
 
 
 def relative_log_odds(predictions: dict[str, np.ndarray], method: str) -> np.ndarray:
@@ -72,20 +70,15 @@ def markdown(results: dict[str, dict], source: str) -> str:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("results", type=Path, help="Folder of a crossval.py report (crossval_windows.npz).")
+    parser = crossval_results_parser(__doc__.split("\n")[0])
     parser.add_argument("a", help="First method (a crossval variant, or rr).")
     parser.add_argument("b", help="Second method.")
-    parser.add_argument("--windows", type=Path, help="Windows file (default: the one crossval.json names).")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    predictions = dict(np.load(args.results / "crossval_windows.npz"))
-    run = json.loads((args.results / "crossval.json").read_text())["run"]
-    windows = args.windows or Path(run["windows_file"])
-    ws = load_window_set(windows if windows.is_absolute() else REPO / windows)
+    predictions, ws = load_crossval_windows(args.results, args.windows)
     index = predictions["window"]
     records, local = np.unique(ws.record_index[index], return_inverse=True)
     y, truth = ws.labels[index], ws.record_targets()[records]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import json
 import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import numpy as np
 
 from afdetect.errors import AfdetectError
 from afdetect.io.find import find_records
@@ -22,6 +26,22 @@ def load_or_build_windows(path: Path, data_dir: Path) -> WindowSet:
         path.parent.mkdir(parents=True, exist_ok=True)
         save_window_set(windows_from_records(find_records([source])), path)
     return load_window_set(path)
+
+
+def crossval_results_parser(description: str) -> argparse.ArgumentParser:
+    """Arguments of a script that reads a ``crossval.py`` report: its folder and ``--windows``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("results", type=Path, help="Folder of a crossval.py report (crossval_windows.npz).")
+    parser.add_argument("--windows", type=Path, help="Windows file (default: the one crossval.json names).")
+    return parser
+
+
+def load_crossval_windows(results: Path, windows: Path | None = None) -> tuple[dict[str, np.ndarray], WindowSet]:
+    """A ``crossval.py`` report folder's per-window predictions (``crossval_windows.npz``) and the
+    windows file they index (``windows``, default: the one its ``crossval.json`` names)."""
+    predictions = dict(np.load(results / "crossval_windows.npz"))
+    path = windows or Path(json.loads((results / "crossval.json").read_text())["run"]["windows_file"])
+    return predictions, load_window_set(path if path.is_absolute() else Path(__file__).resolve().parents[1] / path)
 
 
 @contextlib.contextmanager
