@@ -53,11 +53,11 @@ from common import load_or_build_windows, pct, run_main, scratch_dir
 from scipy import signal as sps
 
 from afdetect import __version__
-from afdetect.config import LABEL_NAMES
+from afdetect.config import AF_CLASS, LABEL_NAMES
 from afdetect.detect.inference import set_inference_threads
 from afdetect.detect.predictor import Predictor
 from afdetect.errors import AfdetectError, UsageError
-from afdetect.evaluate.metrics import binary_metrics, record_metrics, record_scores, roc_curve
+from afdetect.evaluate.metrics import binary_metrics, calibration_metrics, record_metrics, record_scores, roc_curve
 from afdetect.evaluate.records import EvalResult, evaluate, evaluate_records, select_split
 from afdetect.io.atomic import atomic_open, atomic_path, json_safe
 from afdetect.io.find import find_records
@@ -292,6 +292,9 @@ def evaluate_cinc_test(
         summary["ci"] = bootstrap_intervals(
             result.y_true, result.p_af, result.threshold, local_index, truth, n_resamples, seed
         )
+        summary["calibration"] = calibration_metrics(result.y_true, result.p_af)
+        if result.class_p is not None:  # the model's own P(AF), before its calibration
+            summary["calibration"]["uncalibrated"] = calibration_metrics(result.y_true, result.class_p[:, AF_CLASS])
         summary["seconds"] = round(time.time() - started, 1)
         section["methods"][key] = json_safe(summary)
         plot_confusion(out / f"cinc2017_test_confusion_{key}.png", summary["confusion_matrix"], METHODS[key])
@@ -581,6 +584,21 @@ def markdown_report(results: dict[str, Any]) -> str:
         for key, entry in cinc["methods"].items():
             cells = [_with_ci(entry, level, m) if m in CI_METRICS else _metric(entry[level], m) for m in METRICS]
             lines.append(f"| {METHODS[key]} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "### Calibration of `p_af` (test windows)",
+        "",
+        "Expected calibration error (10 bins) and Brier score; before calibration where the method gives its own "
+        "P(AF) (the rhythm trees; the shipped ECGCNN files carry no calibration).",
+        "",
+        "| method | ECE | Brier | ECE before | Brier before |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for key, entry in cinc["methods"].items():
+        cal, before = entry["calibration"], entry["calibration"].get("uncalibrated")
+        cells = [f"{cal['ece']:.3f}", f"{cal['brier']:.3f}"]
+        cells += [f"{before['ece']:.3f}", f"{before['brier']:.3f}"] if before else ["–", "–"]
+        lines.append(f"| {METHODS[key]} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "![ROC curves, window level](cinc2017_test_roc.png) ![ROC curves, record level](cinc2017_test_roc_record.png)",

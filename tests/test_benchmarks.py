@@ -96,6 +96,9 @@ def test_quick_run_writes_every_result(
         low, high = entry["ci"]["window"]["sensitivity"]
         assert 0 <= low <= high <= 1
     assert cinc["bootstrap"]["resamples"] == 100
+    trees_cal = cinc["methods"]["trees"]["calibration"]  # the trees give their own P(AF) before calibration
+    assert {"ece", "brier"} <= set(trees_cal) and {"ece", "brier"} == set(trees_cal["uncalibrated"])
+    assert "uncalibrated" not in cinc["methods"]["se"]["calibration"]
 
     cpsc = results["cpsc2021"]
     assert cpsc["records"] == 2
@@ -125,6 +128,7 @@ def test_quick_run_writes_every_result(
     for heading in ("## 1. CinC 2017", "## 2. The original work", "## 3. Cross-domain", "## 4. Resampling", "## 5."):
         assert heading in markdown
     assert "76.05 %" in markdown and "64.88 %" in markdown and "for scale only" in markdown
+    assert f"| Rhythm trees | {trees_cal['ece']:.3f} | {trees_cal['brier']:.3f} |" in markdown
     assert "Quick run" in markdown and "synthetic signals, not patient data" in markdown
     assert not list(out.glob(".*.part")), "no temporary files left behind"
     assert "CinC 2017 test" in capsys.readouterr().out
