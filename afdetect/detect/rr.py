@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from afdetect.config import MODEL_FS, RR_UNDETERMINED_P
+from afdetect.models.logistic import fit_logistic
 from afdetect.signal.rr import window_features
 
 # --- Fitted logistic score (benchmarks/fit_rr_baseline.py) ----------------------------
@@ -78,8 +79,6 @@ def fit_score(features: dict[str, np.ndarray], y: np.ndarray, ridge: float = SCO
     >>> all(w > 0 for w in fit_score(feats, y).weights)
     True
     """
-    from scipy import optimize
-
     x = np.stack([np.asarray(features[name], dtype=np.float64) for name in SCORE_FEATURES], axis=1)
     ok = np.all(np.isfinite(x), axis=1)
     x, target = x[ok], np.asarray(y, dtype=np.float64)[ok]
@@ -87,18 +86,9 @@ def fit_score(features: dict[str, np.ndarray], y: np.ndarray, ridge: float = SCO
         raise ValueError("fit_score needs windows of both classes with enough beats")
     std = x.std(axis=0)
     mean, scale = x.mean(axis=0), np.where(std > 0, std, 1.0)
-    z = (x - mean) / scale
     sample_w = np.where(target == 1, 0.5 / target.mean(), 0.5 / (1 - target.mean()))
-
-    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        logit = z @ theta[1:] + theta[0]
-        p = 1 / (1 + np.exp(-logit))
-        value = np.mean(sample_w * (np.logaddexp(0, logit) - target * logit)) + ridge * np.sum(theta[1:] ** 2)
-        g = sample_w * (p - target) / len(target)
-        return value, np.concatenate([[g.sum()], z.T @ g + 2 * ridge * theta[1:]])
-
-    theta = optimize.minimize(loss, np.zeros(z.shape[1] + 1), jac=True, method="L-BFGS-B").x
-    return RRScore(_floats(mean), _floats(scale), _floats(theta[1:]), float(theta[0]))
+    bias, weights = fit_logistic((x - mean) / scale, target, sample_w, ridge)
+    return RRScore(_floats(mean), _floats(scale), _floats(weights), bias)
 
 
 def _floats(values: np.ndarray) -> tuple[float, ...]:

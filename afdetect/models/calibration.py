@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from afdetect.errors import UsageError
+from afdetect.models.logistic import fit_logistic
 
 _EPS: float = 1e-6
 """Probabilities are clipped to ``[_EPS, 1 - _EPS]`` before taking log-odds."""
@@ -55,11 +56,12 @@ class PlattCalibration:
         return 0.5 * (1.0 + np.tanh(0.5 * (self.slope * log_odds(p) + self.intercept)))
 
     @classmethod
-    def fit(cls, p: np.ndarray, y: np.ndarray, iterations: int = 50) -> PlattCalibration:
+    def fit(cls, p: np.ndarray, y: np.ndarray) -> PlattCalibration:
         """Maximum-likelihood slope and intercept for probabilities ``p`` of binary truths ``y``.
 
-        Damped Newton steps on the logistic loss of ``logit(p)``; ``p`` must come from windows the
-        model did not train on (out-of-fold or validation), or the fit inherits its over-confidence.
+        A logistic regression of ``y`` on ``logit(p)`` (:func:`~afdetect.models.logistic.fit_logistic`);
+        ``p`` must come from windows the model did not train on (out-of-fold or validation), or the
+        fit inherits its over-confidence.
         When the best slope is not positive (``p`` ranks AF no better than chance), the identity
         is returned: a monotone map cannot mend a ranking, and a stored map always has slope > 0.
 
@@ -82,21 +84,10 @@ class PlattCalibration:
             raise ValueError(f"expected as many truths as probabilities, got {len(y)} and {len(z)}")
         if len(np.unique(y)) != 2:
             raise ValueError("calibration needs windows of both classes")
-        design = np.column_stack([z, np.ones_like(z)])
-        w = np.array([0.0, float(log_odds(np.array([y.mean()]))[0])])  # the base rate: a safe start
-        loss = _logistic_loss(design @ w, y)
-        for _ in range(iterations):
-            q = 1.0 / (1.0 + np.exp(-(design @ w)))
-            hessian = design.T @ (design * (q * (1 - q))[:, None]) + 1e-9 * np.eye(2)
-            step = np.linalg.solve(hessian, design.T @ (q - y))
-            while (new_loss := _logistic_loss(design @ (w - step), y)) > loss and np.abs(step).max() > 1e-12:
-                step /= 2  # damped Newton: never a step that raises the loss
-            w, improved, loss = w - step, loss - new_loss, new_loss
-            if improved < 1e-12 * len(y):
-                break
-        if w[0] <= 0:  # held-out p ranks AF no better than chance: no monotone map can mend that
+        intercept, (slope,) = fit_logistic(z[:, None], y)
+        if slope <= 0:  # held-out p ranks AF no better than chance: no monotone map can mend that
             return cls()
-        return cls(float(w[0]), float(w[1]))
+        return cls(float(slope), intercept)
 
     def to_dict(self) -> dict[str, Any]:
         """``{"method": "platt", "slope": ..., "intercept": ...}``, as model files store it."""
@@ -121,11 +112,6 @@ class PlattCalibration:
         if not ok:
             raise UsageError(source, f"calibration entry is not a Platt map with slope > 0: {str(values)[:80]}")
         return cls(slope, intercept)
-
-
-def _logistic_loss(logits: np.ndarray, y: np.ndarray) -> float:
-    """Summed cross-entropy of ``sigmoid(logits)`` against 0/1 truths ``y`` (overflow-safe)."""
-    return float(np.sum(np.logaddexp(0.0, logits) - y * logits))
 
 
 IDENTITY = PlattCalibration()
