@@ -105,7 +105,7 @@ from afdetect.training.cache import WindowSet, load_window_set, save_window_set
 from afdetect.training.loop import train
 from afdetect.training.options import TrainConfig
 from afdetect.training.splits import split_records
-from afdetect.training.trees import TREES_FILE_NAME, train_trees, window_feature_matrix
+from afdetect.training.trees import TREES_FILE_NAME, train_trees
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = Path(os.environ.get("AFDETECT_DATA", REPO.parent / "shared" / "data"))
@@ -558,41 +558,12 @@ def fit_rr_fold(ws: WindowSet, meta: dict) -> Predictor:
     return Predictor(partial(rr_score.rr_af_probability, score=score), threshold, meta)
 
 
-def trees_record_classes(
-    predictor: Predictor, ws: WindowSet, features: np.ndarray, mask: np.ndarray, part: FoldPart
-) -> np.ndarray:
-    """Four-class calls of the test records of one fold's trees (for the challenge score).
-
-    A record is ``A`` when the detector calls it AF (``part``: the product path's ``p_af`` at
-    the fold's threshold); otherwise the most probable other class, from the class
-    probabilities of the windows' ``features`` (:func:`~afdetect.training.trees.window_feature_matrix`,
-    computed once for all folds).
+def record_calls(result: EvalResult, part: FoldPart) -> np.ndarray | None:
+    """Four-class calls of one fold's test records by one method (for the challenge score): ``A``
+    where the detector calls the record AF, else the most probable other class of the CinC class
+    probabilities ``evaluate`` gave (``result``, of which ``part`` is the :func:`fold_part`; the
+    trees and a four-class ECGCNN); ``None`` for a method without the four CinC classes.
     """
-    idx = np.flatnonzero(mask[ws.record_index] & (ws.labels >= 0))
-    class_p = predictor.scorer.booster.predict(features[idx])
-    return four_class_calls(class_p, part.local_index, part.p_af, part.threshold, len(part.record_truth))
-
-
-def record_calls(
-    key: str,
-    predictor: Predictor,
-    result: EvalResult,
-    part: FoldPart,
-    ws: WindowSet,
-    mask: np.ndarray,
-    cache: dict[str, np.ndarray],
-) -> np.ndarray | None:
-    """Four-class calls of one fold's test records by one method (for the challenge score), or ``None``
-    for a method without the four CinC classes.
-
-    The trees' come from the windows' cached features (:func:`trees_record_classes`; ``cache`` keeps
-    them for the next folds), a four-class ECGCNN's from the class probabilities ``evaluate`` gave
-    (``result``, of which ``part`` is the :func:`fold_part`).
-    """
-    if key == "trees":
-        if "features" not in cache:
-            cache["features"] = window_feature_matrix(ws)
-        return trees_record_classes(predictor, ws, cache["features"], mask, part)
     if result.class_p is None:
         return None
     return four_class_calls(result.class_p, part.local_index, part.p_af, part.threshold, len(part.record_truth))
@@ -608,7 +579,6 @@ def evaluate_folds(ws: WindowSet, args: argparse.Namespace) -> tuple[dict[str, A
     per_fold: list[dict[str, Any]] = []
     truth = ws.record_targets()
     called: dict[str, list[np.ndarray]] = {}  # four-class calls of the test records per method, fold by fold
-    cache: dict[str, np.ndarray] = {}  # the windows' rhythm features, for the trees' calls
     classes: list[np.ndarray] = []  # CinC labels of the test records, fold by fold
     for fold in range(args.folds):
         predictors: dict[str, Predictor] = {}
@@ -645,7 +615,7 @@ def evaluate_folds(ws: WindowSet, args: argparse.Namespace) -> tuple[dict[str, A
             result = evaluate(predictors[key], ws, mask)
             parts[key].append(fold_part(result, ws, mask))
             entry["methods"][key] = {"threshold": result.threshold, "window": result.window, "record": result.record}
-            calls = record_calls(key, predictors[key], result, parts[key][-1], ws, mask, cache)
+            calls = record_calls(result, parts[key][-1])
             if calls is not None:
                 called.setdefault(key, []).append(calls)
                 entry["methods"][key]["challenge"] = challenge_f1(classes[-1], calls)
