@@ -41,7 +41,7 @@ MERGE_S = 0.1
 
 
 def detected_beats(record: Path) -> np.ndarray:
-    """R-peak times (s) found in every window of ``record``'s first ECG lead, overlaps merged."""
+    """R-peak times (s) in every window of ``record``'s default lead (as ``predict`` takes it), overlaps merged."""
     opened = Record.open(record)
     found = []
     for batch in record_windows(opened.info, opened.lead_index):

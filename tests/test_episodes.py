@@ -232,7 +232,8 @@ def test_episodes_are_sorted_disjoint_and_within_the_record(
     whole = (onset <= table["start_s"].min()) & (offset >= table["end_s"].max())
     assert np.all((episodes["duration_s"].to_numpy() >= min_duration - 1e-3) | whole)
     summary = summarise_record(table, episodes)
-    assert 0 <= summary["af_s"] <= summary["analysed_s"] - summary["unreadable_s"] + 1e-3
+    # Each of the three times is rounded to the millisecond on its own: up to 1.5 ms apart.
+    assert 0 <= summary["af_s"] <= summary["analysed_s"] - summary["unreadable_s"] + 2e-3
     if summary["af_burden_pct"] is not None:
         assert 0 <= summary["af_burden_pct"] <= 100
 

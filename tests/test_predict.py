@@ -76,7 +76,8 @@ def test_chosen_lead_is_the_one_analysed(tiny_weights: Path, mat12_record: Path,
     from_12 = predictor.predict_record(mat12_record, lead="II")
     alone = predictor.predict_record(single)
     np.testing.assert_allclose(from_12["p_af"], alone["p_af"], atol=1e-4)
-    from_lead_i = predictor.predict_record(mat12_record)
+    np.testing.assert_array_equal(predictor.predict_record(mat12_record)["p_af"], from_12["p_af"])  # II is the default
+    from_lead_i = predictor.predict_record(mat12_record, lead="I")
     assert not np.allclose(from_12["p_af"], from_lead_i["p_af"], atol=1e-6)
     with pytest.raises(RecordError, match="no lead named"):
         predictor.predict_record(mat12_record, lead="V9")

@@ -110,6 +110,14 @@ def test_select_lead(fmt212_record: Path, mat12_record: Path, tmp_path: Path) ->
     assert select_lead(info, 1) == 1
     assert select_lead(info, "1") == 1
     assert select_lead(read_header(mat12_record), "V5") == 10
+    # Lead II is the default wherever a record has it (a 12-lead record lists lead I first) ...
+    assert read_header(mat12_record).sig_names[:2] == ["I", "II"]
+    assert select_lead(read_header(mat12_record)) == 1
+    holter = synth.write_record(tmp_path, "holter", 128, np.zeros((1280, 3)), ["V1", "ECG", "MLII"])
+    assert select_lead(read_header(holter)) == 2
+    # ... else the first ECG lead.
+    unnamed = synth.write_record(tmp_path, "unnamed", 128, np.zeros((1280, 2)), ["ECG1", "ECG2"])
+    assert select_lead(read_header(unnamed)) == 0
     with pytest.raises(RecordError, match="out of range"):
         select_lead(info, 5)
     with pytest.raises(RecordError, match="no lead named 'V9'"):

@@ -68,7 +68,10 @@ VariantOption = Annotated[
 ]
 
 
-LeadOption = Annotated[str | None, typer.Option(help="Lead name or 0-based index (default: first ECG lead).")]
+LeadOption = Annotated[
+    str | None,
+    typer.Option(help="Lead name or 0-based index (default: lead II when the record has it, else its first ECG lead)."),
+]
 
 
 ThresholdOption = Annotated[float | None, typer.Option(help="AF threshold on p_af (default: the weights' own).")]

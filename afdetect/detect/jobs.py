@@ -87,7 +87,7 @@ def iter_records(
     records : sequence of Path
         Records (paths without extension), as :func:`afdetect.io.find.find_records` gives.
     lead : str or int or None
-        Lead of every record (default: its first ECG lead).
+        Lead of every record (default: lead II, else its first ECG lead; :func:`~afdetect.io.signals.select_lead`).
     jobs : int
         Worker processes; 1 (or a single record) predicts in this process.
     span_s : (float, float), optional

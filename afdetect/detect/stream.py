@@ -77,7 +77,7 @@ def iter_record_rows(
     records : sequence of Path
         Records (paths without extension).
     lead : str or int or None
-        Lead of every record (default: its first ECG lead).
+        Lead of every record (default: lead II, else its first ECG lead; :func:`~afdetect.io.signals.select_lead`).
     span_s : (float, float), optional
         Only the windows overlapping this part of each record (s from its start).
     chunk_windows : int

@@ -34,7 +34,7 @@ class Record:
 
     @classmethod
     def open(cls, path: str | Path, lead: str | int | None = None) -> Record:
-        """Read the header of ``path`` and choose ``lead`` (default: its first ECG lead).
+        """Read the header of ``path`` and choose ``lead`` (default: lead II, else its first ECG lead).
 
         Raises
         ------

@@ -199,7 +199,7 @@ def windows_from_records(
     records : iterable of Path
         Record paths (see :func:`afdetect.io.find.find_records`).
     lead : str or int or None
-        Lead to use (default: first ECG lead).
+        Lead to use (default: lead II, else the first ECG lead; :func:`~afdetect.io.signals.select_lead`).
     on_record : callable, optional
         Called after each record with its path and the error (``None`` on success).
     """

@@ -131,7 +131,7 @@ def plot_record(
     start_s, duration_s : float, optional
         Strip span (s); see :func:`strip_span`.
     lead : str or int, optional
-        Lead name or index (default: the first ECG lead).
+        Lead name or index (default: lead II, else the first ECG lead).
     overview : bool, optional
         ``True``: the whole-record overview; ``False``: a strip; ``None``: the overview when
         neither ``start_s`` nor ``duration_s`` is given and the record is longer than
