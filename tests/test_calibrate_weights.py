@@ -16,7 +16,7 @@ from afdetect.errors import EXIT_OK, EXIT_USAGE, ParameterError, UsageError
 from afdetect.evaluate.metrics import calibration_metrics
 from afdetect.models.calibration import PlattCalibration
 from afdetect.models.files import sha256, verify_manifest, write_manifest
-from afdetect.models.weights import load_weights
+from afdetect.models.weights import default_weights, load_weights
 from afdetect.training.cache import load_window_set, save_window_set
 from afdetect.training.calibrate import calibrate_weights
 
@@ -141,3 +141,16 @@ def test_cli_calibrate_only_in_place_updates_the_manifest(uncalibrated: Path, wi
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.exit_code == EXIT_USAGE and len(errors) == 1 and "--force refits it" in errors[0], result.stderr
     assert runner.invoke(app, [*args, "--force"]).exit_code == EXIT_OK
+
+
+@pytest.mark.parametrize(("variant", "raw_threshold"), [("se", 0.858), ("l", 0.895)])
+def test_the_shipped_weights_carry_a_calibration_that_kept_their_threshold(variant: str, raw_threshold: float) -> None:
+    _, meta = load_weights(default_weights(variant), variant)
+    calibration = meta["calibration"]
+    assert not calibration.is_identity and 0 < calibration.slope < 1  # the softmax was over-confident
+    after = meta["training"]["calibrated_after_training"]
+    assert after["threshold_before"] == raw_threshold and after["calibration_before"]["slope"] == 1.0
+    assert meta["threshold"] == calibration.apply(np.array([raw_threshold]))[0]
+    stored = meta["training"]["best"]["val"]["calibration"]
+    assert stored["after"]["ece"] < stored["before"]["ece"] and stored["after"]["brier"] < stored["before"]["brier"]
+    assert "classes" not in torch.load(default_weights(variant), weights_only=True)
