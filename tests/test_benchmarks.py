@@ -13,6 +13,7 @@ import torch
 from conftest import TINY_MODEL, load_benchmark
 
 from afdetect.errors import UsageError
+from afdetect.models.calibration import IDENTITY, PlattCalibration
 from afdetect.models.registry import create_model
 from afdetect.models.trees import TreesRecipe, fit_trees, save_trees
 from afdetect.models.weights import save_weights
@@ -45,8 +46,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         synth.write_rhythm_annotations(record, ecg.changes, 200)
     training = {"val_records": [], "test_records": [f"cinc2017/{name}" for name in CINC_NAMES]}
     torch.manual_seed(0)
-    for variant in ("se", "l"):
-        save_weights(root / f"{variant}.pt", create_model(variant, **TINY_MODEL), variant, 0.5, training)
+    for variant, calibration in (("se", IDENTITY), ("l", PlattCalibration(0.5, 0.1))):
+        model = create_model(variant, **TINY_MODEL)
+        save_weights(root / f"{variant}.pt", model, variant, 0.5, training, calibration=calibration)
     features = np.random.default_rng(0).normal(size=(40, len(FEATURE_NAMES)))
     booster = fit_trees(features, np.arange(40) % 4, TreesRecipe(n_trees=2, min_data_in_leaf=2))
     save_trees(root / "trees.json", booster, 0.5, training)
@@ -98,7 +100,9 @@ def test_quick_run_writes_every_result(
     assert cinc["bootstrap"]["resamples"] == 100
     trees_cal = cinc["methods"]["trees"]["calibration"]  # the trees give their own P(AF) before calibration
     assert {"ece", "brier"} <= set(trees_cal) and {"ece", "brier"} == set(trees_cal["uncalibrated"])
-    assert "uncalibrated" not in cinc["methods"]["se"]["calibration"]
+    assert "uncalibrated" not in cinc["methods"]["se"]["calibration"]  # a file made before calibration
+    l_cal = cinc["methods"]["l"]["calibration"]  # a calibrated ECGCNN: its softmax's P(AF) before the map
+    assert set(l_cal["uncalibrated"]) == {"ece", "brier"} and l_cal["uncalibrated"]["brier"] != l_cal["brier"]
 
     cpsc = results["cpsc2021"]
     assert cpsc["records"] == 2

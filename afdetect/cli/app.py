@@ -39,14 +39,15 @@ from afdetect.cli.common import (
 )
 from afdetect.cli.help import ReadableCommand, ReadableGroup, print_version
 from afdetect.cli.tables import burden_table, print_eval_result, print_table, provenance_line
-from afdetect.cli.training import train_cnn_command, train_trees_command
-from afdetect.config import DEFAULT_JOBS
-from afdetect.errors import (
-    EXIT_BROKEN_PIPE,
-    EXIT_RECORD_FAILED,
-    AfdetectError,
-    UsageError,
+from afdetect.cli.training import (
+    CalibrateOnlyOption,
+    ForceOption,
+    calibrate_command,
+    train_cnn_command,
+    train_trees_command,
 )
+from afdetect.config import DEFAULT_JOBS
+from afdetect.errors import EXIT_BROKEN_PIPE, EXIT_RECORD_FAILED, AfdetectError, UsageError
 from afdetect.training.options import TrainConfig
 
 app = typer.Typer(
@@ -128,6 +129,8 @@ def train(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Also copy the best weights to this file.")
     ] = None,
+    calibrate_only: CalibrateOnlyOption = None,
+    force: ForceOption = False,
     threads: ThreadsOption = None,
     **options: object,
 ) -> None:
@@ -162,6 +165,9 @@ def train(
         config.validate()  # option errors before any file is touched
         if output is not None:
             check_writable(output)
+        if calibrate_only is not None:
+            calibrate_command(calibrate_only, config.data, output, force, threads)
+            return
         if not is_main():  # another torchrun process: rank 0 reports and writes
             run_training(config)
             return

@@ -1,10 +1,14 @@
-"""The ``train`` command's two trainers: ECGCNN with a progress bar, and the rhythm trees."""
+"""The ``train`` command's two trainers, ECGCNN with a progress bar and the rhythm trees, and its
+``--calibrate-only`` step for weights trained before ``train`` calibrated ``p_af``."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from afdetect.cli.common import err, progress_bar
+import typer
+
+from afdetect.cli.common import err, progress_bar, use_threads
 from afdetect.training.options import TrainConfig
 
 
@@ -48,3 +52,33 @@ def train_trees_command(config: TrainConfig, threads: int | None) -> Path:
         f" trees in {best_file}"
     )
     return best_file
+
+
+CalibrateOnlyOption = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="WEIGHTS",
+        help="Train nothing: calibrate p_af of these ECGCNN weights (trained before train calibrated) on their"
+        " validation records in --data, keeping every AF call; written in place, or to -o.",
+    ),
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force/--no-force", help="With --calibrate-only: refit a calibration the weights carry.")
+]
+
+
+def calibrate_command(weights: Path, data: Path, output: Path | None, force: bool, threads: int | None) -> None:
+    """Calibrate existing weights (``train --calibrate-only``); report ECE, Brier and threshold before → after."""
+    from afdetect.training.calibrate import calibrate_weights
+
+    use_threads("cnn", threads)
+    with progress_bar() as bar:
+        bar.add_task("scoring the validation windows", total=None)
+        summary = calibrate_weights(weights, data, output, force=force)
+    before, after = summary["calibration"]["before"], summary["calibration"]["after"]
+    err.print(
+        f"{output or weights}: p_af calibrated on {summary['val_windows']} validation windows: ECE"
+        f" {before['ece']:.3f} → {after['ece']:.3f}, Brier {before['brier']:.3f} → {after['brier']:.3f};"
+        f" threshold {summary['threshold_before']:.3f} → {summary['threshold']:.3f} (every AF call kept)",
+        highlight=False,
+    )

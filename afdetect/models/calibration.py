@@ -49,11 +49,30 @@ class PlattCalibration:
     slope: float = 1.0
     intercept: float = 0.0
 
+    @property
+    def is_identity(self) -> bool:
+        """Whether the map leaves ``p_af`` as the model gives it (slope 1, intercept 0)."""
+        return self.slope == 1.0 and self.intercept == 0.0
+
     def apply(self, p: np.ndarray) -> np.ndarray:
         """Calibrated probabilities of ``p`` (same shape, float64; the identity returns ``p`` itself as float64)."""
-        if self.slope == 1.0 and self.intercept == 0.0:
+        if self.is_identity:
             return np.asarray(p, dtype=np.float64)
         return 0.5 * (1.0 + np.tanh(0.5 * (self.slope * log_odds(p) + self.intercept)))
+
+    def invert(self, p: np.ndarray) -> np.ndarray:
+        """The probabilities that :meth:`apply` maps to ``p`` (for ``p`` in ``(1e-6, 1 - 1e-6)``): a
+        threshold on the calibrated scale taken back to the model's own (float64; the identity returns ``p``).
+
+        Example
+        -------
+        >>> calibration = PlattCalibration(0.5, -0.2)
+        >>> calibration.invert(calibration.apply(np.array([0.3, 0.9]))).round(9).tolist()
+        [0.3, 0.9]
+        """
+        if self.is_identity:
+            return np.asarray(p, dtype=np.float64)
+        return 0.5 * (1.0 + np.tanh(0.5 * (log_odds(p) - self.intercept) / self.slope))
 
     @classmethod
     def fit(cls, p: np.ndarray, y: np.ndarray) -> PlattCalibration:

@@ -74,6 +74,40 @@ def write_manifest(directory: str | Path) -> Path:
     return manifest
 
 
+def update_manifest(path: str | Path) -> bool:
+    """Set the digest of ``path`` in the ``SHA256SUMS`` beside it, when that lists it (after a model
+    file was rewritten on purpose, e.g. calibrated); other entries are left as they are.
+
+    Returns
+    -------
+    bool
+        Whether the manifest listed the file (and was rewritten).
+
+    Example
+    -------
+    >>> update_manifest("weights/ecgcnn_se.pt")  # doctest: +SKIP
+    True
+    """
+    path = Path(path)
+    manifest = path.parent / MANIFEST
+    if not manifest.is_file():
+        return False
+    lines = manifest.read_text().splitlines()
+    listed = [i for i, line in enumerate(lines) if _listed_name(line) == path.name]
+    for i in listed:
+        lines[i] = f"{sha256(path)}  {path.name}"
+    if listed:
+        with atomic_path(manifest) as tmp:
+            tmp.write_text("".join(f"{line}\n" for line in lines))
+    return bool(listed)
+
+
+def _listed_name(line: str) -> str | None:
+    """The file name a ``sha256sum`` line lists (``None`` for a line that is not one)."""
+    parts = line.split()
+    return parts[1].lstrip("*") if len(parts) == 2 else None
+
+
 def verify_manifest(path: str | Path) -> bool | None:
     """Check a weights file against the ``SHA256SUMS`` beside it.
 
@@ -93,9 +127,8 @@ def verify_manifest(path: str | Path) -> bool | None:
     if not manifest.is_file():
         return None
     for line in manifest.read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].lstrip("*") == path.name:
-            if parts[0] != sha256(path):
+        if _listed_name(line) == path.name:
+            if line.split()[0] != sha256(path):
                 raise UsageError(path, f"sha256 does not match {manifest} (file corrupted or replaced)")
             return True
     return None

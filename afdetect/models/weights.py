@@ -114,6 +114,25 @@ def save_weights(
         torch.save(payload, tmp)
 
 
+def update_weights(source: str | Path, destination: str | Path, entries: dict[str, Any]) -> None:
+    """Write ``source``'s weights file to ``destination`` (atomically; it may be ``source``) with the
+    top-level ``entries`` replaced, every other entry and the parameters as stored.
+
+    Load ``source`` with :func:`load_weights` first: this reads it unchecked. A file without a class
+    list (one from before four-class training) stays without one.
+
+    Example
+    -------
+    >>> update_weights("best.pt", "best.pt", {"threshold": 0.6})  # doctest: +SKIP
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        payload = torch.load(source, map_location="cpu", weights_only=True)
+    payload.update(entries)
+    with atomic_path(destination) as tmp:
+        torch.save(payload, tmp)
+
+
 def _check_archive(path: Path) -> None:
     """Check that ``path`` is a complete ``torch.save`` zip archive whose members pass their CRC.
 

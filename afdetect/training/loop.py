@@ -60,13 +60,14 @@ from torch.utils.data import DataLoader, DistributedSampler
 from afdetect.config import AF_CLASS, IGNORE_LABEL, LABEL_NAMES, MODEL_CLASSES, Preprocessing
 from afdetect.detect.inference import predict_logits
 from afdetect.errors import ParameterError, UsageError
-from afdetect.evaluate.metrics import best_threshold, binary_metrics, calibration_metrics, record_metrics
+from afdetect.evaluate.metrics import best_threshold, binary_metrics, record_metrics
 from afdetect.io.atomic import atomic_open, atomic_path
-from afdetect.models.calibration import IDENTITY, PlattCalibration
+from afdetect.models.calibration import PlattCalibration
 from afdetect.models.registry import create_model
 from afdetect.models.weights import save_weights
 from afdetect.training import distributed
 from afdetect.training.cache import WindowSet, load_window_set
+from afdetect.training.calibrate import fit_validation_calibration
 from afdetect.training.data import WindowDataset
 from afdetect.training.distributed import DistContext
 from afdetect.training.options import TrainConfig
@@ -346,7 +347,7 @@ class Trainer:
         targets, weight = torch.as_tensor(self.val_targets), self.class_weights.cpu()
         val_loss = float(nn.functional.cross_entropy(val_logits, targets, weight=weight, ignore_index=IGNORE_LABEL))
         raw_p = torch.softmax(val_logits, dim=1)[:, AF_CLASS].numpy()
-        calibration = PlattCalibration.fit(raw_p, val_y) if len(np.unique(val_y)) == 2 else IDENTITY
+        calibration, calibration_record = fit_validation_calibration(raw_p, val_y)
         p_val = calibration.apply(raw_p)
         threshold = best_threshold(val_y, p_val)
         val = binary_metrics(val_y, p_val, threshold)
@@ -361,11 +362,7 @@ class Trainer:
             "val_record_f1": val_rec["f1"],
             "lr": self.optimizer.param_groups[0]["lr"],
         }
-        val["calibration"] = {
-            **calibration.to_dict(),
-            "before": calibration_metrics(val_y, raw_p),
-            "after": calibration_metrics(val_y, p_val),
-        }
+        val["calibration"] = calibration_record
         return row, val, val_rec, threshold
 
     def save(self, epoch: int, improved_threshold: float | None, training_info: dict[str, Any]) -> None:
