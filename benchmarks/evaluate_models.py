@@ -63,7 +63,8 @@ from afdetect.io.atomic import atomic_open, atomic_path, json_safe
 from afdetect.io.find import find_records
 from afdetect.io.header import read_header
 from afdetect.io.signals import read_signal, select_lead
-from afdetect.io.synthetic import multi_lead, rhythm_signal, write_mat_record, write_record, write_reference_csv
+from afdetect.io.synthetic import multi_lead, rhythm_signal
+from afdetect.io.synthetic_files import write_mat_record, write_record, write_reference_csv
 from afdetect.models.files import sha256
 from afdetect.training.cache import WindowSet, windows_from_records
 from afdetect.viz.plots import plot_confusion, plot_roc_curves
