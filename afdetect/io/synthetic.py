@@ -3,14 +3,16 @@
 Signals are sums of Gaussian waves placed at beat times: sinus rhythm has regular RR
 intervals and a P wave before every QRS; atrial fibrillation (AF) has irregular RR
 intervals (uniform over ±45 % of the mean), no P waves and fibrillatory f-waves of 4-9 Hz;
-atrial flutter has regular RR intervals and a 5 Hz saw-tooth of flutter waves.
-:mod:`afdetect.io.synthetic_files` writes them as WFDB records.
+atrial flutter has regular RR intervals and a 5 Hz saw-tooth of flutter waves. A sinus
+segment may carry premature atrial or ventricular beats and an AF segment premature
+ventricular beats (:mod:`afdetect.io.synthetic_ectopy`). :mod:`afdetect.io.synthetic_files`
+writes them as WFDB records.
 
 Example
 -------
->>> ecg = rhythm_signal(250, [("sinus", 40), ("af", 60), ("sinus", 20)], seed=1)
->>> ecg.changes
-[(0.0, '(N'), (40.0, '(AFIB'), (100.0, '(N')]
+>>> ecg = rhythm_signal(250, [("sinus", 40), ("af", 60), ("sinus", 20, Ectopy("pvc", 0.1))], seed=1)
+>>> ecg.changes, np.unique(ecg.beat_symbols).tolist()
+([(0.0, '(N'), (40.0, '(AFIB'), (100.0, '(N')], ['N', 'V'])
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import signal as sps
+
+from afdetect.io.synthetic_ectopy import ECTOPIC_WAVES, Ectopy, ectopic_beats
 
 RHYTHM_NOTES: dict[str, str] = {"sinus": "(N", "af": "(AFIB", "flutter": "(AFL"}
 """Rhythm name to the WFDB rhythm aux note that starts it."""
@@ -46,12 +50,16 @@ class SynthECG:
         R-peak times (s).
     changes : list of (float, str)
         Rhythm changes ``(time_s, aux note)``, the first at 0 s.
+    beat_symbols : numpy.ndarray
+        WFDB beat symbol of each beat: ``N`` (sinus, or conducted in AF or flutter), ``A``
+        (premature atrial beat) or ``V`` (premature ventricular beat).
     """
 
     signal: np.ndarray
     fs: float
     beat_times_s: np.ndarray
     changes: list[tuple[float, str]]
+    beat_symbols: np.ndarray
 
     @property
     def duration_s(self) -> float:
@@ -97,9 +105,65 @@ def beat_times(
     return np.asarray(times, dtype=float)
 
 
+Segment = tuple[str, float] | tuple[str, float, Ectopy | None]
+"""A rhythm segment: ``(rhythm, duration_s)``, or ``(rhythm, duration_s, ectopy)``."""
+
+EXTRA_REACH: float = 0.5
+"""Extra share of a segment's length whose beats are drawn when it carries ectopy (PACs pull
+the later beats forward; the beats past the segment's end are cut)."""
+
+
+def segment_beats(
+    start_s: float,
+    end_s: float,
+    rhythm: str,
+    hr_bpm: float,
+    rng: np.random.Generator,
+    first_s: float | None = None,
+    ectopy: Ectopy | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """R-peak times (s) in ``[start_s, end_s)`` for one rhythm, with its ectopic beats, and their symbols.
+
+    Without ``ectopy`` (or with a burden of 0) the times are :func:`beat_times`'s, drawn
+    the same way. With it, the rhythm's beats are drawn past ``end_s`` (by
+    :data:`EXTRA_REACH` of the segment and two RR), some are made ectopic by
+    :func:`~afdetect.io.synthetic_ectopy.ectopic_beats` and those from ``end_s`` on are cut.
+
+    Parameters
+    ----------
+    start_s, end_s, rhythm, hr_bpm, rng, first_s
+        As :func:`beat_times`.
+    ectopy : Ectopy, optional
+        Premature beats the segment carries (PACs: sinus only; PVCs: sinus or AF).
+
+    Returns
+    -------
+    times : numpy.ndarray
+        Ascending beat times (s).
+    symbols : numpy.ndarray
+        WFDB beat symbol of each (``N``, ``A`` or ``V``).
+
+    Example
+    -------
+    >>> t, sym = segment_beats(0, 10, "sinus", 60, np.random.default_rng(0), ectopy=Ectopy("pac", pattern="bigeminy"))
+    >>> "".join(sym[:4])
+    'NANA'
+    """
+    if ectopy is None or not ectopy.active:
+        times = beat_times(start_s, end_s, rhythm, hr_bpm, rng, first_s)
+        return times, np.full(len(times), "N")
+    mean_rr = 60.0 / hr_bpm
+    reach = end_s + EXTRA_REACH * (end_s - start_s) + 2 * mean_rr
+    times, symbols = ectopic_beats(
+        beat_times(start_s, reach, rhythm, hr_bpm, rng, first_s), rhythm, mean_rr, ectopy, rng
+    )
+    keep = times < end_s
+    return times[keep], symbols[keep]
+
+
 def rhythm_signal(
     fs: float,
-    segments: Sequence[tuple[str, float]],
+    segments: Sequence[Segment],
     hr_bpm: float = 70.0,
     seed: int = 0,
     amplitude_mv: float = 1.0,
@@ -111,8 +175,9 @@ def rhythm_signal(
     ----------
     fs : float
         Sampling rate (Hz).
-    segments : sequence of (rhythm, duration_s)
-        Rhythms (``sinus``, ``af``, ``flutter``) and their durations (s), in order.
+    segments : sequence of (rhythm, duration_s) or (rhythm, duration_s, ectopy)
+        Rhythms (``sinus``, ``af``, ``flutter``) and their durations (s), in order; an
+        :class:`~afdetect.io.synthetic_ectopy.Ectopy` (or ``None``) third adds premature beats.
     hr_bpm : float
         Mean heart rate (beats per minute) of every segment.
     seed : int
@@ -125,45 +190,61 @@ def rhythm_signal(
     Returns
     -------
     SynthECG
-        Signal, beat times and rhythm changes (one per segment, at its start).
+        Signal, beat times and symbols, and rhythm changes (one per segment, at its start).
 
     Example
     -------
     >>> ecg = rhythm_signal(128, [("sinus", 10), ("af", 20)])
     >>> len(ecg.signal), ecg.changes
     (3840, [(0.0, '(N'), (10.0, '(AFIB')])
+    >>> bigeminy = rhythm_signal(250, [("sinus", 60, Ectopy("pvc", pattern="bigeminy"))], hr_bpm=60)
+    >>> "".join(bigeminy.beat_symbols[:6])
+    'NVNVNV'
     """
     rng = np.random.default_rng(seed)
-    total_s = float(sum(duration for _, duration in segments))
+    total_s = float(sum(segment[1] for segment in segments))
     n = int(round(total_s * fs))
     t = np.arange(n) / fs
-    beats, p_waves, changes = [], [], []
+    beats, symbols, p_waves, changes = [], [], [], []
     atrial = np.zeros(n)
     start, next_beat = 0.0, None
-    for rhythm, duration in segments:
+    for rhythm, duration, *ectopy in segments:
         end = start + duration
-        seg_beats = beat_times(start, end, rhythm, hr_bpm, rng, first_s=next_beat)
+        seg_beats, seg_symbols = segment_beats(start, end, rhythm, hr_bpm, rng, next_beat, *ectopy)
         if len(seg_beats):
             next_beat = seg_beats[-1] + 60.0 / hr_bpm
         beats.append(seg_beats)
+        symbols.append(seg_symbols)
         if rhythm == "sinus":
-            p_waves.append(seg_beats)
+            p_waves.append(seg_beats[seg_symbols == "N"])
         in_seg = (t >= start) & (t < end)
-        if rhythm == "af":
-            for _ in range(2):
-                freq, amp = rng.uniform(4, 9), rng.uniform(0.03, 0.07)
-                envelope = 1 + 0.3 * np.sin(2 * np.pi * rng.uniform(0.1, 0.3) * t[in_seg])
-                atrial[in_seg] += amp * envelope * np.sin(2 * np.pi * freq * t[in_seg] + rng.uniform(0, 2 * np.pi))
-        elif rhythm == "flutter":
-            atrial[in_seg] += 0.12 * sps.sawtooth(2 * np.pi * 5.0 * t[in_seg], width=0.8)
+        atrial[in_seg] = _atrial_waves(rhythm, t[in_seg], rng)
         changes.append((round(start, 6), RHYTHM_NOTES[rhythm]))
         start = end
     all_beats = np.concatenate(beats) if beats else np.zeros(0)
-    ecg = _place_waves(n, fs, all_beats, _QRST_WAVES)
+    all_symbols = np.concatenate(symbols) if symbols else np.zeros(0, dtype=str)
+    ecg = _place_waves(n, fs, all_beats[all_symbols != "V"], _QRST_WAVES)
     if p_waves:
         ecg += _place_waves(n, fs, np.concatenate(p_waves), (_P_WAVE,))
+    for symbol, waves in ECTOPIC_WAVES.items():
+        if (all_symbols == symbol).any():
+            ecg += _place_waves(n, fs, all_beats[all_symbols == symbol], waves)
     ecg += atrial + rng.normal(0, noise_mv, n)
-    return SynthECG(signal=amplitude_mv * ecg, fs=float(fs), beat_times_s=all_beats, changes=changes)
+    return SynthECG(amplitude_mv * ecg, float(fs), all_beats, changes, all_symbols)
+
+
+def _atrial_waves(rhythm: str, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Atrial activity (mV) at times ``t`` (s) of one segment: two f-waves of 4-9 Hz in AF, a 5 Hz
+    saw-tooth in flutter, none in sinus rhythm."""
+    atrial = np.zeros(len(t))
+    if rhythm == "af":
+        for _ in range(2):
+            freq, amp = rng.uniform(4, 9), rng.uniform(0.03, 0.07)
+            envelope = 1 + 0.3 * np.sin(2 * np.pi * rng.uniform(0.1, 0.3) * t)
+            atrial += amp * envelope * np.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi))
+    elif rhythm == "flutter":
+        atrial += 0.12 * sps.sawtooth(2 * np.pi * 5.0 * t, width=0.8)
+    return atrial
 
 
 def ecg_signal(
