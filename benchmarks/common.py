@@ -5,14 +5,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from afdetect.config import LABEL_NAMES, UNREADABLE
+from afdetect.detect.predictor import Predictor
 from afdetect.errors import AfdetectError
 from afdetect.io.find import find_records
 from afdetect.training.cache import WindowSet, load_window_set, save_window_set, windows_from_records
@@ -53,6 +58,21 @@ def scratch_dir(path: Path | None) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix="afdetect_bench_") as tmp:
         yield Path(tmp)
+
+
+def windows_called_af(predictor: Predictor, paths: Sequence[Path]) -> dict[str, Any]:
+    """How ``predictor`` calls the windows of some records (synthetic checks: all one rhythm).
+
+    Returns ``{"windows": readable windows, "unreadable": windows it could not read,
+    "fraction_af": share of the readable ones called AF}`` (``fraction_af`` NaN when none is readable).
+    """
+    labels = pd.concat([predictor.predict_record(path) for path in paths])["label"]
+    readable = labels[labels != UNREADABLE]
+    return {
+        "windows": len(readable),
+        "unreadable": int((labels == UNREADABLE).sum()),
+        "fraction_af": float((readable == LABEL_NAMES[1]).mean()) if len(readable) else math.nan,
+    }
 
 
 def pct(value: float | None, digits: int = 1) -> str:

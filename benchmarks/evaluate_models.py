@@ -49,11 +49,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from common import load_or_build_windows, pct, run_main, scratch_dir
+from common import load_or_build_windows, pct, run_main, scratch_dir, windows_called_af
 from scipy import signal as sps
 
 from afdetect import __version__
-from afdetect.config import AF_CLASS, LABEL_NAMES
+from afdetect.config import AF_CLASS
 from afdetect.detect.inference import set_inference_threads
 from afdetect.detect.predictor import Predictor
 from afdetect.errors import AfdetectError, UsageError
@@ -63,7 +63,8 @@ from afdetect.io.atomic import atomic_open, atomic_path, json_safe
 from afdetect.io.find import find_records
 from afdetect.io.header import read_header
 from afdetect.io.signals import read_signal, select_lead
-from afdetect.io.synthetic import multi_lead, rhythm_signal, write_mat_record, write_record, write_reference_csv
+from afdetect.io.synthetic import multi_lead, rhythm_signal
+from afdetect.io.synthetic_files import write_mat_record, write_record, write_reference_csv
 from afdetect.models.files import sha256
 from afdetect.training.cache import WindowSet, windows_from_records
 from afdetect.viz.plots import plot_confusion, plot_roc_curves
@@ -493,19 +494,8 @@ def synthetic_check(predictors: dict[str, Predictor], workdir: Path, seeds: int,
     rows = []
     for (rhythm, bpm), paths in records.items():
         for key, predictor in predictors.items():
-            labels = pd.concat([predictor.predict_record(p) for p in paths])["label"]
-            readable = labels[labels != "unreadable"]
-            rows.append(
-                {
-                    "rhythm": rhythm,
-                    "hr_bpm": bpm,
-                    "method": key,
-                    "records": len(paths),
-                    "windows": len(readable),
-                    "unreadable": int((labels == "unreadable").sum()),
-                    "fraction_af": float((readable == LABEL_NAMES[1]).mean()) if len(readable) else math.nan,
-                }
-            )
+            calls = windows_called_af(predictor, paths)
+            rows.append({"rhythm": rhythm, "hr_bpm": bpm, "method": key, "records": len(paths), **calls})
     return json_safe(
         {
             "fs_hz": SYNTHETIC_FS,

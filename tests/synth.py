@@ -6,17 +6,12 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from afdetect.io.synthetic import (
+from afdetect.io.synthetic import RHYTHM_NOTES, SynthECG, beat_times, ecg_signal, multi_lead, rhythm_signal
+from afdetect.io.synthetic_files import (
     DEFAULT_ADC_GAIN,
     FORMAT_RANGE,
-    RHYTHM_NOTES,
     TWELVE_LEADS,
     UNIT_SCALE,
-    SynthECG,
-    beat_times,
-    ecg_signal,
-    multi_lead,
-    rhythm_signal,
     write_mat_record,
     write_record,
     write_reference_csv,

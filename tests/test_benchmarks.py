@@ -201,3 +201,42 @@ def test_training_curves_are_copied_or_kept_from_an_earlier_run(bench: ModuleTyp
     assert copied == {"se": "training_curves_se.png", "l": "training_curves_l.png", "x": None}
     assert (out / "training_curves_se.png").read_bytes() == b"png of this run"
     assert (out / "training_curves_l.png").read_bytes() == b"png of the run that trained the shipped weights"
+
+
+def test_ectopy_benchmark_reports_false_alarms_and_sensitivity(
+    setup: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = load_benchmark("ectopy")
+    out = tmp_path / "ectopy"
+    chosen = ["noisy-af-80-pvc-20", "clean-sinus-60-pvc-bigeminy", "clean-sinus-60-none"]
+    options = ["--trees", str(setup["trees"]), "--weights-se", str(setup["se"]), "--records", "1"]
+    options += ["--duration-s", "60", "--threads", "1", "--out", str(out), "--workdir", str(tmp_path / "records")]
+    assert bench.main([*options, "--only", *chosen]) == 0
+
+    results = json.loads((out / "ectopy.json").read_text(), parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
+    rows = results["scenarios"]
+    assert [row["name"] for row in rows] == sorted(chosen), "report order: clean before noisy, sinus before AF"
+    assert len(list((tmp_path / "records").glob("*.hea"))) == 3
+    by_name = {row["name"]: row for row in rows}
+    for row in rows:
+        assert set(row["methods"]) == {"trees", "se", "rr"}
+        assert all(entry["windows"] == 3 and entry["unreadable"] == 0 for entry in row["methods"].values())
+    none, bigeminy, af = (by_name[name] for name in ("clean-sinus-60-none", "clean-sinus-60-pvc-bigeminy", chosen[0]))
+    assert none["burden_measured"] == 0 and abs(bigeminy["burden_measured"] - 0.5) < 0.02
+    assert abs(af["burden_measured"] - 0.2) < 0.08
+    # The RR baseline is the real one: regular sinus is never AF, AF with PVCs always is.
+    assert none["methods"]["rr"]["fraction_af"] == 0 and af["methods"]["rr"]["fraction_af"] == 1
+    # The trees' features see the PVCs as abnormal beats and the sinus P waves.
+    assert abs(bigeminy["trees_features"]["normal_frac"] - 0.5) < 0.1
+    assert none["trees_features"]["p_present"] > 0.9 and af["trees_features"]["p_present"] < 0.5
+
+    markdown = (out / "ectopy.md").read_text()
+    assert "Synthetic signals, not patient data" in markdown
+    assert "## Clean signals" in markdown and "## Noisy signals" in markdown
+    assert "| sinus 60 bpm | PVC bigeminy | 50." in markdown
+    assert "### AF with PVCs: share of windows called AF (sensitivity)" in markdown
+    assert "Premature beats and AF alarms" in capsys.readouterr().out
+    assert not list(out.glob(".*.part")), "no temporary files left behind"
+
+    with pytest.raises(UsageError, match="matches no scenario"):
+        bench.main([*options, "--only", "sinus-45-*"])

@@ -14,7 +14,7 @@ from afdetect.cli import app
 from afdetect.detect.predictor import Predictor
 from afdetect.errors import EXIT_OK, EXIT_USAGE, ParameterError, RecordError, UsageError
 from afdetect.io.header import read_header
-from afdetect.io.synthetic import write_example_record
+from afdetect.io.synthetic_files import write_example_record
 from afdetect.rhythm.intervals import window_spans
 from afdetect.viz import record as review
 from afdetect.viz.plots import _ecg_paper, pyplot

@@ -430,7 +430,7 @@ def example(
 
     Example: afdetect example example && afdetect predict example -o -
     """
-    from afdetect.io.synthetic import write_example_record
+    from afdetect.io.synthetic_files import write_example_record
 
     def action() -> None:
         try:
