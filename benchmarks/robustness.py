@@ -1,25 +1,20 @@
 """Robustness of the rhythm trees to other recording devices: cross-validated AF accuracy under perturbations.
 
-How much record-level AF accuracy does the shipped default method (``--method trees``) lose when
-the recordings come from other devices or conditions? For each perturbation of
-:data:`PERTURBATIONS`, every CinC 2017 record's raw signal (mV at 300 Hz, as
-:func:`afdetect.io.signals.read_signal` reads it) is perturbed, then goes through prediction's own
-pipeline: windows on the record's grid (:func:`~afdetect.signal.windows.window_starts`,
-:func:`~afdetect.signal.windows.cut_windows`), conditioning (quality check, resampling to 128 Hz,
+How much record-level AF accuracy does the default method (``--method trees``) lose on recordings
+from other devices? For each of :data:`PERTURBATIONS`, every CinC 2017 record's raw signal (mV at
+300 Hz, :func:`afdetect.io.signals.read_signal`) is perturbed, then goes through prediction's
+pipeline: windows on the record's grid, conditioning (quality check, resampling to 128 Hz,
 0.5-40 Hz band-pass, z-normalisation: :func:`~afdetect.signal.windows.condition_chunks`), rhythm
-features and the trees (:class:`~afdetect.detect.trees.TreesScorer`, the stored calibration).
+features and the trees with their stored calibration (:class:`~afdetect.detect.trees.TreesScorer`).
 
-The trees are those of ``benchmarks/crossval.py``'s folds (``RUNS/trees/fold_K/best.json``): each
-record is scored only by the fold that tested it (:func:`crossval.check_test_folds` proves the test
-folds disjoint and complete) and called AF at that fold's stored threshold; nothing is fitted or
-chosen on perturbed data. Metrics are pooled over the folds as ``crossval.py`` pools them
-(:func:`crossval.pooled_metrics`): per window, and per record (AF when at least half of its windows
-are, :func:`afdetect.evaluate.metrics.record_metrics`). ``clean`` (no perturbation) is the
-reference of ΔF1 and always runs; its windows are the windows file's, to float16 rounding (the
-report gives the largest difference).
-
-Noise comes from a NumPy generator seeded by ``--seed`` and the perturbation's name, drawn over
-the records in the windows file's order, so every run draws the same.
+The trees are ``benchmarks/crossval.py``'s folds (``RUNS/trees/fold_K/best.json``): a record is
+scored only by the fold that tested it (:func:`crossval.check_test_folds` proves the test folds
+disjoint and complete), at that fold's stored threshold; nothing is fitted or chosen on perturbed
+data. Metrics are pooled over the folds as ``crossval.py`` pools them (:func:`crossval.pooled_metrics`;
+a record is AF when at least half of its windows are). ``clean`` is the reference of ΔF1 and always
+runs; its windows are the windows file's to float16 rounding (the report gives the largest difference).
+Noise comes from a generator seeded by ``--seed`` and the perturbation's name, drawn over the
+records in the windows file's order, so every run draws the same.
 
 Usage::
 
@@ -27,7 +22,7 @@ Usage::
         --data ../shared/data --out benchmarks/results/robustness
     python benchmarks/robustness.py --only inverted emg_10db    # and clean, the reference
 
-On 2 CPU cores: reading the 7,504 records once takes about 25 s, each perturbation about 50 s.
+On 2 CPU cores: reading the 7,504 records takes about 25 s, each perturbation 25-50 s.
 """
 
 from __future__ import annotations
@@ -51,9 +46,10 @@ from common import load_or_build_windows, pct, resample_signal, run_main
 from crossval import DEFAULT_DATA, DONE_MARKER, REPO, check_test_folds, fold_part, pooled_metrics
 
 from afdetect import __version__
-from afdetect.config import Preprocessing, window_samples
+from afdetect.config import RECORD_AF_FRACTION, Preprocessing, window_samples
 from afdetect.detect.predictor import Predictor
 from afdetect.errors import UsageError
+from afdetect.evaluate.metrics import record_scores
 from afdetect.evaluate.records import evaluate, select_split
 from afdetect.io.atomic import atomic_open, json_safe
 from afdetect.io.record import Record
@@ -92,14 +88,13 @@ def baseline_wander(
     rng: np.random.Generator,
     *,
     amplitude_mv: float,
-    n_sines: int = 2,
     band_hz: tuple[float, float] = (0.1, 0.5),
 ) -> tuple[np.ndarray, float]:
-    """Electrode motion and respiration: ``n_sines`` sines of ``amplitude_mv`` mV (peak) each, at
-    random frequencies in ``band_hz`` Hz and random phases, added."""
+    """Electrode motion and respiration: two sines of ``amplitude_mv`` mV (peak) each, at random
+    frequencies in ``band_hz`` Hz and random phases, added."""
     t = np.arange(len(x)) / fs
-    freqs = rng.uniform(*band_hz, size=(n_sines, 1))
-    phases = rng.uniform(0, 2 * np.pi, size=(n_sines, 1))
+    freqs = rng.uniform(*band_hz, size=(2, 1))
+    phases = rng.uniform(0, 2 * np.pi, size=(2, 1))
     wander = amplitude_mv * np.sin(2 * np.pi * freqs * t + phases).sum(axis=0)
     return (x + wander).astype(x.dtype), fs
 
@@ -157,14 +152,16 @@ def describe(perturbation: Perturbation) -> str:
     Example
     -------
     >>> describe(PERTURBATIONS["mains_50hz"])  # doctest: +ELLIPSIS
-    'Mains interference: a ``freq_hz`` Hz sine ... (freq_hz = 50.0, amplitude_mv = 0.1)'
+    'Mains interference: a ``freq_hz`` Hz sine ... (freq_hz = 50.0, amplitude_mv = 0.1).'
     """
     func = getattr(perturbation, "func", perturbation)
     summary = " ".join(((func.__doc__ or "").split("\n\n")[0]).split())
     parameters = inspect.signature(func).parameters.values()
     values = {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY}
     values.update(getattr(perturbation, "keywords", {}))
-    return summary + (" (" + ", ".join(f"{k} = {v}" for k, v in values.items()) + ")" if values else "")
+    return (
+        summary.rstrip(".") + (" (" + ", ".join(f"{k} = {v}" for k, v in values.items()) + ")" if values else "") + "."
+    )
 
 
 def noise_generator(seed: int, name: str) -> np.random.Generator:
@@ -177,14 +174,12 @@ def noise_generator(seed: int, name: str) -> np.random.Generator:
 
 @dataclass(frozen=True)
 class RawRecord:
-    """One record as read from disk."""
+    """One record as read from disk: sampling rate (Hz), the analysed lead (1-D float32 mV, invalid
+    samples NaN) and its reference labels."""
 
     fs: float
-    """Sampling rate (Hz)."""
     signal: np.ndarray
-    """The analysed lead, 1-D float32 mV (invalid samples NaN)."""
     labels: RecordLabels
-    """Its reference labels (window labeller)."""
 
 
 def read_records(ws: WindowSet, data_dir: Path) -> list[RawRecord]:
@@ -240,8 +235,7 @@ def perturbed_windows(
 def windows_file_difference(rebuilt: WindowSet, ws: WindowSet, rows: int = 1024) -> float | None:
     """Largest absolute difference between rebuilt windows and the windows file's (float16) ones;
     ``None`` when they are not the same windows (records, starts)."""
-    same = np.array_equal(rebuilt.record_index, ws.record_index) and np.array_equal(rebuilt.start_s, ws.start_s)
-    if not same:
+    if not (np.array_equal(rebuilt.record_index, ws.record_index) and np.array_equal(rebuilt.start_s, ws.start_s)):
         return None
     return max(
         float(np.abs(rebuilt.windows[i : i + rows] - np.asarray(ws.windows[i : i + rows], np.float32)).max())
@@ -254,12 +248,11 @@ def windows_file_difference(rebuilt: WindowSet, ws: WindowSet, rows: int = 1024)
 
 @dataclass(frozen=True)
 class Fold:
-    """One cross-validation fold's trees and the records it tested."""
+    """One cross-validation fold: its trees file, their predictor, the records it tested (a mask)."""
 
     path: Path
     predictor: Predictor
     test: np.ndarray
-    """Boolean mask over the windows file's records."""
 
 
 def load_folds(runs: Path, ws: WindowSet) -> list[Fold]:
@@ -290,10 +283,15 @@ def load_folds(runs: Path, ws: WindowSet) -> list[Fold]:
     return folds
 
 
-def score_folds(rebuilt: WindowSet, folds: Sequence[Fold]) -> dict[str, dict[str, float]]:
-    """Each fold's trees on its own test records of ``rebuilt`` at its own threshold, pooled."""
+def score_folds(rebuilt: WindowSet, folds: Sequence[Fold]) -> tuple[dict[str, dict[str, float]], np.ndarray]:
+    """Each fold's trees on its own test records of ``rebuilt`` at its own threshold: the pooled
+    metrics, and each record's call (1 AF, 0 not; -1 not scored: no readable labelled window)."""
     parts = [fold_part(evaluate(f.predictor, rebuilt, f.test), rebuilt, f.test) for f in folds]
-    return pooled_metrics(parts)
+    calls = np.full(len(rebuilt.records), -1, dtype=np.int8)
+    for part in parts:
+        fraction, _ = record_scores(part.local_index, part.p_af, part.threshold, len(part.record_truth))
+        calls[np.unique(rebuilt.record_index[part.window])] = fraction >= RECORD_AF_FRACTION
+    return pooled_metrics(parts), calls
 
 
 # --- report --------------------------------------------------------------------------------
@@ -303,8 +301,8 @@ def table_lines(perturbations: dict[str, Any]) -> list[str]:
     """The report's table: one row per perturbation, record then window level."""
     lines = [
         "| perturbation | records | record Se | record Sp | record PPV | record F1(AF) | record AUROC "
-        "| ΔF1 (points) | windows | window F1(AF) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| ΔF1 (points) | calls changed | windows | window F1(AF) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in perturbations.items():
         record, window, delta = row["record"], row["window"], row["delta_f1_points"]
@@ -314,6 +312,7 @@ def table_lines(perturbations: dict[str, Any]) -> list[str]:
             *(pct(record[m]) for m in ("sensitivity", "specificity", "ppv", "f1")),
             "–" if record["auroc"] is None else f"{record['auroc']:.3f}",
             "–" if delta is None else f"{delta:+.1f}",
+            str(row["calls_changed"]),
             str(window["n"]),
             pct(window["f1"]),
         ]
@@ -340,7 +339,8 @@ def markdown_report(results: dict[str, Any]) -> str:
         f"({thresholds}): nothing is fitted or chosen on perturbed data. Folds checked against the windows file "
         f"`{run['windows_file']}`. Pooled over the folds; a record is called AF when at least half of its "
         "windows are (windows the quality check refuses are left out, as in prediction). Noise seed "
-        f"{run['seed']}. ΔF1: record F1(AF) against `clean`.",
+        f"{run['seed']}. ΔF1: record F1(AF) against `clean`; calls changed: records called otherwise than under "
+        "`clean` (or no longer scored), in either direction.",
         "",
         *table_lines(results["perturbations"]),
         "",
@@ -368,12 +368,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--runs", type=Path, default=REPO / "runs" / "crossval", help="Runs folder of crossval.py (its trees/fold_K)."
     )
-    parser.add_argument(
-        "--windows",
-        type=Path,
-        default=REPO / "runs" / "cinc2017.npz",
-        help="CinC 2017 windows file the folds were trained on (built if missing).",
-    )
+    parser.add_argument("--windows", type=Path, default=REPO / "runs" / "cinc2017.npz", help="The folds' windows file.")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Folder holding cinc2017/ (the raw records).")
     parser.add_argument(
         "--out", type=Path, default=REPO / "benchmarks" / "results" / "robustness", help="Folder for the report."
@@ -395,21 +390,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def run_perturbations(
     args: argparse.Namespace, ws: WindowSet, folds: Sequence[Fold], raw: Sequence[RawRecord]
 ) -> tuple[dict[str, Any], float | None]:
-    """Every chosen perturbation's pooled metrics (with ΔF1 against ``clean``), and the largest
-    difference between ``clean``'s windows and the windows file's."""
+    """Every chosen perturbation's pooled metrics, ΔF1 and calls changed against ``clean``, and the
+    largest difference between ``clean``'s windows and the windows file's."""
     rows: dict[str, Any] = {}
-    difference = None
+    difference, reference = None, None
     for name in args.only:
         started = time.time()
         rebuilt = perturbed_windows(ws, raw, PERTURBATIONS[name], noise_generator(args.seed, name))
+        metrics, calls = score_folds(rebuilt, folds)
         if name == "clean":
-            difference = windows_file_difference(rebuilt, ws)
-        rows[name] = {"description": describe(PERTURBATIONS[name]), **score_folds(rebuilt, folds)}
-        rows[name]["delta_f1_points"] = 100 * (rows[name]["record"]["f1"] - rows["clean"]["record"]["f1"])
+            difference, reference = windows_file_difference(rebuilt, ws), calls
+        rows[name] = {"description": describe(PERTURBATIONS[name]), **metrics}
+        rows[name]["delta_f1_points"] = 100 * (metrics["record"]["f1"] - rows["clean"]["record"]["f1"])
+        rows[name]["calls_changed"] = int((calls != reference).sum())
         rows[name]["seconds"] = round(time.time() - started, 1)
-        print(
-            f"  {name}: record F1(AF) {pct(rows[name]['record']['f1'])}, {time.time() - started:.0f} s", file=sys.stderr
-        )
+        print(f"  {name}: record F1(AF) {pct(metrics['record']['f1'])}, {rows[name]['seconds']:.0f} s", file=sys.stderr)
     return rows, difference
 
 
@@ -448,9 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with atomic_open(args.out / "robustness.md") as handle:
         handle.write(markdown_report(results))
     print("\n".join(table_lines(results["perturbations"])))
-    print(
-        f"\nwrote {args.out / 'robustness.md'} and robustness.json ({results['run']['seconds']:.0f} s)", file=sys.stderr
-    )
+    print(f"\nwrote robustness.md and .json in {args.out} ({results['run']['seconds']:.0f} s)", file=sys.stderr)
     return 0
 
 

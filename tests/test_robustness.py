@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import ModuleType
 
@@ -12,7 +13,10 @@ from conftest import load_benchmark
 
 from afdetect.errors import UsageError
 from afdetect.io.find import find_records
-from afdetect.training.cache import windows_from_records
+from afdetect.models.trees import TreesRecipe, fit_trees, save_trees
+from afdetect.signal.features import FEATURE_NAMES
+from afdetect.training.cache import save_window_set, windows_from_records
+from afdetect.training.splits import split_records
 
 FS = 300.0
 
@@ -124,3 +128,31 @@ def test_a_runs_folder_without_trees_folds_is_refused(bench: ModuleType, tmp_pat
     argv = ["--runs", str(tmp_path), "--windows", str(windows_file), "--data", str(tmp_path), "--out", str(tmp_path)]
     with pytest.raises(UsageError, match="no finished trees fold"):
         bench.main(argv)
+
+
+def test_each_record_is_scored_by_its_own_fold_and_reported(
+    bench: ModuleType, tmp_path: Path, cinc_like_dir: Path
+) -> None:
+    """Two folds of tiny trees (what ``crossval.py`` leaves in ``RUNS/trees``) over the CinC-like records."""
+    ws = windows_from_records(find_records([cinc_like_dir]))
+    save_window_set(ws, tmp_path / "windows.npz")
+    features = np.random.default_rng(0).normal(size=(40, len(FEATURE_NAMES)))
+    booster = fit_trees(features, np.arange(40) % 4, TreesRecipe(n_trees=2, min_data_in_leaf=2))
+    for k in range(2):
+        split = split_records(ws.record_targets(), 0.15, 0.0, 0, 2, k)
+        training = {"folds": 2, "fold": k, "test_records": ws.records[split == 2].tolist()}
+        training["val_records"] = ws.records[split == 1].tolist()
+        fold = tmp_path / "runs" / "trees" / f"fold_{k}"
+        fold.mkdir(parents=True)
+        save_trees(fold / "best.json", booster, 0.3 + 0.1 * k, training)
+        (fold / "done.json").write_text(json.dumps({"recipe": {"folds": 2, "val_fraction": 0.15, "seed": 0}}))
+    out = tmp_path / "out"
+    argv = ["--runs", str(tmp_path / "runs"), "--windows", str(tmp_path / "windows.npz")]
+    assert bench.main([*argv, "--data", str(cinc_like_dir.parent), "--out", str(out), "--only", "gain_3"]) == 0
+    results = json.loads((out / "robustness.json").read_text())
+    assert results["run"]["thresholds"] == [0.3, 0.4]
+    assert list(results["perturbations"]) == ["clean", "gain_3"]
+    clean, gain = results["perturbations"]["clean"], results["perturbations"]["gain_3"]
+    assert (clean["record"]["n"], clean["window"]["n"]) == (len(ws.records), len(ws))
+    assert gain["record"] == clean["record"] and gain["calls_changed"] == 0, "z-normalisation undoes a gain"
+    assert "| `gain_3` | 8 |" in (out / "robustness.md").read_text()
