@@ -184,7 +184,7 @@ class RawRecord:
 
 def read_records(ws: WindowSet, data_dir: Path) -> list[RawRecord]:
     """The raw records of the windows file, in its order, read from ``data_dir/<source>/<name>``
-    (the lead ``afdetect preprocess`` chose: the first ECG lead)."""
+    (the lead ``afdetect preprocess`` chose: :func:`~afdetect.io.signals.select_lead`'s default)."""
     references: dict[Path, dict[str, str]] = {}
     raw = []
     for name in ws.records:
