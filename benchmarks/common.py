@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmark scripts (inputs, temporary folders, report formatting)."""
+"""Helpers shared by the benchmark scripts (inputs, resampling, temporary folders, report formatting)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import signal as sps
 
 from afdetect.config import LABEL_NAMES, UNREADABLE
 from afdetect.detect.predictor import Predictor
@@ -47,6 +48,29 @@ def load_crossval_windows(results: Path, windows: Path | None = None) -> tuple[d
     predictions = dict(np.load(results / "crossval_windows.npz"))
     path = windows or Path(json.loads((results / "crossval.json").read_text())["run"]["windows_file"])
     return predictions, load_window_set(path if path.is_absolute() else Path(__file__).resolve().parents[1] / path)
+
+
+def resample_signal(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
+    """Polyphase resampling of a 1-D signal (mV) from ``fs_in`` to ``fs_out`` Hz; NaN samples stay NaN.
+
+    Example
+    -------
+    >>> resample_signal(np.zeros(300), 300, 500).shape
+    (500,)
+    """
+    up, down = _ratio(fs_out, fs_in)
+    bad = np.isnan(x)
+    y = sps.resample_poly(np.where(bad, 0.0, x), up, down)
+    if bad.any():
+        source = np.minimum(np.round(np.arange(len(y)) * down / up).astype(int), len(x) - 1)
+        y[bad[source]] = np.nan
+    return y
+
+
+def _ratio(fs_out: float, fs_in: float) -> tuple[int, int]:
+    up, down = round(fs_out), round(fs_in)
+    g = math.gcd(up, down)
+    return up // g, down // g
 
 
 @contextlib.contextmanager

@@ -49,8 +49,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from common import load_or_build_windows, pct, run_main, scratch_dir, windows_called_af
-from scipy import signal as sps
+from common import load_or_build_windows, pct, resample_signal, run_main, scratch_dir, windows_called_af
 
 from afdetect import __version__
 from afdetect.config import AF_CLASS
@@ -386,29 +385,6 @@ def write_resampled_records(ws: WindowSet, mask: np.ndarray, data_dir: Path, fs_
         raise UsageError(None, "no test record to resample")
     write_reference_csv(folder, labels)
     return folder
-
-
-def resample_signal(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
-    """Polyphase resampling of a 1-D signal (mV) from ``fs_in`` to ``fs_out`` Hz; NaN samples stay NaN.
-
-    Example
-    -------
-    >>> resample_signal(np.zeros(300), 300, 500).shape
-    (500,)
-    """
-    up, down = _ratio(fs_out, fs_in)
-    bad = np.isnan(x)
-    y = sps.resample_poly(np.where(bad, 0.0, x), up, down)
-    if bad.any():
-        source = np.minimum(np.round(np.arange(len(y)) * down / up).astype(int), len(x) - 1)
-        y[bad[source]] = np.nan
-    return y
-
-
-def _ratio(fs_out: float, fs_in: float) -> tuple[int, int]:
-    up, down = round(fs_out), round(fs_in)
-    g = math.gcd(up, down)
-    return up // g, down // g
 
 
 def resampling_check(
