@@ -21,7 +21,7 @@ from afdetect.evaluate.records import evaluate
 from afdetect.models.registry import VARIANTS, create_model
 from afdetect.models.weights import default_weights, load_weights, save_weights
 from afdetect.signal.conditioning import bandpass, normalise
-from afdetect.signal.features import FEATURE_NAMES, rhythm_features
+from afdetect.signal.features import FEATURE_NAMES, FEATURES_VERSION, rhythm_features
 from afdetect.training.cache import WindowSet, load_window_set, save_window_set
 from afdetect.training.distributed import DistContext
 from afdetect.training.loop import Trainer, train
@@ -76,7 +76,11 @@ def fourclass_windows(tmp_path_factory: pytest.TempPathFactory) -> Path:
         end_s=np.asarray(starts, dtype=np.float32) + 30,
         records=np.asarray([name for name, _, _ in RECORDS]),
         record_labels=np.asarray([label for _, label, _ in RECORDS]),
-        provenance={"source": "tests/test_fourclass.py", "feature_names": list(FEATURE_NAMES)},
+        provenance={
+            "source": "tests/test_fourclass.py",
+            "feature_names": list(FEATURE_NAMES),
+            "features_version": FEATURES_VERSION,
+        },
         features=rhythm_features(x, MODEL_FS),
     )
     path = tmp_path_factory.mktemp("fourclass") / "windows.npz"

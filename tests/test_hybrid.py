@@ -18,7 +18,7 @@ from afdetect.models.ecgcnn import ECGCNN, ECGCNNConfig
 from afdetect.models.layers import FeatureScaling
 from afdetect.models.registry import VARIANTS, create_model, is_hybrid, model_config
 from afdetect.models.weights import default_weights, load_weights, save_weights
-from afdetect.signal.features import FEATURE_NAMES, rhythm_features
+from afdetect.signal.features import FEATURE_NAMES, FEATURES_VERSION, rhythm_features
 from afdetect.training.cache import load_window_set, save_window_set
 from afdetect.training.loop import train
 from afdetect.training.options import TrainConfig
@@ -32,7 +32,7 @@ def featured_windows(windows_file: Path, tmp_path_factory: pytest.TempPathFactor
     """The shared small windows file with its rhythm features cached (as ``preprocess`` writes them)."""
     ws = load_window_set(windows_file, mmap=False)
     ws.features = rhythm_features(np.asarray(ws.windows, dtype=np.float32), MODEL_FS)
-    ws.provenance = {**ws.provenance, "feature_names": list(FEATURE_NAMES)}
+    ws.provenance = {**ws.provenance, "feature_names": list(FEATURE_NAMES), "features_version": FEATURES_VERSION}
     path = tmp_path_factory.mktemp("featured") / "windows.npz"
     save_window_set(ws, path)
     return path
@@ -126,12 +126,19 @@ def test_train_hybrid_refuses_a_windows_file_without_features(windows_file: Path
 
 def test_train_hybrid_refuses_features_of_another_version(featured_windows: Path, tmp_path: Path) -> None:
     ws = load_window_set(featured_windows, mmap=False)
-    ws.provenance = {**ws.provenance, "feature_names": list(FEATURE_NAMES[:-1])}
-    ws.features = ws.features[:, :-1]
-    path = tmp_path / "old.npz"
-    save_window_set(ws, path)
-    with pytest.raises(UsageError, match="of another afdetect version"):
-        train(_config(path, tmp_path / "run"))
+    fewer = dataclasses.replace(
+        ws, provenance={**ws.provenance, "feature_names": list(FEATURE_NAMES[:-1])}, features=ws.features[:, :-1]
+    )
+    # The same names computed another way (a file from before FEATURES_VERSION, or another version).
+    unversioned = dataclasses.replace(
+        ws, provenance={k: v for k, v in ws.provenance.items() if k != "features_version"}
+    )
+    older = dataclasses.replace(ws, provenance={**ws.provenance, "features_version": FEATURES_VERSION - 1})
+    for name, stale in {"fewer": fewer, "unversioned": unversioned, "older": older}.items():
+        path = tmp_path / f"{name}.npz"
+        save_window_set(stale, path)
+        with pytest.raises(UsageError, match="of another afdetect version"):
+            train(_config(path, tmp_path / f"run_{name}"))
 
 
 def test_hybrid_weights_with_other_feature_names_are_refused(tmp_path: Path) -> None:

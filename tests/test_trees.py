@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -18,8 +19,9 @@ from afdetect.io.synthetic import ecg_signal
 from afdetect.models.files import sha256
 from afdetect.models.trees import default_trees, load_trees
 from afdetect.signal.conditioning import condition_windows
-from afdetect.signal.features import FEATURE_NAMES
+from afdetect.signal.features import FEATURE_NAMES, FEATURES_VERSION, rhythm_features
 from afdetect.training.cache import load_window_set
+from afdetect.training.trees import window_feature_matrix
 
 
 def conditioned(rhythm: str, seed: int) -> np.ndarray:
@@ -39,6 +41,7 @@ def test_trees_file_records_split_features_and_preprocessing(trees_file: Path, w
     _, meta = load_trees(trees_file)
     ws = load_window_set(windows_file)
     assert meta["feature_names"] == list(FEATURE_NAMES)
+    assert meta["features_version"] == FEATURES_VERSION
     assert meta["classes"] == list(CINC_CLASSES)
     assert meta["preprocessing"] == ws.preprocessing.to_dict()
     val, test = set(meta["training"]["val_records"]), set(meta["training"]["test_records"])
@@ -109,7 +112,20 @@ def test_shipped_trees_match_the_manifest_and_this_version():
     booster, meta = load_trees(path)
     assert meta["preprocessing"] == DEFAULT_PREPROCESSING.to_dict()
     assert booster.num_feature() == len(FEATURE_NAMES)
+    assert meta["features_version"] == FEATURES_VERSION  # trained on the features predict computes
     assert 0 < meta["threshold"] < 1
+
+
+def test_trees_train_on_cached_features_only_of_this_version(windows_file: Path):
+    ws = load_window_set(windows_file, mmap=False)
+    computed = rhythm_features(np.asarray(ws.windows, dtype=np.float32), ws.preprocessing.model_fs)
+    current = {"feature_names": list(FEATURE_NAMES), "features_version": FEATURES_VERSION}
+    marked = np.full_like(computed, 7.0)  # a cache that is not what this version computes
+    cached = dataclasses.replace(ws, features=marked, provenance={**ws.provenance, **current})
+    np.testing.assert_array_equal(window_feature_matrix(cached), marked)
+    for stale in ({**current, "features_version": FEATURES_VERSION - 1}, {"feature_names": list(FEATURE_NAMES)}):
+        older = dataclasses.replace(ws, features=marked, provenance={**ws.provenance, **stale})
+        np.testing.assert_allclose(window_feature_matrix(older), computed, equal_nan=True)
 
 
 def test_predict_method_trees_finds_the_af_of_the_example_record(tmp_path: Path):
@@ -149,3 +165,18 @@ def test_train_refuses_an_unknown_method(windows_file: Path, tmp_path: Path):
     assert result.returncode == 2
     assert "--method must be one of cnn, trees, got 'forest'" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_train_output_copy_keeps_a_manifest_beside_it_valid(trees_file: Path, tmp_path: Path):
+    from afdetect.cli.training import copy_output
+
+    listed, unlisted = tmp_path / "listed", tmp_path / "unlisted"
+    for folder in (listed, unlisted):
+        folder.mkdir()
+    (listed / "SHA256SUMS").write_text(f"{'0' * 64}  rhythm_trees.json\n{'1' * 64}  other.pt\n")
+    copy_output(trees_file, listed / "rhythm_trees.json")
+    assert (listed / "SHA256SUMS").read_text() == f"{sha256(trees_file)}  rhythm_trees.json\n{'1' * 64}  other.pt\n"
+    load_trees(listed / "rhythm_trees.json")  # verified against the manifest
+    copy_output(trees_file, unlisted / "mine.json")  # no manifest: none is made
+    assert (unlisted / "mine.json").read_bytes() == trees_file.read_bytes()
+    assert not (unlisted / "SHA256SUMS").exists()

@@ -43,6 +43,7 @@ from afdetect.cli.training import (
     CalibrateOnlyOption,
     ForceOption,
     calibrate_command,
+    copy_output,
     train_cnn_command,
     train_trees_command,
 )
@@ -149,11 +150,9 @@ def train(
 
     Example: afdetect train --data windows.npz --variant se --epochs 30 -o se.pt
     """
-    import shutil
-
     import torch
 
-    from afdetect.io.atomic import atomic_path, check_writable
+    from afdetect.io.atomic import check_writable
     from afdetect.training.distributed import is_main
     from afdetect.training.loop import train as run_training
 
@@ -174,9 +173,7 @@ def train(
         train_command = train_trees_command if config.method == "trees" else train_cnn_command
         best_file = train_command(config, threads)
         if output is not None:
-            with atomic_path(output) as tmp:
-                shutil.copyfile(best_file, tmp)
-            err.print(f"copied to {output}")
+            copy_output(best_file, output)
 
     run_action(action)
 

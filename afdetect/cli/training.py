@@ -82,3 +82,19 @@ def calibrate_command(weights: Path, data: Path, output: Path | None, force: boo
         f" threshold {summary['threshold_before']:.3f} → {summary['threshold']:.3f} (every AF call kept)",
         highlight=False,
     )
+
+
+def copy_output(best_file: Path, output: Path) -> None:
+    """Copy a run's best weights or trees to ``-o`` atomically, and set its digest in the
+    ``SHA256SUMS`` beside it when that lists the file (as for the shipped ``weights/``)."""
+    import shutil
+
+    from afdetect.io.atomic import atomic_path
+    from afdetect.models.files import update_manifest
+
+    with atomic_path(output) as tmp:
+        shutil.copyfile(best_file, tmp)
+    err.print(
+        f"copied to {output}"
+        + (f" (digest updated in {output.parent / 'SHA256SUMS'})" if update_manifest(output) else "")
+    )

@@ -12,6 +12,8 @@ A trees file is one JSON document (nothing is unpickled when it loads):
 ``model``           ``"rhythm_trees"``
 ``classes``         class names, in the order of the booster's outputs (:data:`~afdetect.config.CINC_CLASSES`)
 ``feature_names``   the feature columns the booster reads, in order
+``features_version`` how they were computed when it was trained
+                    (:data:`~afdetect.signal.features.FEATURES_VERSION`; absent before version 2)
 ``preprocessing``   the input it was trained on (:class:`~afdetect.config.Preprocessing`)
 ``threshold``       AF threshold on the calibrated ``p_af``, chosen on held-out windows
 ``calibration``     the Platt map from P(``A``) to ``p_af`` (:mod:`afdetect.models.calibration`;
@@ -36,7 +38,7 @@ from afdetect.errors import UsageError, check_range
 from afdetect.io.atomic import atomic_path
 from afdetect.models.calibration import IDENTITY, PlattCalibration
 from afdetect.models.files import WEIGHTS_DIR, verify_manifest
-from afdetect.signal.features import FEATURE_NAMES
+from afdetect.signal.features import FEATURE_NAMES, FEATURES_VERSION
 
 FORMAT = "afdetect-trees"
 FORMAT_VERSION = 2
@@ -132,6 +134,7 @@ def save_trees(
         "model": MODEL_NAME,
         "classes": list(CINC_CLASSES),
         "feature_names": list(FEATURE_NAMES),
+        "features_version": FEATURES_VERSION,
         "preprocessing": preprocessing.to_dict(),
         "threshold": float(threshold),
         "calibration": calibration.to_dict(),

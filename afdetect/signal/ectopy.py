@@ -28,6 +28,9 @@ PREMATURE: float = 0.85
 """An interval shorter than this fraction of the running median is premature ..."""
 PAUSE: float = 1.1
 """... and one longer than this multiple after it is its compensatory pause."""
+REGULAR: float = 0.15
+"""A premature interval between two intervals within this fraction of the running median is a
+premature beat that reset the rhythm (a PAC)."""
 OUTLIER: tuple[float, float] = (0.6, 1.6)
 """Intervals outside these multiples of the window's median are dropped as outliers."""
 LORENZ_CELL_S: float = 0.025
@@ -147,25 +150,38 @@ def running_median(rr: Rows, k: int = RUNNING_MEDIAN_BEATS) -> np.ndarray:
 
 
 def ectopic_intervals(rr: Rows) -> np.ndarray:
-    """Mask ``(n, width)`` of intervals that belong to an ectopic short-long pair or are outliers.
+    """Mask ``(n, width)`` of intervals that belong to an ectopic beat or are outliers.
 
-    A premature interval (below ``PREMATURE`` × the running median) followed by a
-    compensatory one (above ``PAUSE`` ×) marks both; intervals outside ``OUTLIER`` × the
-    window median are marked too. Padding is never marked.
+    Three patterns are marked:
+
+    * a premature interval (below ``PREMATURE`` × the running median) followed by a
+      compensatory one (above ``PAUSE`` ×), both: a PVC, or a PAC with a pause;
+    * a premature interval between two regular ones (within ``REGULAR`` of the running
+      median): a PAC that reset the sinus node, whose next interval is about one ordinary
+      cycle, so no pause follows; in AF, where successive intervals are independent, few short
+      intervals sit between two regular ones;
+    * intervals outside ``OUTLIER`` × the window median.
+
+    Padding is never marked.
 
     Example
     -------
-    >>> ectopic_intervals(Rows.from_list([np.array([0.8, 0.8, 0.5, 1.1, 0.8, 0.8, 0.8])])).astype(int).tolist()
-    [[0, 0, 1, 1, 0, 0, 0]]
+    >>> pvc = [0.8, 0.8, 0.5, 1.1, 0.8, 0.8, 0.8]  # premature, compensatory pause
+    >>> pac = [0.8, 0.8, 0.6, 0.84, 0.8, 0.8, 0.8]  # premature, reset: an ordinary cycle follows
+    >>> ectopic_intervals(Rows.from_list([np.array(pvc), np.array(pac)])).astype(int).tolist()
+    [[0, 0, 1, 1, 0, 0, 0], [0, 0, 1, 0, 0, 0, 0]]
     """
     v, valid = rr.values, rr.valid
     med = running_median(rr)
-    pair = (v[:, :-1] < PREMATURE * med[:, :-1]) & (v[:, 1:] > PAUSE * med[:, 1:]) & valid[:, 1:]
-    mask = np.zeros(v.shape, dtype=bool)
-    mask[:, :-1] |= pair
-    mask[:, 1:] |= pair
-    overall = row_median(rr)[:, None]
     with np.errstate(invalid="ignore"):
+        premature = (v < PREMATURE * med) & valid
+        regular = (np.abs(v - med) <= REGULAR * med) & valid
+        pair = premature[:, :-1] & (v[:, 1:] > PAUSE * med[:, 1:]) & valid[:, 1:]
+        mask = np.zeros(v.shape, dtype=bool)
+        mask[:, :-1] |= pair
+        mask[:, 1:] |= pair
+        mask[:, 1:-1] |= premature[:, 1:-1] & regular[:, :-2] & regular[:, 2:]
+        overall = row_median(rr)[:, None]
         return (mask | (v < OUTLIER[0] * overall) | (v > OUTLIER[1] * overall)) & valid
 
 

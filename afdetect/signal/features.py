@@ -364,6 +364,12 @@ def _snippet_span(fs: float) -> tuple[int, int]:
 FEATURE_NAMES: tuple[str, ...] = tuple(chunk_features(np.zeros((1, 3840)), [np.zeros(0, dtype=np.int64)]))
 """Names of the columns of :func:`rhythm_features`, in order."""
 
+FEATURES_VERSION: int = 2
+"""Version of how the features are computed, raised whenever a definition changes under the same
+names, so that features cached by ``preprocess`` under another version are computed again.
+2: ectopic intervals include premature beats that reset the rhythm (PACs,
+:func:`~afdetect.signal.ectopy.ectopic_intervals`); 1 (files without a version): before."""
+
 
 def rhythm_features(windows: np.ndarray, fs: float = MODEL_FS, chunk: int = CHUNK_WINDOWS) -> np.ndarray:
     """Rhythm and atrial-activity features of conditioned windows.

@@ -11,9 +11,11 @@ records      (r,) str              record names (``source/name``)
 record_labels (r,) str             record-level source label (``A``/``N``/``O``/``~`` or
                                    ``AF``/``non-AF`` from rhythm annotations)
 provenance   () str                JSON: preprocessing (:class:`~afdetect.config.Preprocessing`),
-                                   sources, counts, version, time, ``feature_names``
+                                   sources, counts, version, time, ``feature_names``,
+                                   ``features_version``
 features     (n, f) float32        rhythm features of each window (optional; columns
-                                   ``provenance["feature_names"]``, see
+                                   ``provenance["feature_names"]``, computed as
+                                   ``provenance["features_version"]`` says, see
                                    :mod:`afdetect.signal.features`), computed from the
                                    float32 windows before they are stored as float16
 
@@ -44,7 +46,7 @@ from afdetect.errors import AfdetectError, UsageError, internal_error
 from afdetect.io.atomic import atomic_path
 from afdetect.io.record import Record
 from afdetect.io.reference import record_af_truth, record_key
-from afdetect.signal.features import FEATURE_NAMES, rhythm_features
+from afdetect.signal.features import FEATURE_NAMES, FEATURES_VERSION, rhythm_features
 from afdetect.signal.windows import record_windows
 
 
@@ -70,6 +72,17 @@ class WindowSet:
         """The preprocessing the windows were made with (files before 0.2 stored its fields flat)."""
         return Preprocessing.from_dict(self.provenance.get("preprocessing", self.provenance))
 
+    @property
+    def has_current_features(self) -> bool:
+        """Whether the file caches the features this afdetect version computes (same names and
+        :data:`~afdetect.signal.features.FEATURES_VERSION`)."""
+        return (
+            self.features is not None
+            and self.provenance.get("feature_names") == list(FEATURE_NAMES)
+            and self.provenance.get("features_version") == FEATURES_VERSION
+            and self.features.shape[1] == len(FEATURE_NAMES)
+        )
+
     def cached_features(self, n_features: int, path: str | Path | None = None) -> np.ndarray:
         """The cached rhythm features ``(n, n_features)`` float32, for a model that takes them.
 
@@ -82,12 +95,12 @@ class WindowSet:
         rebuild = "; rebuild it with 'afdetect preprocess' for a hybrid model"
         if self.features is None:
             raise UsageError(path, f"windows file has no cached rhythm features{rebuild}")
-        names = self.provenance.get("feature_names")
-        if names != list(FEATURE_NAMES) or self.features.shape[1] != n_features:
+        if not self.has_current_features or self.features.shape[1] != n_features:
             raise UsageError(
                 path,
                 f"windows file holds {self.features.shape[1]} rhythm features of another afdetect version "
-                f"(this one has {len(FEATURE_NAMES)}, the model takes {n_features}){rebuild}",
+                f"(this one computes {len(FEATURE_NAMES)}, version {FEATURES_VERSION}; the model takes "
+                f"{n_features}){rebuild}",
             )
         return np.asarray(self.features, dtype=np.float32)
 
@@ -250,5 +263,6 @@ def windows_from_records(
         "records_skipped": skipped,
         "windows": len(labels),
         "feature_names": list(FEATURE_NAMES),
+        "features_version": FEATURES_VERSION,
     }
     return ws

@@ -21,7 +21,7 @@ from afdetect.errors import UsageError
 from afdetect.evaluate.metrics import binary_metrics, calibration_metrics, plateau_threshold, record_metrics
 from afdetect.models.calibration import PlattCalibration
 from afdetect.models.trees import DEFAULT_RECIPE, TreesRecipe, fit_trees, save_trees
-from afdetect.signal.features import FEATURE_NAMES, rhythm_features
+from afdetect.signal.features import rhythm_features
 from afdetect.training.cache import WindowSet
 from afdetect.training.options import TrainConfig
 from afdetect.training.splits import record_folds, split_records, split_summary
@@ -33,8 +33,9 @@ TREES_FILE_NAME = "best.json"
 
 def window_feature_matrix(ws: WindowSet) -> np.ndarray:
     """The windows' rhythm features: the windows file's cached copy when it has this
-    version's features, else computed from the (float16) windows."""
-    if ws.features is not None and ws.provenance.get("feature_names") == list(FEATURE_NAMES):
+    version's features (:attr:`~afdetect.training.cache.WindowSet.has_current_features`), else
+    computed from the (float16) windows."""
+    if ws.has_current_features:
         return np.asarray(ws.features, dtype=np.float32)
     return rhythm_features(np.asarray(ws.windows, dtype=np.float32), ws.preprocessing.model_fs)
 
