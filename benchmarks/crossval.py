@@ -100,7 +100,9 @@ from afdetect.evaluate.metrics import (
 from afdetect.evaluate.records import EvalResult, evaluate, four_class_calls, select_split
 from afdetect.io.atomic import atomic_open, atomic_path, json_safe
 from afdetect.models.files import sha256
+from afdetect.models.registry import is_hybrid
 from afdetect.signal import rr
+from afdetect.signal.features import FEATURES_VERSION
 from afdetect.training.cache import WindowSet, load_window_set, save_window_set
 from afdetect.training.loop import train
 from afdetect.training.options import TrainConfig
@@ -177,8 +179,9 @@ RECIPE_KEYS = (
 )
 """The :class:`~afdetect.training.loop.TrainConfig` fields a finished fold must share with the current options
 (``classes``: ECGCNN folds only; the trees always learn four)."""
-RECIPE_BEFORE: dict[str, Any] = {"classes": len(LABEL_NAMES)}
-"""What a fold trained before a recipe key existed had: ECGCNN learnt AF against the rest."""
+RECIPE_BEFORE: dict[str, Any] = {"classes": len(LABEL_NAMES), "features_version": 1}
+"""What a fold trained before a recipe key existed had: ECGCNN learnt AF against the rest, on
+features version 1."""
 
 
 # --- options -----------------------------------------------------------------------------
@@ -330,9 +333,13 @@ def fold_config(args: argparse.Namespace, variant: str, fold: int, data: Path) -
 
 def recipe(config: TrainConfig) -> dict[str, Any]:
     """The ``RECIPE_KEYS`` of a config as plain JSON types (tuples become lists, paths strings); the
-    trees' without ``classes`` (they learn four whatever ``--classes`` says)."""
+    trees' without ``classes`` (they learn four whatever ``--classes`` says). Folds that read the
+    rhythm features (the trees, the hybrids) add the ``features_version`` they were trained on:
+    a fold of other features is refused, not scored on this version's."""
     keys = [k for k in RECIPE_KEYS if not (k == "classes" and config.method == "trees")]
     plain = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items() if k in keys}
+    if config.method == "trees" or is_hybrid(config.variant):
+        plain["features_version"] = FEATURES_VERSION
     return json.loads(json.dumps(plain))
 
 

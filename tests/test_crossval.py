@@ -17,6 +17,7 @@ from afdetect.errors import EXIT_USAGE, UsageError
 from afdetect.evaluate.records import evaluate, select_split
 from afdetect.models.trees import load_trees
 from afdetect.models.weights import load_weights
+from afdetect.signal.features import FEATURES_VERSION
 from afdetect.training.cache import load_window_set
 from afdetect.training.options import TrainConfig
 from afdetect.training.splits import record_folds, split_records
@@ -260,3 +261,15 @@ def test_folds_from_before_the_classes_option_count_as_two_classes(crossval: Mod
     with pytest.raises(UsageError, match="classes: 2 there, 4 now"):
         crossval._check_recipe(tmp_path, before, crossval.recipe(TrainConfig(data=config.data, classes=4)))
     assert "classes" not in crossval.recipe(TrainConfig(data=config.data, method="trees"))
+
+
+def test_folds_that_read_the_features_must_have_this_features_version(crossval: ModuleType, tmp_path: Path) -> None:
+    data = tmp_path / "w.npz"
+    assert "features_version" not in crossval.recipe(TrainConfig(data=data))  # ECGCNN_SE reads no features
+    for config in (TrainConfig(data=data, method="trees"), TrainConfig(data=data, variant="se-rhythm")):
+        wanted = crossval.recipe(config)
+        assert wanted["features_version"] == FEATURES_VERSION
+        crossval._check_recipe(tmp_path, wanted, wanted)
+        before = {k: v for k, v in wanted.items() if k != "features_version"}  # a fold from before the key
+        with pytest.raises(UsageError, match=f"features_version: 1 there, {FEATURES_VERSION} now"):
+            crossval._check_recipe(tmp_path, before, wanted)
