@@ -41,7 +41,7 @@ def test_refuses_wrong_variant(tiny_weights: Path) -> None:
         load_weights(tiny_weights, "l")
     assert info.value.path == str(tiny_weights)
     with pytest.raises((ValueError, UsageError), match="unknown model"):
-        load_weights(tiny_weights, "resnet")
+        load_weights(tiny_weights, "resnet18")
 
 
 def test_refuses_missing_corrupt_and_foreign_files(tmp_path: Path, tiny_weights: Path) -> None:

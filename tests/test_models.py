@@ -139,12 +139,12 @@ def test_se_module_gates_channels() -> None:
 
 
 def test_registry_names_and_errors() -> None:
-    assert set(VARIANTS) == {"se", "l", "se-rhythm", "se-rhythm-head"}
+    assert set(VARIANTS) == {"se", "l", "se-rhythm", "se-rhythm-head", "resnet"}
     assert model_config("se") is MODEL_CONFIGS["ecgcnn_se"]
     assert model_config("ecgcnn_l").se_ratio is None
     assert model_config("se").se_ratio is not None
-    with pytest.raises(ValueError, match="unknown model 'resnet'"):
-        create_model("resnet")
+    with pytest.raises(ValueError, match="unknown model 'resnet18'"):
+        create_model("resnet18")
     with pytest.raises(ValueError, match="unknown model"):
         model_config("")
     with pytest.raises(TypeError):

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 
 from afdetect.config import AF_CLASS, INFERENCE_BATCH, MODEL_CLASSES, MODEL_FS
 from afdetect.detect.inference import predict_class_proba, predict_proba
 from afdetect.models.calibration import IDENTITY, PlattCalibration
-from afdetect.models.ecgcnn import ECGCNN
 from afdetect.signal.features import rhythm_features
 
 
@@ -35,7 +35,7 @@ class ModelScorer:
 
     def __init__(
         self,
-        model: ECGCNN,
+        model: nn.Module,
         batch_size: int = INFERENCE_BATCH,
         fs: float = MODEL_FS,
         calibration: PlattCalibration = IDENTITY,

@@ -16,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
+from torch import nn
 
 from afdetect.config import AF_CLASS
 from afdetect.errors import check_range
-from afdetect.models.ecgcnn import ECGCNN
 
 DEFAULT_THREADS: int = torch.get_num_threads()
 """torch's own intra-op thread count when afdetect was imported: one per physical core, or
@@ -61,7 +61,7 @@ def set_inference_threads(threads: int | None = None) -> int:
 
 
 def predict_logits(
-    model: ECGCNN, x: np.ndarray, batch_size: int = 256, features: np.ndarray | None = None
+    model: nn.Module, x: np.ndarray, batch_size: int = 256, features: np.ndarray | None = None
 ) -> torch.Tensor:
     """Class logits ``(n, n_classes)`` (on the CPU) for conditioned windows ``(n, samples)``.
 
@@ -91,7 +91,7 @@ def predict_logits(
 
 
 def predict_class_proba(
-    model: ECGCNN, x: np.ndarray, batch_size: int = 256, features: np.ndarray | None = None
+    model: nn.Module, x: np.ndarray, batch_size: int = 256, features: np.ndarray | None = None
 ) -> np.ndarray:
     """Class probabilities ``(n, n_classes)`` (softmax) for conditioned windows ``(n, samples)``
     (and their rhythm ``features``, for a hybrid)."""
@@ -99,7 +99,7 @@ def predict_class_proba(
 
 
 def predict_proba(
-    model: ECGCNN, x: np.ndarray, batch_size: int = 256, features: np.ndarray | None = None
+    model: nn.Module, x: np.ndarray, batch_size: int = 256, features: np.ndarray | None = None
 ) -> np.ndarray:
     """AF probability ``(n,)`` for conditioned windows ``(n, samples)`` (and their rhythm ``features``, for a
     hybrid): the softmax column :data:`~afdetect.config.AF_CLASS`, AF in both class lists a model may have."""

@@ -1,4 +1,4 @@
-"""Single-purpose layers that ECGCNN is composed of."""
+"""Single-purpose layers that the models (ECGCNN, SignalResNet) are composed of."""
 
 from __future__ import annotations
 
@@ -185,3 +185,36 @@ class RhythmEncoder(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Embedding ``(batch, size)`` of raw features ``(batch, n_features)`` (NaN allowed)."""
         return self.drop(self.act(self.linear(self.scaling(features))))
+
+
+class ResidualBlock1d(nn.Module):
+    """Two 1-D convolutions with batch norm and a skip path: ``relu(bn(conv(relu(bn(conv(x))))) + skip(x))``.
+
+    The first convolution has ``stride``; the skip path is a strided 1×1 convolution with batch
+    norm where the shape changes, else the identity.
+
+    Parameters
+    ----------
+    in_ch, out_ch : int
+        Input and output channels.
+    kernel : int
+        Convolution kernel (samples, odd).
+    stride : int
+        Stride of the first convolution (2 halves the time axis).
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> None:
+        super().__init__()
+        pad = kernel // 2
+        self.conv1 = nn.Conv1d(in_ch, out_ch, kernel, stride, pad, bias=False)
+        self.norm1 = nn.BatchNorm1d(out_ch)
+        self.conv2 = nn.Conv1d(out_ch, out_ch, kernel, 1, pad, bias=False)
+        self.norm2 = nn.BatchNorm1d(out_ch)
+        self.act = nn.ReLU()
+        self.skip: nn.Module = nn.Identity()
+        if stride != 1 or in_ch != out_ch:
+            self.skip = nn.Sequential(nn.Conv1d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm1d(out_ch))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.act(self.norm1(self.conv1(x)))
+        return self.act(self.norm2(self.conv2(h)) + self.skip(x))

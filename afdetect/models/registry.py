@@ -1,4 +1,4 @@
-"""Model registry: variants are named configs of one :class:`ECGCNN` class.
+"""Model registry: variants are named configs of a model class (ECGCNN, or SignalResNet).
 
 =====================  ==================  ==========================================================
 name                   CLI variant         what
@@ -8,6 +8,9 @@ ecgcnn_se              ``se``              ECGCNN_L + squeeze-and-excitation per
 ecgcnn_se_rhythm       ``se-rhythm``       hybrid: ECGCNN_SE + the window's rhythm features, joined
                                            to the LSTM latent (they condition every block's batch norm)
 ecgcnn_se_rhythm_head  ``se-rhythm-head``  hybrid: the rhythm features joined at the classifier head
+resnet1d               ``resnet``          a compact 1-D residual CNN over the signal alone
+                                           (:mod:`afdetect.models.resnet1d`), the CNN half of
+                                           ``--method blend``
 =====================  ==================  ==========================================================
 
 ``python -c "from afdetect.models import describe_models; print(describe_models())"``
@@ -16,20 +19,30 @@ prints the parameter counts.
 
 from __future__ import annotations
 
+from torch import nn
+
 from afdetect.models.ecgcnn import ECGCNN, ECGCNNConfig
+from afdetect.models.resnet1d import SignalResNet, SignalResNetConfig
 from afdetect.signal.features import FEATURE_NAMES
 
 RHYTHM_FEATURE_COUNT: int = len(FEATURE_NAMES)
 """Rhythm features per window the hybrids take. Hybrid weights store the feature names and are
 refused when they differ from this version's."""
 
-MODEL_CONFIGS: dict[str, ECGCNNConfig] = {
+ModelConfig = ECGCNNConfig | SignalResNetConfig
+"""A registered model's config; its type names the model class (:data:`ARCHITECTURES`)."""
+
+ARCHITECTURES: dict[type, type[nn.Module]] = {ECGCNNConfig: ECGCNN, SignalResNetConfig: SignalResNet}
+"""The model class each config type builds."""
+
+MODEL_CONFIGS: dict[str, ModelConfig] = {
     "ecgcnn_l": ECGCNNConfig(se_ratio=None),
     "ecgcnn_se": ECGCNNConfig(se_ratio=1 / 16),
     "ecgcnn_se_rhythm": ECGCNNConfig(se_ratio=1 / 16, rhythm_features=RHYTHM_FEATURE_COUNT, rhythm_placement="latent"),
     "ecgcnn_se_rhythm_head": ECGCNNConfig(
         se_ratio=1 / 16, rhythm_features=RHYTHM_FEATURE_COUNT, rhythm_placement="head"
     ),
+    "resnet1d": SignalResNetConfig(),
 }
 """Named variants. Both use compact widths (blocks 8-16-32-64-64, LSTM 64×2), a quarter of
 ECG-DualNet's smallest published size S (16-32-64-128-256, LSTM 128×2): on two CPU cores they
@@ -43,17 +56,18 @@ VARIANTS: dict[str, str] = {
     "se": "ecgcnn_se",
     "se-rhythm": "ecgcnn_se_rhythm",
     "se-rhythm-head": "ecgcnn_se_rhythm_head",
+    "resnet": "resnet1d",
 }
 """CLI variant name to registry name."""
 
 
-def create_model(name: str, **overrides: object) -> ECGCNN:
+def create_model(name: str, **overrides: object) -> nn.Module:
     """Build a registered model, optionally overriding config fields.
 
     Parameters
     ----------
     name : str
-        Registry name (``ecgcnn_l``, ``ecgcnn_se`` ...) or CLI variant (``l``, ``se``, ``se-rhythm`` ...).
+        Registry name (``ecgcnn_l``, ``ecgcnn_se`` ...) or CLI variant (``l``, ``se``, ``resnet`` ...).
     **overrides
         Config fields to change, e.g. ``channels=(8, 16)`` for a tiny test model.
 
@@ -63,11 +77,27 @@ def create_model(name: str, **overrides: object) -> ECGCNN:
     """
     config = model_config(name)
     if overrides:
-        config = ECGCNNConfig.from_dict({**config.to_dict(), **overrides})
-    return ECGCNN(config)
+        config = type(config).from_dict({**config.to_dict(), **overrides})
+    return build_model(config)
 
 
-def model_config(name: str) -> ECGCNNConfig:
+def build_model(config: ModelConfig) -> nn.Module:
+    """The model a config describes (an untrained instance of its :data:`ARCHITECTURES` class).
+
+    Example
+    -------
+    >>> type(build_model(SignalResNetConfig())).__name__
+    'SignalResNet'
+    """
+    return ARCHITECTURES[type(config)](config)
+
+
+def config_from_dict(name: str, data: dict) -> ModelConfig:
+    """The config stored as ``data`` (a weights file's ``model_config``) of registered model ``name``."""
+    return type(model_config(name)).from_dict(data)
+
+
+def model_config(name: str) -> ModelConfig:
     """Config of a registered model (registry name or CLI variant)."""
     key = VARIANTS.get(name, name)
     if key not in MODEL_CONFIGS:

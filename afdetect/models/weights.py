@@ -33,14 +33,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from afdetect.config import AF_CLASS, DEFAULT_PREPROCESSING, LABEL_NAMES, MODEL_CLASSES, Preprocessing
 from afdetect.errors import ParameterError, UsageError
 from afdetect.io.atomic import atomic_path
 from afdetect.models.calibration import IDENTITY, PlattCalibration
-from afdetect.models.ecgcnn import ECGCNN, ECGCNNConfig
 from afdetect.models.files import WEIGHTS_DIR, verify_manifest
-from afdetect.models.registry import VARIANTS, model_config
+from afdetect.models.registry import VARIANTS, build_model, config_from_dict, model_config
 
 FORMAT = "afdetect-weights"
 
@@ -67,7 +67,7 @@ def _registry_name(variant: str) -> str:
 
 def save_weights(
     path: str | Path,
-    model: ECGCNN,
+    model: nn.Module,
     name: str,
     threshold: float,
     training: dict[str, Any],
@@ -186,7 +186,7 @@ def _check_classes(path: Path, payload: dict[str, Any]) -> None:
         raise UsageError(path, f"class list of {len(classes)} names for a model of {outputs} outputs")
 
 
-def load_weights(path: str | Path, variant: str | None = None) -> tuple[ECGCNN, dict[str, Any]]:
+def load_weights(path: str | Path, variant: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Load a weights file into an eval-mode model.
 
     Parameters
@@ -199,8 +199,8 @@ def load_weights(path: str | Path, variant: str | None = None) -> tuple[ECGCNN, 
 
     Returns
     -------
-    model : ECGCNN
-        The model in eval mode, on the CPU.
+    model : torch.nn.Module
+        The model (an ECGCNN or a SignalResNet) in eval mode, on the CPU.
     meta : dict
         The file's other entries (threshold, preprocessing, training ...).
 
@@ -244,9 +244,9 @@ def load_weights(path: str | Path, variant: str | None = None) -> tuple[ECGCNN, 
     _check_feature_names(path, payload)
     _check_classes(path, payload)
     try:
-        model = ECGCNN(ECGCNNConfig.from_dict(payload["model_config"]))
+        model = build_model(config_from_dict(payload["model"], payload["model_config"]))
         model.load_state_dict(payload["state_dict"])
-    except (KeyError, TypeError, RuntimeError) as exc:
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0]
         raise UsageError(path, f"weights do not fit the model config ({first[:120]})") from None
     model.eval()
