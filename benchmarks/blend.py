@@ -1,27 +1,31 @@
-"""Does an average of two cross-validated methods beat both? (No threshold is chosen here.)
+"""Does the blend of two cross-validated methods beat both? (No threshold is chosen here.)
 
 Reads the per-window test-fold predictions of ``benchmarks/crossval.py``
-(``crossval_windows.npz``) and combines two methods by averaging their log-odds *relative to
-their own fold's threshold*::
+(``crossval_windows.npz``) and blends two methods exactly as ``--method blend`` does
+(:func:`afdetect.detect.blend.blend_class_probabilities`): each window's log-odds *relative to
+its method's own fold threshold*, averaged::
 
     z = ½ (logit p_a − logit t_a) + ½ (logit p_b − logit t_b),   AF when z ≥ 0
 
 Each threshold was chosen without the test fold, and the equal weights are fixed, so the blend
 is scored as honestly as its parts: nothing is fitted on the windows it is scored on. Reported:
 pooled window and record sensitivity, specificity, PPV, F1 and AUROC of both parts and of
-the blend (record rule of :func:`afdetect.evaluate.metrics.record_metrics`).
+the blend (record rule of :func:`afdetect.evaluate.metrics.record_metrics`), and the CinC
+challenge score F1(N, A, O) where both methods saved class probabilities (``class_p_<method>``).
 
 Usage::
 
-    python benchmarks/blend.py benchmarks/results/crossval_hybrid trees se-rhythm   # writes blend_<a>+<b>.md there
+    python benchmarks/blend.py benchmarks/results/crossval_blend trees resnet   # writes blend_<a>+<b>.md/.json there
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +34,9 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from common import crossval_results_parser, load_crossval_windows, pct, run_main  # noqa: E402
 
-from afdetect.evaluate.metrics import auroc, binary_metrics, record_metrics  # noqa: E402
+from afdetect.detect.blend import BLEND_THRESHOLD, blend_class_probabilities  # noqa: E402
+from afdetect.evaluate.metrics import auroc, binary_metrics, challenge_f1, record_metrics  # noqa: E402
+from afdetect.evaluate.records import four_class_calls  # noqa: E402
 from afdetect.io.atomic import atomic_open  # noqa: E402
 from afdetect.models.calibration import log_odds  # noqa: E402
 
@@ -40,16 +46,39 @@ def relative_log_odds(predictions: dict[str, np.ndarray], method: str) -> np.nda
     return log_odds(predictions[f"p_af_{method}"]) - log_odds(predictions[f"threshold_{method}"])
 
 
-def scores(z: np.ndarray, y: np.ndarray, record_index: np.ndarray, truth: np.ndarray) -> dict[str, dict]:
-    """Window and record metrics of calls ``z ≥ 0`` (AUROC ranks ``z``)."""
+def blend_predictions(predictions: dict[str, np.ndarray], methods: Sequence[str]) -> dict[str, np.ndarray]:
+    """The blend of ``methods`` as one more method of ``predictions``: its ``p_af`` and threshold
+    per window, and its ``class_p`` when every method has class probabilities."""
+    if all(f"class_p_{m}" in predictions for m in methods):
+        class_p = blend_class_probabilities(
+            [predictions[f"class_p_{m}"] for m in methods],
+            [predictions[f"p_af_{m}"] for m in methods],
+            [predictions[f"threshold_{m}"] for m in methods],
+        )
+        p_af, extra = class_p[:, 1], {"class_p": class_p}
+    else:
+        z = np.mean([relative_log_odds(predictions, m) for m in methods], axis=0)
+        p_af, extra = 1.0 / (1.0 + np.exp(-z)), {}
+    return {"p_af": p_af, "threshold": np.full(len(p_af), BLEND_THRESHOLD), **extra}
+
+
+def scores(
+    part: dict[str, np.ndarray], y: np.ndarray, record_index: np.ndarray, truth: np.ndarray, labels: np.ndarray
+) -> dict[str, Any]:
+    """Window and record metrics of one method's ``p_af`` at its thresholds, and its challenge score."""
+    z = log_odds(part["p_af"]) - log_odds(part["threshold"])
     p = 1.0 / (1.0 + np.exp(-z))  # threshold 0.5 on p is z >= 0
     window = binary_metrics(y, p, 0.5)
     window["auroc"] = auroc(y, p)
-    return {"window": window, "record": record_metrics(record_index, truth, p, 0.5)}
+    out: dict[str, Any] = {"window": window, "record": record_metrics(record_index, truth, p, 0.5)}
+    if "class_p" in part:
+        calls = four_class_calls(part["class_p"], record_index, p, 0.5, len(truth))
+        out["challenge"] = challenge_f1(labels, calls)
+    return out
 
 
 def markdown(results: dict[str, dict], source: str) -> str:
-    """``blend_<a>+<b>.md``: one table, window and record level."""
+    """``blend_<a>+<b>.md``: one table, window and record level, and the challenge scores."""
     lines = [
         "# Equal-weight blend of two cross-validated methods",
         "",
@@ -66,6 +95,11 @@ def markdown(results: dict[str, dict], source: str) -> str:
                 f"| {name} | {level} | {pct(m['sensitivity'])} | {pct(m['specificity'])} | {pct(m['ppv'])} "
                 f"| {pct(m['f1'])} | {m['auroc']:.3f} |"
             )
+    challenged = {name: entry["challenge"] for name, entry in results.items() if "challenge" in entry}
+    if challenged:
+        lines += ["", "| method | challenge F1(N, A, O) | F1 N | F1 A | F1 O |", "|---|---:|---:|---:|---:|"]
+        for name, c in challenged.items():
+            lines.append(f"| {name} | {pct(c['mean'])} | {pct(c['f1_N'])} | {pct(c['f1_A'])} | {pct(c['f1_O'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -81,13 +115,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     predictions, ws = load_crossval_windows(args.results, args.windows)
     index = predictions["window"]
     records, local = np.unique(ws.record_index[index], return_inverse=True)
-    y, truth = ws.labels[index], ws.record_targets()[records]
-    parts = {m: relative_log_odds(predictions, m) for m in (args.a, args.b)}
-    results = {m: scores(z, y, local, truth) for m, z in parts.items()}
-    results[f"{args.a} + {args.b}"] = scores(0.5 * (parts[args.a] + parts[args.b]), y, local, truth)
+    y, truth, labels = ws.labels[index], ws.record_targets()[records], ws.record_labels[records]
+    parts = {
+        m: {k: predictions[f"{k}_{m}"] for k in ("p_af", "threshold", "class_p") if f"{k}_{m}" in predictions}
+        for m in (args.a, args.b)
+    }
+    parts[f"{args.a} + {args.b}"] = blend_predictions(predictions, (args.a, args.b))
+    results = {name: scores(part, y, local, truth, labels) for name, part in parts.items()}
+    stem = args.results / f"blend_{args.a}+{args.b}"
     text = markdown(results, str(args.results / "crossval_windows.npz"))
-    with atomic_open(args.results / f"blend_{args.a}+{args.b}.md") as handle:
+    with atomic_open(stem.with_suffix(".md")) as handle:
         handle.write(text)
+    with atomic_open(stem.with_suffix(".json")) as handle:
+        json.dump(results, handle, indent=2)
     print(text)
     return 0
 

@@ -117,13 +117,14 @@ METHODS: dict[str, str] = {
     "l": "ECGCNN_L",
     "se-rhythm": "SE + rhythm (latent)",
     "se-rhythm-head": "SE + rhythm (head)",
+    "resnet": "Signal ResNet",
     "trees": "Rhythm trees",
     "rr": "RR baseline",
 }
 """Method key to display name (the trained methods and the RR-irregularity baseline)."""
-VARIANTS = ("se", "l", "trees", "se-rhythm", "se-rhythm-head")
+VARIANTS = ("se", "l", "trees", "se-rhythm", "se-rhythm-head", "resnet")
 """What can be trained per fold: the ECGCNN variants (the paper's two and the hybrids that also take
-the rhythm features) and the rhythm trees (``train --method trees``)."""
+the rhythm features), the signal-only ResNet and the rhythm trees (``train --method trees``)."""
 DEFAULT_VARIANTS = ("se", "l", "trees")
 """What is trained per fold unless ``--variants`` says otherwise."""
 METRICS = ("sensitivity", "specificity", "ppv", "f1", "accuracy", "auroc")
@@ -154,8 +155,10 @@ QUICK = {
     "threads": None,
     "max_windows": 300,
     "model_overrides": {"channels": (4, 8), "lstm_hidden": 8, "lstm_layers": 1},
+    "resnet_overrides": {"widths": (4, 8)},
 }
-"""Options of ``--quick`` (a tiny model: a few thousand parameters)."""
+"""Options of ``--quick`` (a tiny model: a few thousand parameters; ``resnet_overrides`` for the
+signal ResNet, ``model_overrides`` for the ECGCNN variants)."""
 
 DONE_MARKER = "done.json"
 WINDOWS_FILE = "crossval_windows.npz"
@@ -248,6 +251,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         if getattr(args, name) is None:
             setattr(args, name, preset[name])
     args.model_overrides = dict(QUICK["model_overrides"]) if args.quick else {}
+    args.resnet_overrides = dict(QUICK["resnet_overrides"]) if args.quick else {}
     suffix = "_quick" if args.quick else ""
     if args.runs is None:
         args.runs = REPO / "runs" / f"crossval{suffix}"
@@ -324,7 +328,7 @@ def fold_config(args: argparse.Namespace, variant: str, fold: int, data: Path) -
         seed=args.seed,
         patience=args.patience,
         device=args.device,
-        model_overrides=dict(args.model_overrides),
+        model_overrides=dict(args.resnet_overrides if variant == "resnet" else args.model_overrides),
         folds=args.folds,
         fold=fold,
         classes=args.classes,
@@ -435,6 +439,8 @@ class FoldPart:
     """``(R,)`` record-level truth."""
     window: np.ndarray
     """Index of each scored window in the windows file."""
+    class_p: np.ndarray | None = None
+    """CinC class probabilities ``(n, 4)`` of each scored window, for a method that gives them."""
 
 
 def fold_part(result: EvalResult, ws: WindowSet, mask: np.ndarray) -> FoldPart:
@@ -443,14 +449,17 @@ def fold_part(result: EvalResult, ws: WindowSet, mask: np.ndarray) -> FoldPart:
     records, local_index = np.unique(ws.record_index[idx], return_inverse=True)
     if len(idx) != len(result.y_true) or not np.array_equal(ws.labels[idx], result.y_true):
         raise RuntimeError("window order differs from afdetect.evaluate.records.evaluate's")
-    return FoldPart(result.y_true, result.p_af, result.threshold, local_index, ws.record_targets()[records], idx)
+    truth = ws.record_targets()[records]
+    return FoldPart(result.y_true, result.p_af, result.threshold, local_index, truth, idx, result.class_p)
 
 
 def window_predictions(parts: dict[str, list[FoldPart]]) -> dict[str, np.ndarray]:
     """Every method's test-fold ``p_af`` and threshold per window, for ``crossval_windows.npz``.
 
     ``window`` indexes the windows file, ``fold`` is the fold that tested it; then
-    ``p_af_<method>`` and ``threshold_<method>`` per method (the same windows for every method).
+    ``p_af_<method>`` and ``threshold_<method>`` per method (the same windows for every method),
+    and ``class_p_<method>`` ``(n, 4)`` for a method that gives CinC class probabilities
+    (:mod:`benchmarks.blend` averages them).
     """
     first = next(iter(parts.values()))
     out = {
@@ -462,6 +471,8 @@ def window_predictions(parts: dict[str, list[FoldPart]]) -> dict[str, np.ndarray
             raise RuntimeError(f"{key} was tested on other windows than {next(iter(parts))}")
         out[f"p_af_{key}"] = np.concatenate([part.p_af for part in folds])
         out[f"threshold_{key}"] = np.concatenate([np.full(len(part.p_af), part.threshold) for part in folds])
+        if all(part.class_p is not None for part in folds):
+            out[f"class_p_{key}"] = np.concatenate([part.class_p for part in folds])
     return out
 
 

@@ -71,8 +71,15 @@ from afdetect.viz.plots import plot_confusion, plot_roc_curves
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = Path(os.environ.get("AFDETECT_DATA", REPO.parent / "shared" / "data"))
 
-METHODS: dict[str, str] = {"se": "ECGCNN_SE", "l": "ECGCNN_L", "trees": "Rhythm trees", "rr": "RR baseline"}
-"""Method key to display name (the three shipped model files and the RR-irregularity baseline)."""
+METHODS: dict[str, str] = {
+    "se": "ECGCNN_SE",
+    "l": "ECGCNN_L",
+    "resnet": "Signal ResNet",
+    "trees": "Rhythm trees",
+    "blend": "Blend (trees + ResNet)",
+    "rr": "RR baseline",
+}
+"""Method key to display name (the shipped model files, their blend and the RR-irregularity baseline)."""
 METRICS = ("accuracy", "f1", "sensitivity", "specificity", "ppv", "auroc")
 CI_METRICS = ("f1", "sensitivity", "specificity", "auroc")
 LEVELS = ("window", "record")
@@ -104,6 +111,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--weights-se", type=Path, default=REPO / "weights" / "ecgcnn_se.pt", help="ECGCNN_SE weights.")
     parser.add_argument("--weights-l", type=Path, default=REPO / "weights" / "ecgcnn_l.pt", help="ECGCNN_L weights.")
     parser.add_argument("--trees", type=Path, default=REPO / "weights" / "rhythm_trees.json", help="Rhythm trees file.")
+    parser.add_argument(
+        "--resnet", type=Path, default=REPO / "weights" / "resnet1d.pt", help="Signal ResNet weights (also blended)."
+    )
     parser.add_argument(
         "--windows",
         type=Path,
@@ -137,9 +147,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 # --- inputs -------------------------------------------------------------------------------
 
 
-def load_predictors(weights_se: Path, weights_l: Path, trees: Path) -> dict[str, Predictor]:
-    """ECGCNN_SE, ECGCNN_L, the rhythm trees and the RR baseline; the three model files must share
-    their test records.
+def load_predictors(weights_se: Path, weights_l: Path, trees: Path, resnet: Path) -> dict[str, Predictor]:
+    """ECGCNN_SE, ECGCNN_L, the signal ResNet, the rhythm trees, their blend and the RR baseline; the
+    four model files must share their test records.
 
     Raises
     ------
@@ -149,11 +159,14 @@ def load_predictors(weights_se: Path, weights_l: Path, trees: Path) -> dict[str,
     predictors = {
         "se": Predictor.from_weights(weights_se, variant="se"),
         "l": Predictor.from_weights(weights_l, variant="l"),
+        "resnet": Predictor.from_weights(resnet, variant="resnet"),
         "trees": Predictor.from_trees(trees),
+        "blend": Predictor.from_blend(trees, resnet),
         "rr": Predictor.rr_baseline(),
     }
-    tests = {v: set(predictors[v].meta.get("training", {}).get("test_records", [])) for v in ("se", "l", "trees")}
-    for key, path in (("l", weights_l), ("trees", trees)):
+    files = {"l": weights_l, "resnet": resnet, "trees": trees}
+    tests = {v: set(predictors[v].meta.get("training", {}).get("test_records", [])) for v in ("se", *files)}
+    for key, path in files.items():
         if tests[key] != tests["se"]:
             raise UsageError(
                 path,
@@ -733,7 +746,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.time()
     set_inference_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    predictors = load_predictors(args.weights_se, args.weights_l, args.trees)
+    predictors = load_predictors(args.weights_se, args.weights_l, args.trees, args.resnet)
     ws = load_or_build_windows(args.windows, args.data)
     mask = select_test_records(ws, predictors["se"].meta, args.max_records, args.seed)
     listed = len(predictors["se"].meta["training"]["test_records"])
@@ -754,7 +767,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "methods": {
             "se": {"weights": _shown(args.weights_se), "sha256": sha256(args.weights_se)[:16]},
             "l": {"weights": _shown(args.weights_l), "sha256": sha256(args.weights_l)[:16]},
+            "resnet": {"weights": _shown(args.resnet), "sha256": sha256(args.resnet)[:16]},
             "trees": {"weights": _shown(args.trees), "sha256": sha256(args.trees)[:16]},
+            "blend": {
+                "weights": f"{_shown(args.trees)} + {_shown(args.resnet)}",
+                "sha256": f"{sha256(args.trees)[:8]}+{sha256(args.resnet)[:8]}",
+            },
             "rr": {"weights": "(none: afdetect.signal.beats)", "sha256": "–"},
         },
     }

@@ -212,9 +212,14 @@ def read_command(record: Path) -> list[str]:
 
 
 def imports_command(method: str = "cnn") -> list[str]:
-    """A fresh interpreter importing what ``afdetect predict --method METHOD`` imports (torch only for cnn)."""
-    scorer = {"cnn": "afdetect.detect.cnn", "trees": "afdetect.detect.trees"}[method]
-    return [sys.executable, "-c", f"import afdetect.detect.predictor, {scorer}"]
+    """A fresh interpreter importing what ``afdetect predict --method METHOD`` imports (torch only for
+    the methods that run a CNN)."""
+    scorers = {
+        "cnn": "afdetect.detect.cnn",
+        "trees": "afdetect.detect.trees",
+        "blend": "afdetect.detect.cnn, afdetect.detect.trees, afdetect.detect.blend",
+    }
+    return [sys.executable, "-c", f"import afdetect.detect.predictor, {scorers[method]}"]
 
 
 def profile_predict(record: Path, weights: Path, threads: int | None = None, top: int = 25, method: str = "cnn") -> str:
@@ -254,9 +259,12 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns 1 when a run failed (or a target failed with --strict)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hours", type=float, nargs="+", default=[10.0, 24.0], help="record lengths (h)")
-    parser.add_argument("--method", choices=("cnn", "trees"), default="cnn", help="predict --method measured")
+    parser.add_argument("--method", choices=("cnn", "trees", "blend"), default="cnn", help="predict --method measured")
     parser.add_argument(
-        "--weights", type=Path, default=None, help="weights or trees file (default: the shipped one of --method)"
+        "--weights",
+        type=Path,
+        default=None,
+        help="weights or trees file (default: the shipped one of --method; blend: the CNN it blends)",
     )
     parser.add_argument("--workdir", type=Path, default=None, help="keep records here (reused when present)")
     parser.add_argument("--threads", type=int, default=None, help="pass --threads to afdetect predict")
@@ -273,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     from afdetect.models.weights import default_weights
     from afdetect.signal.windows import window_starts
 
-    weights = args.weights or (default_trees() if args.method == "trees" else default_weights("se"))
+    shipped = {"trees": default_trees, "blend": lambda: default_weights("resnet")}
+    weights = args.weights or shipped.get(args.method, lambda: default_weights("se"))()
     if not weights.is_file():
         print(f"error: weights file {weights} not found; pass --weights FILE", file=sys.stderr)
         return 2

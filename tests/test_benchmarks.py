@@ -49,6 +49,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for variant, calibration in (("se", IDENTITY), ("l", PlattCalibration(0.5, 0.1))):
         model = create_model(variant, **TINY_MODEL)
         save_weights(root / f"{variant}.pt", model, variant, 0.5, training, calibration=calibration)
+    resnet = create_model("resnet", widths=(4, 8), n_classes=4)
+    save_weights(root / "resnet.pt", resnet, "resnet", 0.5, training)
     features = np.random.default_rng(0).normal(size=(40, len(FEATURE_NAMES)))
     booster = fit_trees(features, np.arange(40) % 4, TreesRecipe(n_trees=2, min_data_in_leaf=2))
     save_trees(root / "trees.json", booster, 0.5, training)
@@ -60,6 +62,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "se": root / "se.pt",
         "l": root / "l.pt",
         "trees": root / "trees.json",
+        "resnet": root / "resnet.pt",
         "curves": curves,
     }
 
@@ -70,6 +73,7 @@ def _argv(setup: dict[str, Path], out: Path, **extra: str) -> list[str]:
         "--weights-se": str(setup["se"]),
         "--weights-l": str(setup["l"]),
         "--trees": str(setup["trees"]),
+        "--resnet": str(setup["resnet"]),
         "--windows": str(root / "windows.npz"),
         "--data": str(setup["data"]),
         "--out": str(out),
@@ -92,7 +96,7 @@ def test_quick_run_writes_every_result(
     results = json.loads((out / "results.json").read_text(), parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
     cinc = results["cinc2017_test"]
     assert cinc["records"] == len(CINC_NAMES) and cinc["af_records"] == 2
-    assert set(cinc["methods"]) == {"se", "l", "trees", "rr"}
+    assert set(cinc["methods"]) == {"se", "l", "resnet", "trees", "blend", "rr"}
     for entry in cinc["methods"].values():
         assert set(entry["ci"]) == {"window", "record"}
         low, high = entry["ci"]["window"]["sensitivity"]
@@ -119,7 +123,7 @@ def test_quick_run_writes_every_result(
             assert m["mean_abs_dp"] < 0.1, "resampling should barely move the probabilities"
 
     rows = results["synthetic"]["rows"]
-    assert len(rows) == 2 * 3 * 4  # rhythms × rates × methods
+    assert len(rows) == 2 * 3 * 6  # rhythms × rates × methods
     assert {(r["rhythm"], r["hr_bpm"]) for r in rows} == {(r, b) for r in ("sinus", "af") for b in (45, 70, 130)}
     assert all(r["windows"] > 0 for r in rows)
 
@@ -143,7 +147,7 @@ def test_weights_with_different_test_records_are_refused(bench: ModuleType, setu
     training = {"val_records": [], "test_records": ["cinc2017/S0"]}
     save_weights(other, create_model("l", **TINY_MODEL), "l", 0.5, training)
     with pytest.raises(UsageError, match="test records differ"):
-        bench.load_predictors(setup["se"], other, setup["trees"])
+        bench.load_predictors(setup["se"], other, setup["trees"], setup["resnet"])
 
 
 def test_bootstrap_resamples_records_not_windows(bench: ModuleType) -> None:

@@ -44,11 +44,13 @@ T = TypeVar("T")
 
 METHOD_HELP = (
     "Default: trees, or cnn when --variant or .pt --weights are given."
-    " cnn: the ECGCNN weights; rr: the classical RR-irregularity baseline (R peaks + COSEn/turning"
-    f" points/heart rate; no weights, default threshold {RR_THRESHOLD}; --weights then only gives eval's --split"
-    " records);"
+    " cnn: CNN weights (ECGCNN or the signal ResNet); rr: the classical RR-irregularity baseline"
+    f" (R peaks + COSEn/turning points/heart rate; no weights, default threshold {RR_THRESHOLD};"
+    " --weights then only gives eval's --split records);"
     " trees: gradient-boosted trees on rhythm and atrial-activity features (--weights: a trees file,"
-    " default the shipped one)."
+    " default the shipped one);"
+    " blend: the shipped trees and a four-class CNN averaged in log-odds relative to their own thresholds"
+    " (--weights: the CNN, default the shipped signal ResNet)."
 )
 
 
@@ -62,7 +64,7 @@ WeightsOption = Annotated[
 VariantOption = Annotated[
     str | None,
     typer.Option(
-        help="ECGCNN variant se, l, se-rhythm or se-rhythm-head (implies --method cnn): the shipped weights to"
+        help="CNN variant se, l, se-rhythm, se-rhythm-head or resnet (implies --method cnn): the shipped weights to"
         " use (se when --method cnn names none), or the one --weights must hold."
     ),
 ]
@@ -80,7 +82,7 @@ ThresholdOption = Annotated[float | None, typer.Option(help="AF threshold on p_a
 ThreadsOption = Annotated[int | None, typer.Option(help="CPU threads to use (default: one per core).")]
 
 
-MethodOption = Annotated[str | None, typer.Option(metavar="cnn|rr|trees", help=METHOD_HELP)]
+MethodOption = Annotated[str | None, typer.Option(metavar="cnn|rr|trees|blend", help=METHOD_HELP)]
 
 
 JobsOption = Annotated[
@@ -350,8 +352,9 @@ def report_left_out(left_out: list[dict[str, str]], limit: int = ERRORS_SHOWN) -
 
 
 def use_threads(method: str, threads: int | None) -> None:
-    """Set the CNN's scoring threads (``--threads``); other methods import no torch, the value is only checked."""
-    if method == "cnn":
+    """Set the CNN's scoring threads (``--threads``) for the methods that run one (``cnn``, ``blend``);
+    the others import no torch, the value is only checked."""
+    if method in ("cnn", "blend"):
         from afdetect.detect.inference import set_inference_threads
 
         set_inference_threads(threads)

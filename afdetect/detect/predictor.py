@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 
 from afdetect import __version__
-from afdetect.config import DEFAULT_PREPROCESSING, LABEL_NAMES, RR_THRESHOLD, UNREADABLE, Preprocessing
+from afdetect.config import CINC_CLASSES, DEFAULT_PREPROCESSING, LABEL_NAMES, RR_THRESHOLD, UNREADABLE, Preprocessing
 from afdetect.detect.rows import WINDOW_COLUMNS, WindowRows
-from afdetect.errors import ParameterError, check_range
+from afdetect.errors import ParameterError, UsageError, check_range
 from afdetect.io.header import RecordInfo
 from afdetect.io.record import Record
 from afdetect.models.files import sha256
@@ -32,9 +32,12 @@ from afdetect.signal.windows import DEFAULT_CHUNK_WINDOWS, WindowBatch, prefetch
 __all__ = ["METHODS", "WINDOW_COLUMNS", "Predictor", "Scorer"]
 
 
-METHODS = ("cnn", "rr", "trees")
-"""Window scorers ``--method`` chooses from: the ECGCNN model, the RR-irregularity baseline, or the
-gradient-boosted trees on rhythm features."""
+METHODS = ("cnn", "rr", "trees", "blend")
+BLEND_CNN = "resnet"
+"""The CNN variant whose shipped weights ``--method blend`` averages with the shipped trees."""
+"""Window scorers ``--method`` chooses from: a CNN (ECGCNN or the signal ResNet), the RR-irregularity
+baseline, the gradient-boosted trees on rhythm features, or the blend of the trees and the signal
+ResNet (:mod:`afdetect.detect.blend`)."""
 
 
 DEFAULT_METHOD = "trees"
@@ -144,6 +147,43 @@ class Predictor:
         return cls._from_model_file(scorer, meta, threshold, path)
 
     @classmethod
+    def from_blend(
+        cls, trees: str | Path | None = None, cnn: str | Path | None = None, *, threshold: float | None = None
+    ) -> Predictor:
+        """The blend of the rhythm trees and a four-class CNN (default: the shipped trees and signal ResNet).
+
+        Example
+        -------
+        >>> Predictor.from_blend().meta["members"]  # doctest: +SKIP
+        ['rhythm_trees', 'resnet1d']
+        """
+        from afdetect.detect.blend import BLEND_THRESHOLD, BlendScorer
+        from afdetect.models.weights import default_weights
+
+        members = [cls.from_trees(trees), cls.from_weights(default_weights(BLEND_CNN) if cnn is None else cnn)]
+        for member in members[1:]:
+            differences = members[0].preprocessing.differences(member.preprocessing)
+            if differences:
+                raise UsageError(
+                    member.source, f"made for other preprocessing than the trees ({'; '.join(differences)})"
+                )
+            if tuple(getattr(member.scorer, "classes", ())) != CINC_CLASSES:
+                raise UsageError(member.source, f"a blend needs a CNN of the CinC classes {', '.join(CINC_CLASSES)}")
+        meta = {
+            "model": "blend",
+            "method": "blend",
+            "members": [str(member.meta.get("model", "")) for member in members],
+            "member_thresholds": [float(member.threshold) for member in members],
+            "weights_sha256": "+".join(sha256(member.source) for member in members if member.source),
+            "threshold": BLEND_THRESHOLD,
+            "training": members[0].meta.get("training", {}),
+        }
+        if threshold is not None:
+            check_range("threshold", threshold, 0, 1, low_open=True, high_open=True)
+        scorer = BlendScorer([(member.scorer, member.threshold) for member in members])
+        return cls(scorer, BLEND_THRESHOLD if threshold is None else threshold, meta, members[0].preprocessing)
+
+    @classmethod
     def _from_model_file(cls, scorer: Scorer, meta: dict, threshold: float | None, source: Path) -> Predictor:
         """A predictor of a loaded model file: its threshold unless ``threshold`` is given, its preprocessing."""
         if threshold is not None:
@@ -160,9 +200,10 @@ class Predictor:
         variant: str | None = None,
         threshold: float | None = None,
     ) -> Predictor:
-        """The predictor of a ``--method``: ``cnn`` (ECGCNN weights), ``rr`` (the baseline) or
-        ``trees`` (``weights`` is then a trees file; default the shipped one); ``None`` chooses
-        by :func:`resolve_method`.
+        """The predictor of a ``--method``: ``cnn`` (CNN weights), ``rr`` (the baseline),
+        ``trees`` (``weights`` is then a trees file; default the shipped one) or ``blend`` (the
+        shipped trees with the four-class CNN ``weights``, default the shipped signal ResNet);
+        ``None`` chooses by :func:`resolve_method`.
 
         With ``rr``, ``weights`` (optional) only supplies the record split for ``eval --split``.
         """
@@ -173,6 +214,8 @@ class Predictor:
             return cls.rr_baseline(threshold=threshold, split_from=weights)
         if method == "trees":
             return cls.from_trees(weights, threshold=threshold)
+        if method == "blend":
+            return cls.from_blend(cnn=weights, threshold=threshold)
         raise ParameterError(f"{{method}} must be one of {', '.join(METHODS)}, got {method!r}")
 
     def provenance(self) -> dict[str, Any]:
@@ -186,7 +229,7 @@ class Predictor:
         return {
             "afdetect_version": __version__,
             "model": str(self.meta.get("model", "")),
-            "weights_sha256": None if self.source is None else sha256(self.source),
+            "weights_sha256": self.meta.get("weights_sha256") if self.source is None else sha256(self.source),
             "threshold": float(self.threshold),
         }
 
