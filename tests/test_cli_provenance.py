@@ -30,7 +30,7 @@ def test_version_names_the_package_and_the_shipped_weights() -> None:
     lines = stdout.splitlines()
     assert lines[0] == f"afdetect {__version__}"
     digests = shipped_digests()
-    assert set(digests) == {"ecgcnn_se.pt", "ecgcnn_l.pt", "rhythm_trees.json"}
+    assert set(digests) == {"ecgcnn_se.pt", "ecgcnn_l.pt", "resnet1d.pt", "rhythm_trees.json"}
     for name, digest in digests.items():
         assert f"  {name}  sha256 {digest[:12]}" in lines
 

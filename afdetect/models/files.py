@@ -45,7 +45,7 @@ def shipped_digests() -> dict[str, str]:
     Example
     -------
     >>> sorted(shipped_digests())
-    ['ecgcnn_l.pt', 'ecgcnn_se.pt', 'rhythm_trees.json']
+    ['ecgcnn_l.pt', 'ecgcnn_se.pt', 'resnet1d.pt', 'rhythm_trees.json']
     """
     manifest = WEIGHTS_DIR / MANIFEST
     if not manifest.is_file():
