@@ -411,8 +411,8 @@ def test_weights_of_another_variant(corpus: dict[str, Path], tmp_path: Path) -> 
     assert (out.code, out.error_lines) == (
         2,
         [
-            "error: --variant: unknown model 'zz'; expected one of l, se, se-rhythm, se-rhythm-head, "
-            "ecgcnn_l, ecgcnn_se, ecgcnn_se_rhythm, ecgcnn_se_rhythm_head"
+            "error: --variant: unknown model 'zz'; expected one of l, se, se-rhythm, se-rhythm-head, resnet, "
+            "ecgcnn_l, ecgcnn_se, ecgcnn_se_rhythm, ecgcnn_se_rhythm_head, resnet1d"
         ],
     )
 
