@@ -182,6 +182,8 @@ RECIPE_KEYS = (
 )
 """The :class:`~afdetect.training.loop.TrainConfig` fields a finished fold must share with the current options
 (``classes``: ECGCNN folds only; the trees always learn four)."""
+CNN_ONLY_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "patience", "augment_p", "model_overrides", "classes")
+"""Recipe keys the trees do not read (:func:`afdetect.training.trees.train_trees`)."""
 RECIPE_BEFORE: dict[str, Any] = {"classes": len(LABEL_NAMES), "features_version": 1}
 """What a fold trained before a recipe key existed had: ECGCNN learnt AF against the rest, on
 features version 1."""
@@ -337,10 +339,11 @@ def fold_config(args: argparse.Namespace, variant: str, fold: int, data: Path) -
 
 def recipe(config: TrainConfig) -> dict[str, Any]:
     """The ``RECIPE_KEYS`` of a config as plain JSON types (tuples become lists, paths strings); the
-    trees' without ``classes`` (they learn four whatever ``--classes`` says). Folds that read the
+    trees' without the :data:`CNN_ONLY_KEYS` (they learn four classes whatever ``--classes`` says, and
+    no epochs or batches), so trees folds serve runs of any CNN recipe. Folds that read the
     rhythm features (the trees, the hybrids) add the ``features_version`` they were trained on:
     a fold of other features is refused, not scored on this version's."""
-    keys = [k for k in RECIPE_KEYS if not (k == "classes" and config.method == "trees")]
+    keys = [k for k in RECIPE_KEYS if not (config.method == "trees" and k in CNN_ONLY_KEYS)]
     plain = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items() if k in keys}
     if config.method == "trees" or is_hybrid(config.variant):
         plain["features_version"] = FEATURES_VERSION

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
@@ -261,6 +262,17 @@ def test_folds_from_before_the_classes_option_count_as_two_classes(crossval: Mod
     with pytest.raises(UsageError, match="classes: 2 there, 4 now"):
         crossval._check_recipe(tmp_path, before, crossval.recipe(TrainConfig(data=config.data, classes=4)))
     assert "classes" not in crossval.recipe(TrainConfig(data=config.data, method="trees"))
+
+
+def test_trees_folds_serve_runs_of_any_cnn_recipe(crossval: ModuleType, tmp_path: Path) -> None:
+    # the trees read no epochs, batches or classes: a trees fold trained beside 50-epoch CNNs is
+    # reused by a run whose CNNs train 40 epochs on four classes; its split keys still count
+    trees = TrainConfig(data=tmp_path / "w.npz", method="trees")
+    stored = crossval.recipe(trees)
+    assert not set(stored) & set(crossval.CNN_ONLY_KEYS)
+    crossval._check_recipe(tmp_path, {**stored, "epochs": 50}, crossval.recipe(replace(trees, epochs=40, classes=4)))
+    with pytest.raises(UsageError, match="seed: 0 there, 1 now"):
+        crossval._check_recipe(tmp_path, stored, crossval.recipe(replace(trees, seed=1)))
 
 
 def test_folds_that_read_the_features_must_have_this_features_version(crossval: ModuleType, tmp_path: Path) -> None:
