@@ -15,9 +15,11 @@ from afdetect.detect.blend import BLEND_THRESHOLD, BlendScorer, blend_class_prob
 from afdetect.detect.predictor import Predictor
 from afdetect.errors import EXIT_OK, EXIT_USAGE, UsageError
 from afdetect.models.calibration import log_odds
+from afdetect.models.files import sha256
 from afdetect.models.layers import ResidualBlock1d
 from afdetect.models.registry import build_model, config_from_dict, create_model, model_config
 from afdetect.models.resnet1d import SignalResNet, SignalResNetConfig
+from afdetect.models.trees import default_trees
 from afdetect.models.weights import load_weights, save_weights
 from afdetect.training.cache import load_window_set
 from afdetect.training.loop import train
@@ -157,5 +159,7 @@ def test_cli_predict_method_blend(trees_file: Path, resnet_run: Path, sinus_reco
     assert result.exit_code == EXIT_OK, result.stderr
     header, *rows = result.stdout.splitlines()
     assert header.startswith("record,") and rows
+    digests = "+".join(sha256(path)[:12] for path in (default_trees(), resnet_run))
+    assert f"model blend, weights sha256 {digests}, AF threshold 0.500" in result.stderr
     bad = runner.invoke(app, ["predict", str(sinus_record), "--method", "blend", "--weights", str(tmp_path / "no.pt")])
     assert bad.exit_code == EXIT_USAGE and "no.pt" in bad.stderr

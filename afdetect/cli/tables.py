@@ -133,9 +133,10 @@ def burden_totals(summaries: list[dict]) -> dict[str, Any]:
 
 
 def provenance_line(provenance: dict[str, Any]) -> str:
-    """One stderr line naming the model, its weights' digest and the AF threshold used."""
+    """One stderr line naming the model, its weights' digest (each member's, ``+``-joined, for a
+    blend) and the AF threshold used."""
     digest = provenance.get("weights_sha256")
-    weights = f", weights sha256 {digest[:12]}" if digest else ""
+    weights = f", weights sha256 {'+'.join(part[:12] for part in digest.split('+'))}" if digest else ""
     return (
         f"model {provenance['model']}{weights}, AF threshold {provenance['threshold']:.3f}"
         f" (afdetect {provenance['afdetect_version']})"

@@ -17,6 +17,7 @@ class probabilities, scaled to share ``1 − p_af``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -72,8 +73,13 @@ class BlendScorer:
 
     def class_probabilities(self, x: np.ndarray) -> np.ndarray:
         """``(n, 4)``: the blend's ``p_af`` in the AF column, the members' shares of the other classes
-        in the rest (:func:`blend_class_probabilities`)."""
-        member_p = [scorer.class_probabilities(x) for scorer, _ in self.members]
+        in the rest (:func:`blend_class_probabilities`).
+
+        The members score on threads of their own, at once: the trees' features are NumPy and the
+        CNN is torch, both of which release the GIL, so on two cores the CNN runs beside the
+        features instead of after them."""
+        with ThreadPoolExecutor(len(self.members), thread_name_prefix="afdetect-blend") as pool:
+            member_p = list(pool.map(lambda member: member[0].class_probabilities(x), self.members))
         p_af = [scorer.af_probability(p) for (scorer, _), p in zip(self.members, member_p, strict=True)]
         return blend_class_probabilities(member_p, p_af, [threshold for _, threshold in self.members])
 
