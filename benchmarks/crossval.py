@@ -120,8 +120,10 @@ METHODS: dict[str, str] = {
     "resnet": "Signal ResNet",
     "trees": "Rhythm trees",
     "rr": "RR baseline",
+    "blend": "Blend (trees + ResNet)",
 }
-"""Method key to display name (the trained methods and the RR-irregularity baseline)."""
+"""Method key to display name (the trained methods, the RR-irregularity baseline, and the blend of
+trees and signal ResNet that ``blend.py`` and ``robustness.py --method blend`` score from their folds)."""
 VARIANTS = ("se", "l", "trees", "se-rhythm", "se-rhythm-head", "resnet")
 """What can be trained per fold: the ECGCNN variants (the paper's two and the hybrids that also take
 the rhythm features), the signal-only ResNet and the rhythm trees (``train --method trees``)."""

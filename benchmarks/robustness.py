@@ -1,13 +1,16 @@
-"""Robustness of the rhythm trees to other recording devices: cross-validated AF accuracy under perturbations.
+"""Robustness of a detector to other recording devices: cross-validated AF accuracy under perturbations.
 
-How much record-level AF accuracy does the default method (``--method trees``) lose on recordings
+How much record-level AF accuracy does a method (``--method trees``, the default; ``resnet``, the
+signal ResNet; ``blend``, the two blended as ``afdetect predict --method blend`` does) lose on recordings
 from other devices? For each of :data:`PERTURBATIONS`, every CinC 2017 record's raw signal (mV at
 300 Hz, :func:`afdetect.io.signals.read_signal`) is perturbed, then goes through prediction's
 pipeline: windows on the record's grid, conditioning (quality check, resampling to 128 Hz,
 0.5-40 Hz band-pass, z-normalisation: :func:`~afdetect.signal.windows.condition_chunks`), rhythm
-features and the trees with their stored calibration (:class:`~afdetect.detect.trees.TreesScorer`).
+features and the trees with their stored calibration (:class:`~afdetect.detect.trees.TreesScorer`),
+or the ResNet, or both.
 
-The trees are ``benchmarks/crossval.py``'s folds (``RUNS/trees/fold_K/best.json``): a record is
+The models are ``benchmarks/crossval.py``'s folds (``RUNS/trees/fold_K/best.json``,
+``RUNS/resnet/fold_K/best.pt``): a record is
 scored only by the fold that tested it (:func:`crossval.check_test_folds` proves the test folds
 disjoint and complete), at that fold's stored threshold; nothing is fitted or chosen on perturbed
 data. Metrics are pooled over the folds as ``crossval.py`` pools them (:func:`crossval.pooled_metrics`;
@@ -28,22 +31,20 @@ On 2 CPU cores: reading the 7,504 records takes about 25 s, each perturbation 25
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import shlex
 import sys
 import time
-import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import load_or_build_windows, pct, resample_signal, run_main
+from common import load_or_build_windows, pct, run_main
 from crossval import DEFAULT_DATA, DONE_MARKER, REPO, check_test_folds, fold_part, pooled_metrics
+from perturbations import PERTURBATIONS, Perturbation, describe, noise_generator
 
 from afdetect import __version__
 from afdetect.config import RECORD_AF_FRACTION, Preprocessing, window_samples
@@ -55,119 +56,17 @@ from afdetect.io.atomic import atomic_open, json_safe
 from afdetect.io.record import Record
 from afdetect.io.reference import RecordLabels
 from afdetect.io.signals import read_signal
-from afdetect.signal.filters import filtfilt_bandpass
 from afdetect.signal.windows import RawChunk, condition_chunks, cut_windows, window_starts
 from afdetect.training.cache import WindowSet
 from afdetect.training.trees import TREES_FILE_NAME
 
-Perturbation = Callable[[np.ndarray, float, np.random.Generator], tuple[np.ndarray, float]]
-"""Maps a raw record (1-D float32 mV), its sampling rate (Hz) and a generator to the perturbed
-record and its sampling rate."""
-
-# --- perturbations -------------------------------------------------------------------------
-
-
-def clean(x: np.ndarray, fs: float, rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """No perturbation: the record as CinC 2017's handheld device recorded it (the reference)."""
-    return x, fs
-
-
-def device_rate(x: np.ndarray, fs: float, rng: np.random.Generator, *, fs_out: float) -> tuple[np.ndarray, float]:
-    """A device sampling at ``fs_out`` Hz: polyphase resampling (``scipy.signal.resample_poly``)."""
-    return resample_signal(x, fs, fs_out).astype(x.dtype), float(fs_out)
-
-
-def inverted(x: np.ndarray, fs: float, rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """Reversed polarity (electrodes swapped, a hand-held device held the other way round): ×-1."""
-    return -x, fs
-
-
-def baseline_wander(
-    x: np.ndarray,
-    fs: float,
-    rng: np.random.Generator,
-    *,
-    amplitude_mv: float,
-    band_hz: tuple[float, float] = (0.1, 0.5),
-) -> tuple[np.ndarray, float]:
-    """Electrode motion and respiration: two sines of ``amplitude_mv`` mV (peak) each, at random
-    frequencies in ``band_hz`` Hz and random phases, added."""
-    t = np.arange(len(x)) / fs
-    freqs = rng.uniform(*band_hz, size=(2, 1))
-    phases = rng.uniform(0, 2 * np.pi, size=(2, 1))
-    wander = amplitude_mv * np.sin(2 * np.pi * freqs * t + phases).sum(axis=0)
-    return (x + wander).astype(x.dtype), fs
-
-
-def muscle_noise(
-    x: np.ndarray, fs: float, rng: np.random.Generator, *, snr_db: float, band_hz: tuple[float, float] = (20.0, 150.0)
-) -> tuple[np.ndarray, float]:
-    """Muscle (EMG) noise: Gaussian noise band-passed to ``band_hz`` Hz (upper edge at most 0.45 ``fs``),
-    its power ``snr_db`` dB below the record's (its variance, mV²)."""
-    noise = filtfilt_bandpass(rng.standard_normal(len(x)), (band_hz[0], min(band_hz[1], 0.45 * fs)), fs)
-    power = np.nanvar(x) / 10 ** (snr_db / 10)
-    return (x + noise * np.sqrt(power / noise.var())).astype(x.dtype), fs
-
-
-def mains(
-    x: np.ndarray, fs: float, rng: np.random.Generator, *, freq_hz: float, amplitude_mv: float = 0.1
-) -> tuple[np.ndarray, float]:
-    """Mains interference: a ``freq_hz`` Hz sine of ``amplitude_mv`` mV (peak) at a random phase, added."""
-    t = np.arange(len(x)) / fs
-    return (x + amplitude_mv * np.sin(2 * np.pi * freq_hz * t + rng.uniform(0, 2 * np.pi))).astype(x.dtype), fs
-
-
-def quantised(x: np.ndarray, fs: float, rng: np.random.Generator, *, step_mv: float) -> tuple[np.ndarray, float]:
-    """A coarse ADC: every sample rounded to a multiple of ``step_mv`` mV."""
-    return (np.round(x / step_mv) * step_mv).astype(x.dtype), fs
-
-
-def scaled(x: np.ndarray, fs: float, rng: np.random.Generator, *, gain: float) -> tuple[np.ndarray, float]:
-    """Another amplifier gain: the signal times ``gain`` (z-normalisation should undo it)."""
-    return (x * gain).astype(x.dtype), fs
-
-
-PERTURBATIONS: dict[str, Perturbation] = {
-    "clean": clean,
-    "rate_128hz": partial(device_rate, fs_out=128),
-    "rate_250hz": partial(device_rate, fs_out=250),
-    "rate_500hz": partial(device_rate, fs_out=500),
-    "rate_1000hz": partial(device_rate, fs_out=1000),
-    "inverted": inverted,
-    "wander_2x0.5mv": partial(baseline_wander, amplitude_mv=0.5),
-    "emg_20db": partial(muscle_noise, snr_db=20.0),
-    "emg_10db": partial(muscle_noise, snr_db=10.0),
-    "mains_50hz": partial(mains, freq_hz=50.0),
-    "mains_60hz": partial(mains, freq_hz=60.0),
-    "adc_20uv": partial(quantised, step_mv=0.02),
-    "gain_0.3": partial(scaled, gain=0.3),
-    "gain_3": partial(scaled, gain=3.0),
+METHOD_FILES: dict[str, tuple[tuple[str, str], ...]] = {
+    "trees": (("trees", TREES_FILE_NAME),),
+    "resnet": (("resnet", "best.pt"),),
+    "blend": (("trees", TREES_FILE_NAME), ("resnet", "best.pt")),
 }
-"""The benchmark's perturbations, in report order; ``clean`` first (the reference)."""
-
-
-def describe(perturbation: Perturbation) -> str:
-    """The perturbation's meaning: its function's docstring summary and its parameters' values.
-
-    Example
-    -------
-    >>> describe(PERTURBATIONS["mains_50hz"])  # doctest: +ELLIPSIS
-    'Mains interference: a ``freq_hz`` Hz sine ... (freq_hz = 50.0, amplitude_mv = 0.1).'
-    """
-    func = getattr(perturbation, "func", perturbation)
-    summary = " ".join(((func.__doc__ or "").split("\n\n")[0]).split())
-    parameters = inspect.signature(func).parameters.values()
-    values = {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY}
-    values.update(getattr(perturbation, "keywords", {}))
-    return (
-        summary.rstrip(".") + (" (" + ", ".join(f"{k} = {v}" for k, v in values.items()) + ")" if values else "") + "."
-    )
-
-
-def noise_generator(seed: int, name: str) -> np.random.Generator:
-    """The generator of one perturbation: seeded by ``seed`` and the perturbation's name (not its order)."""
-    return np.random.default_rng([seed, zlib.crc32(name.encode())])
-
+"""The fold files each method reads: (crossval variant folder, file name), in the blend's member order."""
+METHOD_NAMES = {"trees": "rhythm trees", "resnet": "signal ResNet", "blend": "blend of trees and signal ResNet"}
 
 # --- records and windows -------------------------------------------------------------------
 
@@ -248,39 +147,46 @@ def windows_file_difference(rebuilt: WindowSet, ws: WindowSet, rows: int = 1024)
 
 @dataclass(frozen=True)
 class Fold:
-    """One cross-validation fold: its trees file, their predictor, the records it tested (a mask)."""
+    """One cross-validation fold: its model files, their predictor, the records it tested (a mask)."""
 
-    path: Path
+    paths: tuple[Path, ...]
     predictor: Predictor
     test: np.ndarray
 
 
-def load_folds(runs: Path, ws: WindowSet) -> list[Fold]:
-    """The trees folds of a ``crossval.py`` runs folder, proven to test every record exactly once.
+def load_folds(runs: Path, ws: WindowSet, method: str = "trees") -> list[Fold]:
+    """The folds of ``method`` in a ``crossval.py`` runs folder, proven to test every record exactly once.
 
     Raises
     ------
     UsageError
-        When ``RUNS/trees`` holds no finished fold, lacks one, or its test folds are not the
-        windows file's folds.
+        When a variant folder the method reads (``RUNS/trees``, ``RUNS/resnet``) holds no finished
+        fold, lacks one, or its test folds are not the windows file's folds.
     """
-    folder = runs / "trees"
-    marker = folder / "fold_0" / DONE_MARKER
-    if not marker.is_file():
-        raise UsageError(
-            folder, "holds no finished trees fold (fold_0/done.json): run 'benchmarks/crossval.py --variants trees'"
-        )
-    recipe = json.loads(marker.read_text())["recipe"]
+    for variant, _ in METHOD_FILES[method]:
+        if not (runs / variant / "fold_0" / DONE_MARKER).is_file():
+            command = f"benchmarks/crossval.py --variants {variant}"
+            raise UsageError(runs / variant, f"holds no finished {variant} fold (fold_0/done.json): run '{command}'")
+    first = runs / METHOD_FILES[method][0][0] / "fold_0" / DONE_MARKER
+    recipe = json.loads(first.read_text())["recipe"]
     folds = []
     for k in range(recipe["folds"]):
-        path = folder / f"fold_{k}" / TREES_FILE_NAME
-        if not path.is_file():
-            raise UsageError(path, f"missing: fold {k} of {recipe['folds']} is not trained")
-        predictor = Predictor.for_method("trees", weights=path)
-        folds.append(Fold(path, predictor, select_split(ws, "test", predictor.meta)))
+        paths = tuple(runs / variant / f"fold_{k}" / name for variant, name in METHOD_FILES[method])
+        for path in paths:
+            if not path.is_file():
+                raise UsageError(path, f"missing: fold {k} of {recipe['folds']} is not trained")
+        predictor = fold_predictor(method, paths)
+        folds.append(Fold(paths, predictor, select_split(ws, "test", predictor.meta)))
     recipe_args = argparse.Namespace(folds=len(folds), val_fraction=recipe["val_fraction"], seed=recipe["seed"])
-    check_test_folds(ws, {"trees": [f.test for f in folds]}, {"trees": [f.predictor.meta for f in folds]}, recipe_args)
+    check_test_folds(ws, {method: [f.test for f in folds]}, {method: [f.predictor.meta for f in folds]}, recipe_args)
     return folds
+
+
+def fold_predictor(method: str, paths: tuple[Path, ...]) -> Predictor:
+    """The predictor of one fold's model files (``METHOD_FILES[method]``, in order)."""
+    if method == "blend":
+        return Predictor.from_blend(*paths)
+    return Predictor.for_method("trees" if method == "trees" else "cnn", weights=paths[0])
 
 
 def score_folds(rebuilt: WindowSet, folds: Sequence[Fold]) -> tuple[dict[str, dict[str, float]], np.ndarray]:
@@ -326,15 +232,15 @@ def markdown_report(results: dict[str, Any]) -> str:
     thresholds = ", ".join(f"fold {k}: {t:.3f}" for k, t in enumerate(run["thresholds"]))
     difference = run["clean_windows_max_difference"]
     lines = [
-        "# Robustness of the rhythm trees to other recording devices",
+        f"# Robustness of the {METHOD_NAMES[run['method']]} to other recording devices",
         "",
         f"Generated by `{run['command']}` on {run['created']} (afdetect {run['afdetect_version']}, "
         f"{run['seconds']:.0f} s).",
         "",
         f"Every CinC 2017 record (`{run['data']}`) is perturbed in its raw form (mV at its own rate), then goes "
         "through prediction's pipeline (windows, resampling to 128 Hz, 0.5-40 Hz band-pass, z-normalisation, rhythm "
-        f"features) and is scored by the rhythm trees of the {len(run['folds'])} cross-validation folds in "
-        f"`{run['runs']}/trees/` (`benchmarks/crossval.py`), each fold's trees only on the records that fold "
+        f"features) and is scored by the {METHOD_NAMES[run['method']]} of the {len(run['folds'])} cross-validation "
+        f"folds in `{run['runs']}/` (`benchmarks/crossval.py`), each fold's model only on the records that fold "
         "tested, each at the threshold stored in its fold file "
         f"({thresholds}): nothing is fitted or chosen on perturbed data. Folds checked against the windows file "
         f"`{run['windows_file']}`. Pooled over the folds; a record is called AF when at least half of its "
@@ -347,7 +253,7 @@ def markdown_report(results: dict[str, Any]) -> str:
         "`clean`'s windows are the windows file's "
         + (
             "to within float16 rounding (largest difference "
-            f"{difference:.4f}; the trees here score the float32 windows)."
+            f"{difference:.4f}; the models here score the float32 windows)."
             if difference is not None
             else "**not**: they differ in number or position."
         ),
@@ -367,6 +273,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--runs", type=Path, default=REPO / "runs" / "crossval", help="Runs folder of crossval.py (its trees/fold_K)."
+    )
+    parser.add_argument(
+        "--method", choices=list(METHOD_FILES), default="trees", help="Detector measured (default: the trees)."
     )
     parser.add_argument("--windows", type=Path, default=REPO / "runs" / "cinc2017.npz", help="The folds' windows file.")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Folder holding cinc2017/ (the raw records).")
@@ -414,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.time()
     ws = load_or_build_windows(args.windows, args.data)
-    folds = load_folds(args.runs, ws)
+    folds = load_folds(args.runs, ws, args.method)
     print(f"reading {len(ws.records)} records from {args.data}", file=sys.stderr)
     raw = read_records(ws, args.data)
     rows, difference = run_perturbations(args, ws, folds, raw)
@@ -425,12 +334,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "created": datetime.now(UTC).isoformat(timespec="seconds"),
                 "afdetect_version": __version__,
                 "runs": str(args.runs),
+                "method": args.method,
                 "windows_file": str(args.windows),
                 "data": str(args.data),
                 "seed": args.seed,
-                "folds": [str(f.path) for f in folds],
+                "folds": [" + ".join(str(path) for path in f.paths) for f in folds],
                 "thresholds": [f.predictor.threshold for f in folds],
-                "threshold_source": "each fold file's stored threshold (RUNS/trees/fold_K/best.json)",
+                "threshold_source": "each fold file's stored threshold (the blend: 0.5 on its mean relative log-odds)",
                 "clean_windows_max_difference": difference,
                 "seconds": round(time.time() - started, 1),
             },

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 import synth
+import torch
 from conftest import load_benchmark
 
 from afdetect.errors import UsageError
 from afdetect.io.find import find_records
+from afdetect.models.registry import create_model
 from afdetect.models.trees import TreesRecipe, fit_trees, save_trees
+from afdetect.models.weights import save_weights
 from afdetect.signal.features import FEATURE_NAMES
-from afdetect.training.cache import save_window_set, windows_from_records
+from afdetect.training.cache import WindowSet, save_window_set, windows_from_records
 from afdetect.training.splits import split_records
 
 FS = 300.0
@@ -117,10 +121,10 @@ def test_clean_rebuild_is_the_windows_file(bench: ModuleType, cinc_like_dir: Pat
     """The benchmark's pipeline from raw records gives ``afdetect preprocess``'s windows and labels."""
     ws = windows_from_records(find_records([cinc_like_dir]))
     raw = bench.read_records(ws, cinc_like_dir.parent)
-    rebuilt = bench.perturbed_windows(ws, raw, bench.clean, np.random.default_rng(0), batch=3)
+    rebuilt = bench.perturbed_windows(ws, raw, bench.PERTURBATIONS["clean"], np.random.default_rng(0), batch=3)
     assert np.array_equal(rebuilt.labels, ws.labels)
     assert bench.windows_file_difference(rebuilt, ws) < 1e-2  # float16 rounding of the file
-    inverted = bench.perturbed_windows(ws, raw, bench.inverted, np.random.default_rng(0))
+    inverted = bench.perturbed_windows(ws, raw, bench.PERTURBATIONS["inverted"], np.random.default_rng(0))
     np.testing.assert_allclose(inverted.windows, -rebuilt.windows, atol=1e-5)
 
 
@@ -130,22 +134,34 @@ def test_a_runs_folder_without_trees_folds_is_refused(bench: ModuleType, tmp_pat
         bench.main(argv)
 
 
-def test_each_record_is_scored_by_its_own_fold_and_reported(
-    bench: ModuleType, tmp_path: Path, cinc_like_dir: Path
-) -> None:
-    """Two folds of tiny trees (what ``crossval.py`` leaves in ``RUNS/trees``) over the CinC-like records."""
-    ws = windows_from_records(find_records([cinc_like_dir]))
-    save_window_set(ws, tmp_path / "windows.npz")
+def _tiny_folds(ws: WindowSet, runs: Path, with_resnet: bool = False) -> None:
+    """Two folds of tiny trees (and tiny four-class ResNets), as ``crossval.py`` leaves them in RUNS."""
     features = np.random.default_rng(0).normal(size=(40, len(FEATURE_NAMES)))
     booster = fit_trees(features, np.arange(40) % 4, TreesRecipe(n_trees=2, min_data_in_leaf=2))
     for k in range(2):
         split = split_records(ws.record_targets(), 0.15, 0.0, 0, 2, k)
         training = {"folds": 2, "fold": k, "test_records": ws.records[split == 2].tolist()}
         training["val_records"] = ws.records[split == 1].tolist()
-        fold = tmp_path / "runs" / "trees" / f"fold_{k}"
+        done = json.dumps({"recipe": {"folds": 2, "val_fraction": 0.15, "seed": 0}})
+        fold = runs / "trees" / f"fold_{k}"
         fold.mkdir(parents=True)
         save_trees(fold / "best.json", booster, 0.3 + 0.1 * k, training)
-        (fold / "done.json").write_text(json.dumps({"recipe": {"folds": 2, "val_fraction": 0.15, "seed": 0}}))
+        (fold / "done.json").write_text(done)
+        if with_resnet:
+            fold = runs / "resnet" / f"fold_{k}"
+            fold.mkdir(parents=True)
+            torch.manual_seed(k)
+            save_weights(fold / "best.pt", create_model("resnet", widths=(4, 8), n_classes=4), "resnet", 0.4, training)
+            (fold / "done.json").write_text(done)
+
+
+def test_each_record_is_scored_by_its_own_fold_and_reported(
+    bench: ModuleType, tmp_path: Path, cinc_like_dir: Path
+) -> None:
+    """Two folds of tiny trees (what ``crossval.py`` leaves in ``RUNS/trees``) over the CinC-like records."""
+    ws = windows_from_records(find_records([cinc_like_dir]))
+    save_window_set(ws, tmp_path / "windows.npz")
+    _tiny_folds(ws, tmp_path / "runs")
     out = tmp_path / "out"
     argv = ["--runs", str(tmp_path / "runs"), "--windows", str(tmp_path / "windows.npz")]
     assert bench.main([*argv, "--data", str(cinc_like_dir.parent), "--out", str(out), "--only", "gain_3"]) == 0
@@ -156,3 +172,21 @@ def test_each_record_is_scored_by_its_own_fold_and_reported(
     assert (clean["record"]["n"], clean["window"]["n"]) == (len(ws.records), len(ws))
     assert gain["record"] == clean["record"] and gain["calls_changed"] == 0, "z-normalisation undoes a gain"
     assert "| `gain_3` | 8 |" in (out / "robustness.md").read_text()
+
+
+def test_the_blend_is_scored_from_both_members_folds(bench: ModuleType, tmp_path: Path, cinc_like_dir: Path) -> None:
+    ws = windows_from_records(find_records([cinc_like_dir]))
+    save_window_set(ws, tmp_path / "windows.npz")
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    _tiny_folds(ws, runs)
+    argv = ["--runs", str(runs), "--windows", str(tmp_path / "windows.npz"), "--data", str(cinc_like_dir.parent)]
+    with pytest.raises(UsageError, match="no finished resnet fold"):
+        bench.main([*argv, "--out", str(out), "--method", "blend"])
+    shutil.rmtree(runs)
+    _tiny_folds(ws, runs, with_resnet=True)
+    assert bench.main([*argv, "--out", str(out), "--method", "blend", "--only", "inverted"]) == 0
+    results = json.loads((out / "robustness.json").read_text())
+    assert results["run"]["method"] == "blend" and results["run"]["thresholds"] == [0.5, 0.5]
+    assert all(" + " in files and files.endswith("best.pt") for files in results["run"]["folds"])
+    assert results["perturbations"]["clean"]["record"]["n"] == len(ws.records)
+    assert (out / "robustness.md").read_text().startswith("# Robustness of the blend of trees and signal ResNet")
