@@ -12,6 +12,7 @@ pooled windows:
 Usage::
 
     python benchmarks/rate_strata.py benchmarks/results/crossval_hybrid   # writes rate_strata.md there
+    python benchmarks/rate_strata.py benchmarks/results/crossval_blend --blend trees resnet   # and their blend
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from blend import blend_predictions  # noqa: E402
 from common import crossval_results_parser, load_crossval_windows, pct, run_main  # noqa: E402
 
 from afdetect.io.atomic import atomic_open, json_safe  # noqa: E402
@@ -110,8 +112,13 @@ def markdown(results: dict[str, Any], source: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = crossval_results_parser(__doc__.split("\n")[0]).parse_args(argv)
+    parser = crossval_results_parser(__doc__.split("\n")[0])
+    parser.add_argument("--blend", nargs=2, metavar="METHOD", help="Also the blend of two methods (as --method blend).")
+    args = parser.parse_args(argv)
     predictions, ws = load_crossval_windows(args.results, args.windows)
+    if args.blend:
+        blended = blend_predictions(predictions, args.blend)
+        predictions.update({f"{key}_{'+'.join(args.blend)}": value for key, value in blended.items()})
     index = predictions["window"]
     rate = window_feature_matrix(ws)[index, FEATURE_NAMES.index("heart_rate_bpm")]
     classes = ws.record_labels[ws.record_index[index]]
