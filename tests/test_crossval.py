@@ -218,6 +218,9 @@ def test_quick_run_trains_evaluates_and_resumes(crossval: ModuleType, tmp_path: 
         for level in ("window", "record"):
             assert rows[(method, level)] == crossval.pct(results["pooled"]["methods"][method][level]["f1"])
     assert ("trees + se", "record") in rows
+    assert strata.main([str(out), "--blend", "trees", "se"]) == 0  # the blend's strata beside its parts
+    blended = json.loads((out / "rate_strata.json").read_text())["trees+se"]["af_by_rate"]
+    assert sum(band["n"] for band in blended.values()) == af_windows
 
     # pooling one fold reproduces afdetect.evaluate.records's metrics of that fold
     predictor = Predictor.from_weights(runs / "l" / "fold_0" / "best.pt", variant="l")
