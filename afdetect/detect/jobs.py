@@ -39,6 +39,9 @@ GROUPS_PER_JOB = 4
 MAX_GROUP = 64
 """Most records a worker predicts as one task."""
 
+STOP_TIMEOUT_S = 10.0
+"""Longest wait (s) for a stopped pool's manager thread once its workers are terminated."""
+
 
 _worker: dict[str, object] = {}
 """The work of this worker process (set by :func:`_init_worker`)."""
@@ -163,12 +166,23 @@ def map_records(
     finally:
         if finished:
             pool.shutdown(wait=True)
-        else:  # stopped early (interrupt, --debug raise): do not wait for the queued records
-            processes = _worker_processes(pool)
-            pool.shutdown(wait=False, cancel_futures=True)
-            for process in processes:
-                if process.is_alive():
-                    process.terminate()
+        else:  # stopped early (interrupt, --debug raise, a write error): do not wait for the queued records
+            _stop(pool)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool at once: cancel the queued records, terminate the workers, then join the pool's
+    manager thread (it sees the workers gone and closes its wake-up pipe). Left running, that
+    thread races Python's exit hook, which writes to the same pipe as the thread closes it
+    (``OSError: Bad file descriptor`` printed at exit, CPython gh-125451, fixed after 3.11)."""
+    processes = _worker_processes(pool)
+    manager = getattr(pool, "_executor_manager_thread", None)
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    if manager is not None:
+        manager.join(timeout=STOP_TIMEOUT_S)
 
 
 def _start_context() -> multiprocessing.context.BaseContext:
