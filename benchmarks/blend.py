@@ -34,16 +34,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from common import crossval_results_parser, load_crossval_windows, pct, run_main  # noqa: E402
 
-from afdetect.detect.blend import BLEND_THRESHOLD, blend_class_probabilities  # noqa: E402
+from afdetect.detect.blend import BLEND_THRESHOLD, blend_class_probabilities, relative_log_odds  # noqa: E402
 from afdetect.evaluate.metrics import auroc, binary_metrics, challenge_f1, record_metrics  # noqa: E402
 from afdetect.evaluate.records import four_class_calls  # noqa: E402
 from afdetect.io.atomic import atomic_open  # noqa: E402
-from afdetect.models.calibration import log_odds  # noqa: E402
-
-
-def relative_log_odds(predictions: dict[str, np.ndarray], method: str) -> np.ndarray:
-    """``logit p_af − logit threshold`` per window: ≥ 0 where the method calls AF."""
-    return log_odds(predictions[f"p_af_{method}"]) - log_odds(predictions[f"threshold_{method}"])
 
 
 def blend_predictions(predictions: dict[str, np.ndarray], methods: Sequence[str]) -> dict[str, np.ndarray]:
@@ -57,7 +51,7 @@ def blend_predictions(predictions: dict[str, np.ndarray], methods: Sequence[str]
         )
         p_af, extra = class_p[:, 1], {"class_p": class_p}
     else:
-        z = np.mean([relative_log_odds(predictions, m) for m in methods], axis=0)
+        z = np.mean([relative_log_odds(predictions[f"p_af_{m}"], predictions[f"threshold_{m}"]) for m in methods], 0)
         p_af, extra = 1.0 / (1.0 + np.exp(-z)), {}
     return {"p_af": p_af, "threshold": np.full(len(p_af), BLEND_THRESHOLD), **extra}
 
@@ -66,7 +60,7 @@ def scores(
     part: dict[str, np.ndarray], y: np.ndarray, record_index: np.ndarray, truth: np.ndarray, labels: np.ndarray
 ) -> dict[str, Any]:
     """Window and record metrics of one method's ``p_af`` at its thresholds, and its challenge score."""
-    z = log_odds(part["p_af"]) - log_odds(part["threshold"])
+    z = relative_log_odds(part["p_af"], part["threshold"])
     p = 1.0 / (1.0 + np.exp(-z))  # threshold 0.5 on p is z >= 0
     window = binary_metrics(y, p, 0.5)
     window["auroc"] = auroc(y, p)

@@ -111,7 +111,7 @@ def blend_class_probabilities(
     >>> blend_class_probabilities([even, even], [np.array([0.5]), np.array([0.5])], [0.5, 0.5]).round(3).tolist()
     [[0.167, 0.5, 0.167, 0.167]]
     """
-    z = np.mean([log_odds(p) - log_odds(np.asarray(t)) for p, t in zip(p_af, thresholds, strict=True)], axis=0)
+    z = np.mean([relative_log_odds(p, t) for p, t in zip(p_af, thresholds, strict=True)], axis=0)
     blended = 1.0 / (1.0 + np.exp(-z))
     log_p = np.mean([np.log(np.clip(p, 1e-9, 1.0)) for p in class_p], axis=0)
     others = np.exp(log_p - log_p.max(axis=1, keepdims=True))
@@ -119,3 +119,15 @@ def blend_class_probabilities(
     out = others / others.sum(axis=1, keepdims=True) * (1.0 - blended)[:, None]
     out[:, AF_CLASS] = blended
     return out
+
+
+def relative_log_odds(p_af: np.ndarray, threshold: float | np.ndarray) -> np.ndarray:
+    """``logit p_af − logit threshold``: a member's evidence in units of its own decision margin
+    (≥ 0 where it calls AF).
+
+    Example
+    -------
+    >>> relative_log_odds(np.array([0.5, 0.2]), 0.5).round(3).tolist()
+    [0.0, -1.386]
+    """
+    return log_odds(p_af) - log_odds(np.asarray(threshold))

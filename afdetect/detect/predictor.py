@@ -33,11 +33,12 @@ __all__ = ["METHODS", "WINDOW_COLUMNS", "Predictor", "Scorer"]
 
 
 METHODS = ("cnn", "rr", "trees", "blend")
-BLEND_CNN = "resnet"
-"""The CNN variant whose shipped weights ``--method blend`` averages with the shipped trees."""
 """Window scorers ``--method`` chooses from: a CNN (ECGCNN or the signal ResNet), the RR-irregularity
 baseline, the gradient-boosted trees on rhythm features, or the blend of the trees and the signal
 ResNet (:mod:`afdetect.detect.blend`)."""
+
+BLEND_CNN = "resnet"
+"""The CNN variant whose shipped weights ``--method blend`` averages with the shipped trees."""
 
 
 DEFAULT_METHOD = "trees"
