@@ -121,14 +121,13 @@ class Predictor:
         """
         from afdetect.detect.rr import SCORE_FEATURES, rr_af_probability
 
-        if threshold is not None:
-            check_range("threshold", threshold, 0, 1, low_open=True, high_open=True)
+        threshold = _chosen_threshold(threshold, RR_THRESHOLD)
         meta = {"model": "rr_baseline", "method": "rr", "threshold": RR_THRESHOLD, "features": list(SCORE_FEATURES)}
         if split_from is not None:
             from afdetect.models.weights import load_weights
 
             meta["training"] = load_weights(split_from)[1].get("training", {})
-        return cls(rr_af_probability, RR_THRESHOLD if threshold is None else threshold, meta)
+        return cls(rr_af_probability, threshold, meta)
 
     @classmethod
     def from_trees(cls, path: str | Path | None = None, *, threshold: float | None = None) -> Predictor:
@@ -179,18 +178,14 @@ class Predictor:
             "threshold": BLEND_THRESHOLD,
             "training": members[0].meta.get("training", {}),
         }
-        if threshold is not None:
-            check_range("threshold", threshold, 0, 1, low_open=True, high_open=True)
         scorer = BlendScorer([(member.scorer, member.threshold) for member in members])
-        return cls(scorer, BLEND_THRESHOLD if threshold is None else threshold, meta, members[0].preprocessing)
+        return cls(scorer, _chosen_threshold(threshold, BLEND_THRESHOLD), meta, members[0].preprocessing)
 
     @classmethod
     def _from_model_file(cls, scorer: Scorer, meta: dict, threshold: float | None, source: Path) -> Predictor:
         """A predictor of a loaded model file: its threshold unless ``threshold`` is given, its preprocessing."""
-        if threshold is not None:
-            check_range("threshold", threshold, 0, 1, low_open=True, high_open=True)
         preprocessing = Preprocessing.from_dict(meta["preprocessing"])
-        return cls(scorer, meta["threshold"] if threshold is None else threshold, meta, preprocessing, source=source)
+        return cls(scorer, _chosen_threshold(threshold, meta["threshold"]), meta, preprocessing, source=source)
 
     @classmethod
     def for_method(
@@ -307,3 +302,11 @@ class Predictor:
         return WindowRows(
             record, np.round(batch.start_s, 3), np.round(batch.end_s, 3), labels, np.round(p_af, 4), problems, info
         )
+
+
+def _chosen_threshold(threshold: float | None, default: float) -> float:
+    """``threshold`` when given (checked to lie strictly between 0 and 1), else the method's ``default``."""
+    if threshold is None:
+        return default
+    check_range("threshold", threshold, 0, 1, low_open=True, high_open=True)
+    return threshold
