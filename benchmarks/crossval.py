@@ -118,13 +118,14 @@ METHODS: dict[str, str] = {
     "se-rhythm": "SE + rhythm (latent)",
     "se-rhythm-head": "SE + rhythm (head)",
     "resnet": "Signal ResNet",
+    "resnet-rhythm": "ResNet + rhythm (head)",
     "trees": "Rhythm trees",
     "rr": "RR baseline",
     "blend": "Blend (trees + ResNet)",
 }
 """Method key to display name (the trained methods, the RR-irregularity baseline, and the blend of
 trees and signal ResNet that ``blend.py`` and ``robustness.py --method blend`` score from their folds)."""
-VARIANTS = ("se", "l", "trees", "se-rhythm", "se-rhythm-head", "resnet")
+VARIANTS = ("se", "l", "trees", "se-rhythm", "se-rhythm-head", "resnet", "resnet-rhythm")
 """What can be trained per fold: the ECGCNN variants (the paper's two and the hybrids that also take
 the rhythm features), the signal-only ResNet and the rhythm trees (``train --method trees``)."""
 DEFAULT_VARIANTS = ("se", "l", "trees")
@@ -332,7 +333,7 @@ def fold_config(args: argparse.Namespace, variant: str, fold: int, data: Path) -
         seed=args.seed,
         patience=args.patience,
         device=args.device,
-        model_overrides=dict(args.resnet_overrides if variant == "resnet" else args.model_overrides),
+        model_overrides=dict(args.resnet_overrides if variant.startswith("resnet") else args.model_overrides),
         folds=args.folds,
         fold=fold,
         classes=args.classes,

@@ -192,6 +192,20 @@ def windows_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def featured_windows(windows_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared small windows file with its rhythm features cached (as ``preprocess`` writes them)."""
+    from afdetect.signal.features import FEATURE_NAMES, FEATURES_VERSION, rhythm_features
+    from afdetect.training.cache import load_window_set, save_window_set
+
+    ws = load_window_set(windows_file, mmap=False)
+    ws.features = rhythm_features(np.asarray(ws.windows, dtype=np.float32), MODEL_FS)
+    ws.provenance = {**ws.provenance, "feature_names": list(FEATURE_NAMES), "features_version": FEATURES_VERSION}
+    path = tmp_path_factory.mktemp("featured") / "windows.npz"
+    save_window_set(ws, path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """Path of the shared PhysioNet data (``$AFDETECT_DATA`` or ``../shared/data``); skip when absent."""
     path = Path(os.environ.get("AFDETECT_DATA", REPO_ROOT.parent / "shared" / "data"))

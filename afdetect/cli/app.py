@@ -139,7 +139,8 @@ def train(
 
     Variants: se = ECGCNN_SE (0.29 M parameters), l = ECGCNN_L (0.29 M parameters); hybrids that
     also take the windows' cached rhythm features: se-rhythm (joined to the LSTM latent, 0.31 M),
-    se-rhythm-head (joined at the classifier, 0.29 M).
+    se-rhythm-head (joined at the classifier, 0.29 M); resnet = the signal ResNet (0.22 M, the CNN of
+    --method blend) and its hybrid resnet-rhythm (the features joined at its classifier, 0.22 M).
     --method trees fits gradient-boosted trees on rhythm features (four CinC classes) instead.
     --classes 4 trains ECGCNN on the four CinC classes too (N, A, O, ~; p_af is P(A)) instead of AF
     against the rest; eval then also reports the challenge score F1(N, A, O) on CinC-labelled data.

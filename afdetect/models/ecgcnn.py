@@ -152,10 +152,7 @@ class ECGCNN(nn.Module):
         z = self.encode_signal(x)
         rhythm = None
         if config.rhythm_features:
-            if features is None or features.shape[-1] != config.rhythm_features:
-                got = None if features is None else tuple(features.shape)
-                raise ValueError(f"this model needs rhythm features (batch, {config.rhythm_features}); got {got}")
-            rhythm = self.rhythm(features.to(x.dtype))
+            rhythm = self.rhythm(features)
             if config.latent_size > config.lstm_hidden:
                 z = torch.cat([z, rhythm], dim=1)
         h = self.spectrogram_norm(log_spectrogram(x))

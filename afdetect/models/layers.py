@@ -182,9 +182,17 @@ class RhythmEncoder(nn.Module):
         self.act = nn.PReLU()
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """Embedding ``(batch, size)`` of raw features ``(batch, n_features)`` (NaN allowed)."""
-        return self.drop(self.act(self.linear(self.scaling(features))))
+    def forward(self, features: torch.Tensor | None) -> torch.Tensor:
+        """Embedding ``(batch, size)`` of raw features ``(batch, n_features)`` (NaN allowed).
+
+        Raises ``ValueError`` naming the expected shape when ``features`` is missing or of
+        another length (a hybrid model called without the windows' rhythm features).
+        """
+        n_features = self.linear.in_features
+        if features is None or features.ndim != 2 or features.shape[-1] != n_features:
+            got = None if features is None else tuple(features.shape)
+            raise ValueError(f"this model needs rhythm features (batch, {n_features}); got {got}")
+        return self.drop(self.act(self.linear(self.scaling(features.to(self.linear.weight.dtype)))))
 
 
 class ResidualBlock1d(nn.Module):

@@ -11,6 +11,8 @@ ecgcnn_se_rhythm_head  ``se-rhythm-head``  hybrid: the rhythm features joined at
 resnet1d               ``resnet``          a compact 1-D residual CNN over the signal alone
                                            (:mod:`afdetect.models.resnet1d`), the CNN half of
                                            ``--method blend``
+resnet1d_rhythm        ``resnet-rhythm``   hybrid: ``resnet`` + the window's rhythm features, joined
+                                           to the pooled signal vector at the classifier
 =====================  ==================  ==========================================================
 
 ``python -c "from afdetect.models import describe_models; print(describe_models())"``
@@ -43,6 +45,7 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
         se_ratio=1 / 16, rhythm_features=RHYTHM_FEATURE_COUNT, rhythm_placement="head"
     ),
     "resnet1d": SignalResNetConfig(),
+    "resnet1d_rhythm": SignalResNetConfig(rhythm_features=RHYTHM_FEATURE_COUNT),
 }
 """Named variants. Both use compact widths (blocks 8-16-32-64-64, LSTM 64×2), a quarter of
 ECG-DualNet's smallest published size S (16-32-64-128-256, LSTM 128×2): on two CPU cores they
@@ -57,6 +60,7 @@ VARIANTS: dict[str, str] = {
     "se-rhythm": "ecgcnn_se_rhythm",
     "se-rhythm-head": "ecgcnn_se_rhythm_head",
     "resnet": "resnet1d",
+    "resnet-rhythm": "resnet1d_rhythm",
 }
 """CLI variant name to registry name."""
 

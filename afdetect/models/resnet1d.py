@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from afdetect.config import LABEL_NAMES
-from afdetect.models.layers import ResidualBlock1d
+from afdetect.models.layers import ResidualBlock1d, RhythmEncoder
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,14 @@ class SignalResNetConfig:
         Dropout before the classifier.
     n_classes : int
         Output classes.
+    rhythm_features : int
+        Rhythm features per window the model also takes (0: the signal alone). A hybrid embeds
+        them (:class:`~afdetect.models.layers.RhythmEncoder`) and joins the embedding to the
+        pooled signal vector before the classifier.
+    rhythm_size : int
+        Size of the rhythm embedding.
+    rhythm_dropout : float
+        Dropout on the rhythm embedding.
     """
 
     widths: tuple[int, ...] = (16, 24, 32, 48, 64, 96)
@@ -48,9 +56,9 @@ class SignalResNetConfig:
     kernel: int = 7
     dropout: float = 0.3
     n_classes: int = len(LABEL_NAMES)
-
-    rhythm_features = 0
-    """A signal-only model takes no rhythm features (the attribute every model config answers)."""
+    rhythm_features: int = 0
+    rhythm_size: int = 32
+    rhythm_dropout: float = 0.1
 
     def to_dict(self) -> dict:
         """Plain-types dict (for checkpoints)."""
@@ -88,11 +96,20 @@ class SignalResNet(nn.Module):
             )
         )
         self.dropout = nn.Dropout(config.dropout)
-        self.classifier = nn.Linear(2 * config.widths[-1], config.n_classes)
+        joined = 2 * config.widths[-1]
+        if config.rhythm_features:
+            self.rhythm = RhythmEncoder(config.rhythm_features, config.rhythm_size, config.rhythm_dropout)
+            joined += config.rhythm_size
+        self.classifier = nn.Linear(joined, config.n_classes)
 
     def forward(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
-        """Class logits ``(batch, n_classes)`` for z-normalised windows ``(batch, n_samples)``
-        (``features`` is accepted and ignored, as by every signal-only model)."""
+        """Class logits ``(batch, n_classes)`` for z-normalised windows ``(batch, n_samples)``.
+
+        A hybrid (``config.rhythm_features > 0``) also needs the windows' rhythm ``features``
+        ``(batch, rhythm_features)`` (NaN allowed); a signal-only model ignores them.
+        """
         h = self.blocks(self.stem(x[:, None]))
-        pooled = torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)
-        return self.classifier(self.dropout(pooled))
+        pooled = self.dropout(torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1))
+        if self.config.rhythm_features:
+            pooled = torch.cat([pooled, self.rhythm(features)], dim=1)
+        return self.classifier(pooled)

@@ -61,8 +61,9 @@ class TrainConfig:
     variant: str = field(
         default="se",
         metadata=flag(
-            "Model variant: se (ECGCNN_SE), l (ECGCNN_L), or a hybrid that also takes the windows' rhythm "
-            "features (se-rhythm, se-rhythm-head; needs a windows file with cached features)."
+            "Model variant: se (ECGCNN_SE), l (ECGCNN_L), resnet (signal ResNet), or a hybrid that also takes "
+            "the windows' rhythm features (se-rhythm, se-rhythm-head, resnet-rhythm; needs a windows file with "
+            "cached features)."
         ),
     )
     classes: int = field(
