@@ -1,9 +1,7 @@
-"""The signal ResNet (``resnet``) and its hybrid (``resnet-rhythm``): layers, registry, weights round trip,
-training, and ``--method blend``."""
+"""The signal ResNet (``resnet``): layers, registry, weights round trip, training, and ``--method blend``."""
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -12,19 +10,17 @@ import torch
 from typer.testing import CliRunner
 
 from afdetect.cli import app
-from afdetect.config import AF_CLASS, CINC_CLASSES, MODEL_FS
+from afdetect.config import AF_CLASS, CINC_CLASSES
 from afdetect.detect.blend import BLEND_THRESHOLD, BlendScorer, blend_class_probabilities
-from afdetect.detect.inference import predict_class_proba
 from afdetect.detect.predictor import Predictor
 from afdetect.errors import EXIT_OK, EXIT_USAGE, UsageError
 from afdetect.models.calibration import log_odds
 from afdetect.models.files import sha256
 from afdetect.models.layers import ResidualBlock1d
-from afdetect.models.registry import build_model, config_from_dict, create_model, is_hybrid, model_config
+from afdetect.models.registry import build_model, config_from_dict, create_model, model_config
 from afdetect.models.resnet1d import SignalResNet, SignalResNetConfig
 from afdetect.models.trees import default_trees
 from afdetect.models.weights import load_weights, save_weights
-from afdetect.signal.features import FEATURE_NAMES, rhythm_features
 from afdetect.training.cache import load_window_set
 from afdetect.training.loop import train
 from afdetect.training.options import TrainConfig
@@ -76,40 +72,6 @@ def test_resnet_weights_round_trip(tmp_path: Path) -> None:
         torch.testing.assert_close(loaded(x), model(x))
     with pytest.raises(UsageError, match="not the requested 'ecgcnn_se'"):
         load_weights(path, "se")
-
-
-def test_resnet_hybrid_joins_the_rhythm_embedding_at_the_classifier() -> None:
-    torch.manual_seed(0)
-    model = create_model("resnet-rhythm", n_classes=4, rhythm_features=6, rhythm_size=4, **TINY)
-    assert is_hybrid("resnet-rhythm") and model_config("resnet-rhythm").rhythm_features == len(FEATURE_NAMES)
-    assert model.classifier.in_features == 2 * TINY["widths"][-1] + 4
-    torch.nn.init.normal_(model.rhythm.linear.weight)
-    model.eval()
-    x = torch.randn(2, 3840)
-    with torch.no_grad():
-        a = model(x, torch.zeros(2, 6))
-        assert a.shape == (2, 4) and not torch.allclose(a, model(x, torch.full((2, 6), 3.0)))
-        torch.testing.assert_close(model(x, torch.full((2, 6), float("nan"))), a)  # undefined -> the median
-    with pytest.raises(ValueError, match=r"needs rhythm features \(batch, 6\); got None"):
-        model(x)
-    with pytest.raises(ValueError, match=r"got \(2, 5\)"):
-        model(x, torch.zeros(2, 5))
-
-
-def test_train_resnet_hybrid_scores_through_the_predictor(featured_windows: Path, tmp_path: Path) -> None:
-    config = TrainConfig(
-        data=featured_windows, out_dir=tmp_path, variant="resnet-rhythm", classes=4, epochs=1, batch_size=8,
-        device="cpu", augment_p=0.0, model_overrides={**TINY, "rhythm_size": 4},
-    )  # fmt: skip
-    train(config)
-    model, meta = load_weights(tmp_path / "best.pt", "resnet-rhythm")
-    assert meta["feature_names"] == list(FEATURE_NAMES) and model.config.rhythm_features == len(FEATURE_NAMES)
-    assert torch.any(model.rhythm.scaling.scale != 1)  # the training windows' statistics, kept in the weights
-    ws = load_window_set(featured_windows)
-    x = np.asarray(ws.windows[:4], dtype=np.float32)
-    predictor = Predictor.from_weights(tmp_path / "best.pt", variant="resnet-rhythm")
-    expected = predict_class_proba(model, x, features=rhythm_features(x, MODEL_FS))
-    np.testing.assert_allclose(predictor.scorer.class_probabilities(x), expected, atol=1e-6)
 
 
 @pytest.fixture(scope="module")
@@ -181,20 +143,13 @@ def test_blend_predictor_scores_records_and_refuses_a_two_class_cnn(
     trees_file: Path, resnet_run: Path, tiny_weights: Path, windows_file: Path
 ) -> None:
     predictor = Predictor.from_blend(trees_file, resnet_run)
-    assert predictor.threshold == BLEND_THRESHOLD and predictor.provenance()["weights_sha256"].count("+") == 1
+    assert predictor.threshold == BLEND_THRESHOLD and predictor.meta["members"] == ["rhythm_trees", "resnet1d"]
+    assert predictor.provenance()["weights_sha256"].count("+") == 1
     x = np.asarray(load_window_set(windows_file).windows[:4], dtype=np.float32)
     p = predictor.scorer(x)
     assert p.shape == (4,) and ((p > 0) & (p < 1)).all()
-    (trees, _), (cnn, cnn_threshold) = predictor.scorer.members  # the CNN, loaded on its own thread
-    assert type(trees).__name__ == "TreesScorer" and isinstance(cnn.model, SignalResNet)
-    assert cnn_threshold == load_weights(resnet_run)[1]["threshold"]
-    # pickled for --jobs workers: the same scores from the copy
-    np.testing.assert_array_equal(pickle.loads(pickle.dumps(predictor.scorer))(x), p)
-    two_class = Predictor.from_blend(trees_file, tiny_weights)  # refused when the CNN is first needed
     with pytest.raises(UsageError, match="CNN of the CinC classes"):
-        two_class.scorer(x)
-    with pytest.raises(UsageError, match="weights file not found"):
-        Predictor.from_blend(trees_file, tiny_weights.with_name("absent.pt"))
+        Predictor.from_blend(trees_file, tiny_weights)
 
 
 def test_cli_predict_method_blend(trees_file: Path, resnet_run: Path, sinus_record: Path, tmp_path: Path) -> None:
@@ -208,14 +163,3 @@ def test_cli_predict_method_blend(trees_file: Path, resnet_run: Path, sinus_reco
     assert f"model blend, weights sha256 {digests}, AF threshold 0.500" in result.stderr
     bad = runner.invoke(app, ["predict", str(sinus_record), "--method", "blend", "--weights", str(tmp_path / "no.pt")])
     assert bad.exit_code == EXIT_USAGE and "no.pt" in bad.stderr
-
-
-def test_cli_predict_blend_refuses_a_two_class_cnn_and_writes_nothing(
-    tiny_weights: Path, sinus_record: Path, tmp_path: Path
-) -> None:
-    out = tmp_path / "out.csv"
-    args = ["predict", str(sinus_record), "--method", "blend", "--weights", str(tiny_weights), "-o", str(out)]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == EXIT_USAGE, result.stderr
-    assert f"{tiny_weights}: a blend needs a CNN of the CinC classes" in result.stderr
-    assert not out.exists() and list(tmp_path.iterdir()) == []

@@ -16,9 +16,9 @@ class probabilities, scaled to share ``1 − p_af``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -28,40 +28,16 @@ from afdetect.models.calibration import log_odds
 BLEND_THRESHOLD: float = 0.5
 """AF threshold of the blend's ``p_af`` (a mean relative log-odds of zero)."""
 
-Member = tuple[Any, float]
-"""A blend member: a four-class scorer and its AF threshold."""
-
-T = TypeVar("T")
-
-
-def load_in_background(load: Callable[[], T]) -> Future[T]:
-    """Start ``load()`` on a thread of its own and return its future (its error is raised by ``result()``).
-
-    ``--method blend`` loads its CNN this way: importing torch takes about two seconds, which
-    then pass while the first chunk of the record is read and the trees' features computed.
-
-    Example
-    -------
-    >>> load_in_background(lambda: 6 * 7).result()
-    42
-    """
-    pool = ThreadPoolExecutor(1, thread_name_prefix="afdetect-load")
-    future = pool.submit(load)
-    pool.shutdown(wait=False)  # the thread ends when load() returns
-    return future
-
 
 class BlendScorer:
     """AF probability of conditioned windows from several four-class scorers and their thresholds.
 
     Parameters
     ----------
-    members : sequence of (scorer, float), or futures of them
+    members : sequence of (scorer, float)
         Scorers with CinC ``classes``, ``class_probabilities`` and ``af_probability``
         (:class:`~afdetect.detect.trees.TreesScorer`, a four-class
-        :class:`~afdetect.detect.cnn.ModelScorer`), each with its AF threshold. A member still
-        loading (:func:`load_in_background`) is waited for, and checked, when it is first needed
-        to score; pickling (``--jobs`` workers) waits for every member.
+        :class:`~afdetect.detect.cnn.ModelScorer`), each with its AF threshold.
 
     Example
     -------
@@ -79,31 +55,13 @@ class BlendScorer:
     classes: tuple[str, ...] = CINC_CLASSES
     """The classes of :meth:`class_probabilities`' columns."""
 
-    def __init__(self, members: Sequence[Member | Future[Member]]) -> None:
+    def __init__(self, members: Sequence[tuple[Any, float]]) -> None:
         if not members:
             raise ValueError("a blend needs at least one member")
-        self._members = list(members)
-        for i, member in enumerate(self._members):
-            if not isinstance(member, Future):
-                self._member(i)
-
-    @property
-    def members(self) -> list[Member]:
-        """The members, each ``(scorer, threshold)`` (waiting for any still loading)."""
-        return [self._member(i) for i in range(len(self._members))]
-
-    def _member(self, i: int) -> Member:
-        """Member ``i``, loaded and checked (the first call waits for one still loading)."""
-        member = self._members[i]
-        if isinstance(member, Future):
-            member = member.result()
-        if tuple(getattr(member[0], "classes", ())) != CINC_CLASSES:
-            raise ValueError(f"blend members must give the CinC classes {CINC_CLASSES}")
-        self._members[i] = member
-        return member
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"_members": self.members}
+        for scorer, _ in members:
+            if tuple(getattr(scorer, "classes", ())) != CINC_CLASSES:
+                raise ValueError(f"blend members must give the CinC classes {CINC_CLASSES}")
+        self.members = list(members)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """``p_af`` ``(n,)`` of conditioned windows ``(n, samples)``."""
@@ -119,13 +77,11 @@ class BlendScorer:
 
         The members score on threads of their own, at once: the trees' features are NumPy and the
         CNN is torch, both of which release the GIL, so on two cores the CNN runs beside the
-        features instead of after them (and a member still loading is waited for on its own
-        thread, while the others score)."""
-        with ThreadPoolExecutor(len(self._members), thread_name_prefix="afdetect-blend") as pool:
-            member_p = list(pool.map(lambda i: self._member(i)[0].class_probabilities(x), range(len(self._members))))
-        members = self.members
-        p_af = [scorer.af_probability(p) for (scorer, _), p in zip(members, member_p, strict=True)]
-        return blend_class_probabilities(member_p, p_af, [threshold for _, threshold in members])
+        features instead of after them."""
+        with ThreadPoolExecutor(len(self.members), thread_name_prefix="afdetect-blend") as pool:
+            member_p = list(pool.map(lambda member: member[0].class_probabilities(x), self.members))
+        p_af = [scorer.af_probability(p) for (scorer, _), p in zip(self.members, member_p, strict=True)]
+        return blend_class_probabilities(member_p, p_af, [threshold for _, threshold in self.members])
 
 
 def blend_class_probabilities(

@@ -37,9 +37,8 @@ METHODS = ("cnn", "rr", "trees", "blend")
 baseline, the gradient-boosted trees on rhythm features, or the blend of the trees and the signal
 ResNet (:mod:`afdetect.detect.blend`)."""
 
-BLEND_CNN = "resnet1d"
-"""The registry name of the CNN whose shipped weights (``WEIGHTS_DIR / "resnet1d.pt"``) ``--method
-blend`` averages with the shipped trees."""
+BLEND_CNN = "resnet"
+"""The CNN variant whose shipped weights ``--method blend`` averages with the shipped trees."""
 
 
 DEFAULT_METHOD = "trees"
@@ -153,34 +152,34 @@ class Predictor:
     ) -> Predictor:
         """The blend of the rhythm trees and a four-class CNN (default: the shipped trees and signal ResNet).
 
-        The trees load at once; the CNN loads on a thread of its own (importing torch takes about
-        two seconds), so a missing CNN file is refused here, and a CNN file the blend cannot use
-        (corrupt, not four-class, made for other preprocessing than the trees) when the first
-        windows are scored: a file output is then not written, but on stdout the CSV header
-        may already be out.
-
         Example
         -------
-        >>> Predictor.from_blend().scorer.members[1][0].classes  # doctest: +SKIP
-        ('N', 'A', 'O', '~')
+        >>> Predictor.from_blend().meta["members"]  # doctest: +SKIP
+        ['rhythm_trees', 'resnet1d']
         """
-        from afdetect.detect.blend import BLEND_THRESHOLD, BlendScorer, load_in_background
-        from afdetect.models.files import WEIGHTS_DIR
+        from afdetect.detect.blend import BLEND_THRESHOLD, BlendScorer
+        from afdetect.models.weights import default_weights
 
-        trees_member = cls.from_trees(trees)
-        cnn_path = WEIGHTS_DIR / f"{BLEND_CNN}.pt" if cnn is None else Path(cnn)
-        if not cnn_path.is_file():
-            raise UsageError(cnn_path, "weights file not found")
+        members = [cls.from_trees(trees), cls.from_weights(default_weights(BLEND_CNN) if cnn is None else cnn)]
+        for member in members[1:]:
+            differences = members[0].preprocessing.differences(member.preprocessing)
+            if differences:
+                raise UsageError(
+                    member.source, f"made for other preprocessing than the trees ({'; '.join(differences)})"
+                )
+            if tuple(getattr(member.scorer, "classes", ())) != CINC_CLASSES:
+                raise UsageError(member.source, f"a blend needs a CNN of the CinC classes {', '.join(CINC_CLASSES)}")
         meta = {
             "model": "blend",
             "method": "blend",
-            "weights_sha256": "+".join(sha256(path) for path in (trees_member.source, cnn_path) if path),
+            "members": [str(member.meta.get("model", "")) for member in members],
+            "member_thresholds": [float(member.threshold) for member in members],
+            "weights_sha256": "+".join(sha256(member.source) for member in members if member.source),
             "threshold": BLEND_THRESHOLD,
-            "training": trees_member.meta.get("training", {}),
+            "training": members[0].meta.get("training", {}),
         }
-        cnn_member = load_in_background(lambda: _blend_member(cls.from_weights(cnn_path), trees_member.preprocessing))
-        scorer = BlendScorer([(trees_member.scorer, trees_member.threshold), cnn_member])
-        return cls(scorer, _chosen_threshold(threshold, BLEND_THRESHOLD), meta, trees_member.preprocessing)
+        scorer = BlendScorer([(member.scorer, member.threshold) for member in members])
+        return cls(scorer, _chosen_threshold(threshold, BLEND_THRESHOLD), meta, members[0].preprocessing)
 
     @classmethod
     def _from_model_file(cls, scorer: Scorer, meta: dict, threshold: float | None, source: Path) -> Predictor:
@@ -303,16 +302,6 @@ class Predictor:
         return WindowRows(
             record, np.round(batch.start_s, 3), np.round(batch.end_s, 3), labels, np.round(p_af, 4), problems, info
         )
-
-
-def _blend_member(cnn: Predictor, preprocessing: Preprocessing) -> tuple[Scorer, float]:
-    """``(scorer, threshold)`` of a CNN the blend can use: four CinC classes, the trees' ``preprocessing``."""
-    differences = preprocessing.differences(cnn.preprocessing)
-    if differences:
-        raise UsageError(cnn.source, f"made for other preprocessing than the trees ({'; '.join(differences)})")
-    if tuple(getattr(cnn.scorer, "classes", ())) != CINC_CLASSES:
-        raise UsageError(cnn.source, f"a blend needs a CNN of the CinC classes {', '.join(CINC_CLASSES)}")
-    return cnn.scorer, cnn.threshold
 
 
 def _chosen_threshold(threshold: float | None, default: float) -> float:
