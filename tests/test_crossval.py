@@ -9,6 +9,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+import torch
 from conftest import load_benchmark
 from typer.testing import CliRunner
 
@@ -255,6 +256,25 @@ def test_quick_run_of_four_class_ecgcnn(crossval: ModuleType, tmp_path: Path, wi
     # the folds were trained on four classes: a two-class run of the same folder is refused
     with pytest.raises(UsageError, match="classes: 4 there, 2 now"):
         crossval.main(argv)
+
+
+def test_split_seed_keeps_the_folds_and_changes_the_training(
+    crossval: ModuleType, tmp_path: Path, windows_file: Path
+) -> None:
+    argv = ["--quick", "--windows", str(windows_file), "--variants", "se"]
+    metas = {}
+    for tag, seeds in {"seed0": [], "seed1": ["--seed", "1", "--split-seed", "0"], "other": ["--seed", "1"]}.items():
+        runs, out = tmp_path / tag / "runs", tmp_path / tag / "out"
+        assert crossval.main([*argv, *seeds, "--runs", str(runs), "--out", str(out)]) == 0
+        model, meta = load_weights(runs / "se" / "fold_0" / "best.pt", "se")
+        metas[tag] = (meta["training"], model.state_dict())
+    (same, weights0), (again, weights1), (other, _) = metas.values()
+    assert again["test_records"] == same["test_records"] and again["val_records"] == same["val_records"]
+    assert again["split_seed"] == 0 and again["recipe"]["seed"] == 1 and again["recipe"]["split_seed"] == 0
+    assert any(not torch.equal(weights0[k], weights1[k]) for k in weights0)  # another initialisation
+    assert other["test_records"] != same["test_records"]  # --seed alone deals other folds
+    report = (tmp_path / "seed1" / "out" / "crossval.md").read_text()
+    assert "2 folds, seed 1 (folds of seed 0), " in report
 
 
 def test_folds_from_before_the_classes_option_count_as_two_classes(crossval: ModuleType, tmp_path: Path) -> None:

@@ -178,7 +178,7 @@ class Trainer:
         torch.use_deterministic_algorithms(device.type == "cpu", warn_only=True)
         self.record_truth = ws.record_targets()
         self.split = split_records(
-            self.record_truth, config.val_fraction, config.test_fraction, config.seed, config.folds, config.fold
+            self.record_truth, config.val_fraction, config.test_fraction, config.record_seed, config.folds, config.fold
         )
         if config.folds and not (self.split == 2).any():
             raise ParameterError(
@@ -257,7 +257,7 @@ class Trainer:
             "data": str(config.data),
             "data_provenance": ws.provenance,
             "recipe": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
-            **split_summary(ws.records, split, seed=config.seed, folds=config.folds, fold=config.fold),
+            **split_summary(ws.records, split, seed=config.record_seed, folds=config.folds, fold=config.fold),
             "train_windows": dict(zip(MODEL_CLASSES[config.classes], self.class_counts.tolist(), strict=True)),
         }
         if self.ctx.enabled:

@@ -82,6 +82,13 @@ class TrainConfig:
         default=TEST_FRACTION, metadata=flag("Fraction of records held out for testing (unused with --folds).")
     )
     seed: int = field(default=0, metadata=flag("Random seed (split, initialisation, augmentation)."))
+    split_seed: int | None = field(
+        default=None,
+        metadata=flag(
+            "Seed of the record split and folds alone (default: --seed); training again with another --seed "
+            "and the same --split-seed tests the same records."
+        ),
+    )
     patience: int = field(
         default=TRAIN_PATIENCE, metadata=flag("Stop after this many epochs without a better validation F1.")
     )
@@ -109,6 +116,11 @@ class TrainConfig:
     fold: int = field(
         default=0, metadata=flag("With --folds K: the 0-based fold (0 .. K-1) held out as the test split.")
     )
+
+    @property
+    def record_seed(self) -> int:
+        """The seed of the record split and folds: ``split_seed``, else ``seed``."""
+        return self.seed if self.split_seed is None else self.split_seed
 
     def validate(self) -> None:
         """Check option ranges; raise :class:`UsageError` naming the bad option."""

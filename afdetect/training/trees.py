@@ -66,7 +66,7 @@ def train_trees(
         empty without test records).
     """
     split = split_records(
-        ws.record_targets(), config.val_fraction, config.test_fraction, config.seed, config.folds, config.fold
+        ws.record_targets(), config.val_fraction, config.test_fraction, config.record_seed, config.folds, config.fold
     )
     targets = four_class_targets(ws)
     window_split = split[ws.record_index]
@@ -94,7 +94,7 @@ def train_trees(
         "recipe": asdict(recipe),
         "threshold_from": f"out-of-fold P(AF) of the training and validation records ({THRESHOLD_FOLDS} folds)",
         "calibration_from": "the same out-of-fold P(AF) (Platt scaling of the log-odds)",
-        **split_summary(ws.records, split, seed=config.seed, folds=config.folds, fold=config.fold),
+        **split_summary(ws.records, split, seed=config.record_seed, folds=config.folds, fold=config.fold),
         "train_windows": {name: int(np.sum(targets[fit] == i)) for i, name in enumerate(CINC_CLASSES)},
         "best": summary,
     }
