@@ -177,7 +177,9 @@ def load_folds(runs: Path, ws: WindowSet, method: str = "trees") -> list[Fold]:
                 raise UsageError(path, f"missing: fold {k} of {recipe['folds']} is not trained")
         predictor = fold_predictor(method, paths)
         folds.append(Fold(paths, predictor, select_split(ws, "test", predictor.meta)))
-    recipe_args = argparse.Namespace(folds=len(folds), val_fraction=recipe["val_fraction"], seed=recipe["seed"])
+    recipe_args = argparse.Namespace(
+        folds=len(folds), val_fraction=recipe["val_fraction"], seed=recipe["seed"], split_seed=recipe.get("split_seed")
+    )
     check_test_folds(ws, {method: [f.test for f in folds]}, {method: [f.predictor.meta for f in folds]}, recipe_args)
     return folds
 

@@ -412,7 +412,7 @@ def test_weights_of_another_variant(corpus: dict[str, Path], tmp_path: Path) -> 
         2,
         [
             "error: --variant: unknown model 'zz'; expected one of l, se, se-rhythm, se-rhythm-head, resnet, "
-            "ecgcnn_l, ecgcnn_se, ecgcnn_se_rhythm, ecgcnn_se_rhythm_head, resnet1d"
+            "resnet-rhythm, ecgcnn_l, ecgcnn_se, ecgcnn_se_rhythm, ecgcnn_se_rhythm_head, resnet1d, resnet1d_rhythm"
         ],
     )
 

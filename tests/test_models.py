@@ -139,7 +139,7 @@ def test_se_module_gates_channels() -> None:
 
 
 def test_registry_names_and_errors() -> None:
-    assert set(VARIANTS) == {"se", "l", "se-rhythm", "se-rhythm-head", "resnet"}
+    assert set(VARIANTS) == {"se", "l", "se-rhythm", "se-rhythm-head", "resnet", "resnet-rhythm"}
     assert model_config("se") is MODEL_CONFIGS["ecgcnn_se"]
     assert model_config("ecgcnn_l").se_ratio is None
     assert model_config("se").se_ratio is not None

@@ -4,7 +4,9 @@ A strided stem, then residual blocks that each halve the time axis and widen the
 global average and max pooling, dropout and a linear classifier. It reads nothing but the
 z-normalised window (``(batch, n_samples)`` at ``MODEL_FS`` Hz), so its errors differ from
 those of the rhythm trees, which read hand-made features of the same window: that is what
-makes the two worth averaging (``--method blend``).
+makes the two worth averaging (``--method blend``). A hybrid config (``rhythm_features > 0``,
+registry ``resnet1d_rhythm``) also joins the window's rhythm features at the classifier; it
+learns faster but errs where the trees do, so it blends worse (README, "How good is it").
 
 With the default widths (16-24-32-48-64-96), a stem of stride 4 and kernels of 7, a 30 s
 window at 128 Hz ends as 96 channels over 30 steps (one per second); the receptive field of
