@@ -8,10 +8,10 @@ records what carried the signal on CinC 2017):
   intervals only (both beats match the window's dominant QRS shape), and after removing
   ectopic short-long pairs and outliers. Premature beats with a compensatory pause,
   bigeminy and trigeminy leave the last two regular; AF does not.
-* **Atrial activity.** In sinus rhythm every beat carries a P wave at a fixed distance before
-  its R peak, so the beats' P regions average into a clear template and correlate with it; in
-  AF they do not. The residual after cancelling the average QRST complex keeps the
-  fibrillatory waves (4-9 Hz).
+* **Atrial activity** (:mod:`afdetect.signal.atrial`). In sinus rhythm every beat carries a P
+  wave at a fixed distance before its R peak, so the beats' P regions average into a clear
+  template, correlate with it and with each other; in AF they do not. The residual after
+  cancelling the average QRST complex keeps the fibrillatory waves (4-9 Hz).
 
 Heart rate, QRS shape consistency, polarity and the window's spectrum add signal quality and
 context. Every feature is a plain float; undefined values (too few beats) are NaN, which the
@@ -20,7 +20,8 @@ gradient-boosted trees of :mod:`afdetect.detect.trees` route on their own.
 Input windows are what the conditioning stage makes: ``MODEL_FS`` Hz, band-passed, z-normalised,
 a zero-padded tail for short records (ignored here).
 
-Everything is computed for a chunk of windows at once: R peaks window by window, then the
+Everything is computed for a chunk of windows at once: R peaks window by window, aligned to each
+window's QRS template (:func:`~afdetect.signal.snippets.align_to_template`), then the
 beats of all windows as one padded ``(windows, beats)`` array (:mod:`afdetect.signal.ragged`)
 and the beat snippets as ``(windows, beats, samples)``, so each feature costs a few NumPy calls
 per chunk rather than per window. Only the residual's spectrum, whose length follows each
@@ -30,31 +31,31 @@ window's beats, is taken window by window.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
 from afdetect.config import BANDPASS_HZ, MODEL_FS
+from afdetect.signal.atrial import (
+    BEAT_SPAN_S,
+    P_NEAR_REGION_S,
+    P_REGION_S,
+    TQ_REGION_S,
+    atrial_residual,
+    p_wave_consistency,
+    p_wave_evidence,
+)
 from afdetect.signal.beats import signal_lengths, window_peaks
 from afdetect.signal.conditioning import bandpass, normalise
 from afdetect.signal.ectopy import MIN_BEATS, ectopic_intervals, ectopy_pattern, rr_irregularity
-from afdetect.signal.ragged import Rows, gather_snippets, masked_median, masked_std, valid_mask
+from afdetect.signal.ragged import Rows, masked_median, valid_mask
+from afdetect.signal.snippets import QRS_HALF_S, Beats, align_to_template, row_correlation, where_defined
 
 # --- beat classification ---------------------------------------------------------------
-QRS_HALF_S: float = 0.08
-"""Half-width (s) of the QRS snippet compared with the window's median beat."""
 NORMAL_CORR: float = 0.9
 """A beat is *normal* when its QRS correlates above this with the median QRS ..."""
 NORMAL_AMPLITUDE: tuple[float, float] = (0.5, 2.0)
 """... and its peak-to-peak amplitude lies within these multiples of the median."""
 
-# --- atrial activity ------------------------------------------------------------------------
-P_REGION_S: tuple[float, float] = (-0.30, -0.08)
-"""Where a P wave lies relative to its R peak (s)."""
-BEAT_SPAN_S: tuple[float, float] = (-0.30, 0.45)
-"""The QRST complex cancelled to expose atrial activity (s from R)."""
-F_WAVE_HZ: tuple[float, float] = (4.0, 9.0)
-"""Band of fibrillatory waves (Hz)."""
 SPECTRUM_BANDS_HZ: tuple[tuple[float, float], ...] = ((0.5, 3), (3, 9), (9, 15), (15, 25), (25, 40))
 """Bands of the window spectrum whose power shares are features (Hz)."""
 
@@ -68,62 +69,6 @@ cross-validation of the trees) the raised edge added about a point of record F1(
 
 CHUNK_WINDOWS: int = 256
 """Windows whose features are computed together (bounds the working memory, about 100 MB)."""
-
-
-@dataclass(frozen=True)
-class Beats:
-    """The R peaks of a chunk of windows: ``positions[i, :count[i]]`` (samples) in window ``i``,
-    whose real signal is ``length[i]`` samples long (its zero-padded tail excluded), and the
-    signal around every beat, ``snippets[i, j, :]`` = samples ``span[0] .. span[1]`` from R."""
-
-    positions: np.ndarray
-    count: np.ndarray
-    length: np.ndarray
-    snippets: np.ndarray
-    span: tuple[int, int]
-
-    @classmethod
-    def of(cls, x: np.ndarray, peaks: list[np.ndarray], span: tuple[int, int]) -> Beats:
-        """The beats ``peaks`` (sample indices per window) of windows ``x`` ``(n, samples)``."""
-        rows = Rows.from_list([np.asarray(p, dtype=np.float64) for p in peaks], width=3)
-        positions = rows.values.astype(np.int64)
-        return cls(positions, rows.count, signal_lengths(x), gather_snippets(x, positions, *span), span)
-
-    @property
-    def valid(self) -> np.ndarray:
-        """bool ``(n, width)``: which positions are beats."""
-        return valid_mask(self.count, self.positions.shape[1])
-
-    def fits(self, lo: int, hi: int, among: np.ndarray | None = None) -> np.ndarray:
-        """Beats (of ``among``, default all) whose samples ``lo .. hi`` around R lie in the real signal."""
-        inside = (self.positions + lo >= 0) & (self.positions + hi < self.length[:, None])
-        return inside & (self.valid if among is None else among)
-
-    def around(self, lo: int, hi: int) -> np.ndarray:
-        """Samples ``lo .. hi`` around every beat ``(n, width, hi - lo + 1)`` (valid where :meth:`fits`)."""
-        first = lo - self.span[0]
-        return self.snippets[:, :, first : first + hi - lo + 1]
-
-
-def row_correlation(rows: np.ndarray, template: np.ndarray) -> np.ndarray:
-    """Pearson correlation of each snippet ``(n, beats, samples)`` with its window's template ``(n, samples)``.
-
-    Example
-    -------
-    >>> rows = np.array([[[1.0, 2, 3], [3, 2, 1]]])
-    >>> row_correlation(rows, np.array([[0.0, 1, 2]])).round(6).tolist()
-    [[1.0, -1.0]]
-    """
-    rows = rows - rows.mean(axis=2, keepdims=True)
-    template = template - template.mean(axis=1, keepdims=True)
-    norms = np.sqrt(np.einsum("nbk,nbk->nb", rows, rows)) * np.linalg.norm(template, axis=1)[:, None]
-    return np.einsum("nbk,nk->nb", rows, template) / np.maximum(norms, 1e-12)
-
-
-def _where_defined(ok: np.ndarray, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Each feature, NaN in the windows where ``ok`` is false."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return {name: np.where(ok, np.asarray(value, dtype=np.float64), np.nan) for name, value in features.items()}
 
 
 def beat_morphology(beats: Beats, fs: float) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
@@ -162,119 +107,7 @@ def beat_morphology(beats: Beats, fs: float) -> tuple[dict[str, np.ndarray], np.
         "polarity": template[:, half] / np.maximum(peak, 1e-9),
         "qrs_width": (np.abs(template) > 0.5 * peak[:, None]).sum(axis=1) / fs,
     }
-    return _where_defined(ok, features), normal, amp
-
-
-def p_wave_evidence(beats: Beats, normal: np.ndarray, amplitude: np.ndarray, fs: float) -> dict[str, np.ndarray]:
-    """P-wave evidence from the beats' P regions (``P_REGION_S`` before each R peak), per window.
-
-    The P regions of the normal beats (all beats when fewer than ``MIN_BEATS`` are normal),
-    each with its mean removed, are compared with their sample-wise median (the P template).
-
-    Returns
-    -------
-    dict of numpy.ndarray
-        ``p_amp`` (template peak-to-peak / median QRS peak-to-peak), ``p_snr`` (template
-        peak-to-peak / mean absolute deviation of the beats from it), ``p_corr`` (median
-        correlation of each beat's P region with the template), ``p_present`` (share of beats
-        correlating above 0.5), ``p_pos_sd`` (SD of where each beat's P region peaks, s),
-        ``p_peak_pos`` (where the template peaks, s after the region starts) and ``p_energy``
-        (mean square of the P regions / squared QRS amplitude).
-    """
-    use = np.where((normal.sum(axis=1) >= MIN_BEATS)[:, None], normal, beats.valid)
-    lo, hi = (int(round(s * fs)) for s in P_REGION_S)
-    half = int(round(QRS_HALF_S * fs))
-    fits = beats.fits(lo, hi, among=use)
-    qrs_fits = beats.fits(-half, half, among=use)
-    n_fit = fits.sum(axis=1)
-    ok = (n_fit >= MIN_BEATS) & qrs_fits.any(axis=1)
-    regions = beats.around(lo, hi)
-    regions = regions - regions.mean(axis=2, keepdims=True)
-    template = np.nan_to_num(masked_median(regions, fits))
-    qrs_amp = np.maximum(np.nan_to_num(masked_median(amplitude, qrs_fits)), 1e-9)
-    corr = row_correlation(regions, template)
-    samples = np.maximum(n_fit, 1) * regions.shape[2]
-    spread = (np.abs(regions - template[:, None]) * fits[:, :, None]).sum(axis=(1, 2)) / samples + 1e-9
-    peak_at = Rows(np.argmax(np.abs(regions), axis=2).astype(np.float64), beats.count)
-    features = {
-        "p_amp": np.ptp(template, axis=1) / qrs_amp,
-        "p_snr": np.ptp(template, axis=1) / spread,
-        "p_corr": masked_median(corr, fits),
-        "p_present": ((corr > 0.5) & fits).sum(axis=1) / np.maximum(n_fit, 1),
-        "p_pos_sd": peak_at.select(fits).std() / fs,
-        "p_peak_pos": np.argmax(np.abs(template), axis=1) / fs,
-        "p_energy": (regions**2 * fits[:, :, None]).sum(axis=(1, 2)) / samples / qrs_amp**2,
-    }
-    return _where_defined(ok, features)
-
-
-def atrial_residual(x: np.ndarray, beats: Beats, fs: float) -> dict[str, np.ndarray]:
-    """Atrial activity left after cancelling the median QRST complex at every beat, per window.
-
-    The residual is taken from the first to the last cancelled sample, Hann-windowed and
-    transformed on the window's own grid (zero-padded to the window length), so every window's
-    spectrum has the same frequency resolution.
-
-    Returns
-    -------
-    dict of numpy.ndarray
-        ``res_ratio`` (residual SD / signal SD over the cancelled span), ``res_af_band``
-        (share of the residual's 1-30 Hz power in ``F_WAVE_HZ``), ``res_dominant_hz``
-        (dominant residual frequency in 3-12 Hz) and ``res_entropy`` (normalised spectral
-        entropy of the residual over 1-30 Hz); NaN in windows with fewer than ``MIN_BEATS``
-        whole QRST complexes.
-    """
-    lo, hi = (int(round(s * fs)) for s in BEAT_SPAN_S)
-    fits = beats.fits(lo, hi)
-    ok = fits.sum(axis=1) >= MIN_BEATS
-    template = np.nan_to_num(masked_median(beats.around(lo, hi), fits))
-    residual = x - _cancellation(beats, fits & ok[:, None], template, (lo, hi), x.shape[1])
-    first = np.where(fits, beats.positions, x.shape[1]).min(axis=1) + lo
-    size = np.where(fits, beats.positions, 0).max(axis=1) + hi + 1 - first
-    offset = np.arange(x.shape[1]) - first[:, None]
-    inside = (offset >= 0) & (offset < size[:, None])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        hann = 0.5 - 0.5 * np.cos(2 * np.pi * offset / np.maximum(size - 1, 1)[:, None])
-        features = _residual_spectrum(np.where(inside, residual * hann, 0.0), fs)
-        features["res_ratio"] = masked_std(residual, inside) / np.maximum(masked_std(x, inside), 1e-9)
-    names = ("res_ratio", "res_af_band", "res_dominant_hz", "res_entropy")
-    return _where_defined(ok, {name: features[name] for name in names})
-
-
-def _cancellation(
-    beats: Beats, use: np.ndarray, template: np.ndarray, span: tuple[int, int], samples: int
-) -> np.ndarray:
-    """Each window's QRST ``template`` laid at its ``use``d beats, ``(n, samples)``.
-
-    Where two beats' spans (``span`` samples around R) overlap, the later beat's template counts.
-    """
-    lo, hi = span
-    start = np.full((len(use), samples), -1, dtype=np.int64)
-    row, beat = np.nonzero(use)
-    start[row, beats.positions[row, beat] + lo] = beat
-    latest = np.maximum.accumulate(start, axis=1)  # the last beat whose span starts at or before t
-    at = np.take_along_axis(beats.positions, np.maximum(latest, 0), axis=1)
-    offset = np.arange(samples) - at - lo
-    covered = (latest >= 0) & (offset <= hi - lo)
-    laid = np.take_along_axis(template, np.clip(offset, 0, hi - lo), axis=1)
-    return np.where(covered, laid, 0.0)
-
-
-def _residual_spectrum(tapered: np.ndarray, fs: float) -> dict[str, np.ndarray]:
-    """``res_af_band``, ``res_dominant_hz`` and ``res_entropy`` of tapered residuals ``(n, samples)``."""
-    spectrum = np.fft.rfft(tapered, axis=1)
-    power = spectrum.real**2 + spectrum.imag**2
-    freqs = np.fft.rfftfreq(tapered.shape[1], 1 / fs)
-    band = (freqs >= 1) & (freqs <= 30)
-    total = power[:, band].sum(axis=1) + 1e-12
-    f_band = (freqs >= F_WAVE_HZ[0]) & (freqs <= F_WAVE_HZ[1])
-    search = (freqs >= 3) & (freqs <= 12)
-    share = power[:, band] / total[:, None]
-    return {
-        "res_af_band": power[:, f_band].sum(axis=1) / total,
-        "res_dominant_hz": freqs[search][np.argmax(power[:, search], axis=1)],
-        "res_entropy": -(share * np.log(share + 1e-12)).sum(axis=1) / math.log(int(band.sum())),
-    }
+    return where_defined(ok, features), normal, amp
 
 
 def spectral_shape(x: np.ndarray, length: np.ndarray, median_rr: np.ndarray, fs: float) -> dict[str, np.ndarray]:
@@ -313,7 +146,7 @@ def spectral_shape(x: np.ndarray, length: np.ndarray, median_rr: np.ndarray, fs:
             for i, (lag, n) in enumerate(zip(lags, length, strict=True))
         ]
     )
-    return _where_defined(length >= fs, out)
+    return where_defined(length >= fs, out)
 
 
 def chunk_features(x: np.ndarray, peaks: list[np.ndarray], fs: float = MODEL_FS) -> dict[str, np.ndarray]:
@@ -329,7 +162,7 @@ def chunk_features(x: np.ndarray, peaks: list[np.ndarray], fs: float = MODEL_FS)
     >>> round(f["heart_rate_bpm"][0]), float(f["nn_nrmssd"][0]), float(f["normal_frac"][0])
     (80, 0.0, 1.0)
     """
-    beats = Beats.of(x, peaks, _snippet_span(fs))
+    beats = Beats.of(x, align_to_template(x, peaks, fs), _snippet_span(fs))
     intervals = np.diff(beats.positions, axis=1) / fs
     rr = Rows(intervals, np.maximum(beats.count - 1, 0))
     morphology, normal, amplitude = beat_morphology(beats, fs)
@@ -343,6 +176,7 @@ def chunk_features(x: np.ndarray, peaks: list[np.ndarray], fs: float = MODEL_FS)
     features.update(_rr_sets(rr, normal))
     features.update(ectopy_pattern(rr))
     features.update(p_wave_evidence(beats, normal, amplitude, fs))
+    features.update(p_wave_consistency(beats, normal, amplitude, fs))
     features.update(atrial_residual(x, beats, fs))
     features.update(spectral_shape(x, beats.length, masked_median(rr.values, rr.valid), fs))
     return features
@@ -366,16 +200,20 @@ def _rr_sets(rr: Rows, normal: np.ndarray) -> dict[str, np.ndarray]:
 
 def _snippet_span(fs: float) -> tuple[int, int]:
     """Samples around R (from, to) that cover the QRS, the P region and the QRST complex."""
-    bounds = [int(round(s * fs)) for s in (*P_REGION_S, *BEAT_SPAN_S, -QRS_HALF_S, QRS_HALF_S)]
+    bounds = [
+        int(round(s * fs)) for s in (*P_REGION_S, *P_NEAR_REGION_S, *TQ_REGION_S, *BEAT_SPAN_S, -QRS_HALF_S, QRS_HALF_S)
+    ]
     return min(bounds), max(bounds)
 
 
 FEATURE_NAMES: tuple[str, ...] = tuple(chunk_features(np.zeros((1, 3840)), [np.zeros(0, dtype=np.int64)]))
 """Names of the columns of :func:`rhythm_features`, in order."""
 
-FEATURES_VERSION: int = 3
+FEATURES_VERSION: int = 4
 """Version of how the features are computed, raised whenever a definition changes under the same
 names, so that features cached by ``preprocess`` under another version are computed again.
+4: beats aligned to the window's QRS template, and the P-wave consistency features
+(:func:`~afdetect.signal.atrial.p_wave_consistency`);
 3: measured on the signal band-passed to :data:`FEATURE_BAND_HZ` (:func:`feature_signal`);
 2: ectopic intervals include premature beats that reset the rhythm (PACs,
 :func:`~afdetect.signal.ectopy.ectopic_intervals`); 1 (files without a version): before."""
