@@ -432,12 +432,23 @@ def _finish_fold(marker: Path, wanted: dict[str, Any], run: tuple[dict[str, Any]
 
 
 def _check_recipe(out: Path, stored: dict[str, Any], wanted: dict[str, Any]) -> None:
-    """Refuse a fold whose stored recipe differs from ``wanted`` (keys it predates: ``RECIPE_BEFORE``)."""
+    """Refuse a fold whose stored recipe differs from ``wanted`` (keys it predates: ``RECIPE_BEFORE``).
+
+    ``data`` is compared as the file it names, so a fold trained on ``runs/cinc2017.npz`` serves a
+    run given the same file's absolute path (relative paths resolve from the current folder).
+    """
     stored = {**RECIPE_BEFORE, **stored}
-    differ = sorted(k for k in wanted if json.loads(json.dumps(stored.get(k))) != wanted[k])
+    differ = sorted(k for k in wanted if not _same_entry(k, stored.get(k), wanted[k]))
     if differ:
         detail = ", ".join(f"{k}: {stored.get(k)!r} there, {wanted[k]!r} now" for k in differ)
         raise UsageError(out, f"was trained with another recipe ({detail}); pass another --runs folder or delete it")
+
+
+def _same_entry(key: str, stored: Any, wanted: Any) -> bool:
+    """Whether a recipe entry stored with a fold is the wanted one (``data``: the same file)."""
+    if key == "data" and isinstance(stored, str) and isinstance(wanted, str):
+        return Path(stored).resolve() == Path(wanted).resolve()
+    return json.loads(json.dumps(stored)) == wanted
 
 
 # --- evaluation ---------------------------------------------------------------------------

@@ -308,3 +308,15 @@ def test_folds_that_read_the_features_must_have_this_features_version(crossval: 
         before = {k: v for k, v in wanted.items() if k != "features_version"}  # a fold from before the key
         with pytest.raises(UsageError, match=f"features_version: 1 there, {FEATURES_VERSION} now"):
             crossval._check_recipe(tmp_path, before, wanted)
+
+
+def test_a_fold_serves_runs_naming_its_windows_file_by_another_path(
+    crossval: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = crossval.recipe(TrainConfig(data=Path("runs/w.npz")))
+    absolute = crossval.recipe(TrainConfig(data=tmp_path / "runs" / "w.npz"))
+    assert relative["data"] != absolute["data"]
+    crossval._check_recipe(tmp_path, relative, absolute)  # the same file
+    with pytest.raises(UsageError, match=r"data: 'runs/w\.npz' there"):
+        crossval._check_recipe(tmp_path, relative, crossval.recipe(TrainConfig(data=tmp_path / "other.npz")))
