@@ -196,27 +196,37 @@ def p_wave_consistency(beats: Beats, normal: np.ndarray, amplitude: np.ndarray, 
     """
     use = atrial_beats(beats, normal)
     qrs_amp, _ = qrs_amplitude(beats, amplitude, use, fs)
-    features: dict[str, np.ndarray] = {}
-    for prefix, region_s in (("p", P_REGION_S), ("pn", P_NEAR_REGION_S)):
-        regions, fits = beat_regions(beats, region_s, use, fs)
-        features.update(_template_consistency(regions, fits, qrs_amp, prefix))
-    regions, fits = beat_regions(beats, P_REGION_S, use, fs)
-    corr, pairs = neighbour_correlation(regions, fits, 1)
-    ok = pairs.sum(axis=1) >= SPLIT_MIN_BEATS
-    features["p_consec2"] = _median_over(*neighbour_correlation(regions, fits, 2))
-    features["p_consec_frac"] = np.where(
-        ok, ((corr > PRESENT_CORR) & pairs).sum(axis=1) / np.maximum(pairs.sum(axis=1), 1), np.nan
-    )
-    features["p_consec_q25"] = sorted_quantile(
-        np.sort(np.where(pairs, corr, np.inf), axis=1), np.where(ok, pairs.sum(axis=1), 0), 0.25
-    )
-    features["p_consec_all"] = _median_over(*neighbour_correlation(regions, beats.fits(*_samples(P_REGION_S, fs)), 1))
+    p_regions, p_fits = beat_regions(beats, P_REGION_S, use, fs)
+    p_regions = p_regions - p_regions.mean(axis=2, keepdims=True)
+    p_corr = lagged_correlation(p_regions, 1)
+    near, near_fits = beat_regions(beats, P_NEAR_REGION_S, use, fs)
+    near = near - near.mean(axis=2, keepdims=True)
     whole, whole_fits = beat_regions(beats, BEAT_SPAN_S, use, fs)
-    features["beat_split"] = split_half_correlation(whole, whole_fits)
     qrs, qrs_fits = beat_regions(beats, (-QRS_HALF_S, QRS_HALF_S), beats.valid, fs)
-    features["qrs_consec"] = _median_over(*neighbour_correlation(qrs, qrs_fits, 1))
-    features.update(_tq_consistency(beats, use, fs))
-    return features
+    return {
+        **_template_consistency(p_regions, p_fits, p_corr, qrs_amp, "p"),
+        **_template_consistency(near, near_fits, lagged_correlation(near, 1), qrs_amp, "pn"),
+        **_neighbour_spread(p_regions, p_fits, p_corr, beats.fits(*_samples(P_REGION_S, fs))),
+        "beat_split": split_half_correlation(whole, whole_fits),
+        "qrs_consec": _median_over(*neighbour_correlation(qrs, qrs_fits, 1)),
+        **_tq_consistency(beats, use, fs),
+    }
+
+
+def _neighbour_spread(
+    centred: np.ndarray, fits: np.ndarray, corr: np.ndarray, all_fits: np.ndarray
+) -> dict[str, np.ndarray]:
+    """``p_consec2``, ``p_consec_frac``, ``p_consec_q25`` and ``p_consec_all`` of the P regions
+    (``centred``, each less its mean; ``corr``: neighbours' correlation)."""
+    pairs = fits[:, :-1] & fits[:, 1:]
+    n_pairs = pairs.sum(axis=1)
+    ok = n_pairs >= SPLIT_MIN_BEATS
+    return {
+        "p_consec2": _median_over(lagged_correlation(centred, 2), fits[:, :-2] & fits[:, 2:]),
+        "p_consec_frac": np.where(ok, ((corr > PRESENT_CORR) & pairs).sum(axis=1) / np.maximum(n_pairs, 1), np.nan),
+        "p_consec_q25": sorted_quantile(np.sort(np.where(pairs, corr, np.inf), axis=1), np.where(ok, n_pairs, 0), 0.25),
+        "p_consec_all": _median_over(corr, all_fits[:, :-1] & all_fits[:, 1:]),
+    }
 
 
 def _samples(region_s: tuple[float, float], fs: float) -> tuple[int, int]:
@@ -238,15 +248,16 @@ def _tq_consistency(beats: Beats, use: np.ndarray, fs: float) -> dict[str, np.nd
 
 
 def _template_consistency(
-    regions: np.ndarray, fits: np.ndarray, qrs_amp: np.ndarray, prefix: str
+    centred: np.ndarray, fits: np.ndarray, corr: np.ndarray, qrs_amp: np.ndarray, prefix: str
 ) -> dict[str, np.ndarray]:
-    """``split``, ``consec``, ``dsplit``, ``dcorr`` and ``damp`` of one region (see :func:`p_wave_consistency`)."""
-    flat = detrend_rows(regions)
+    """``split``, ``consec``, ``dsplit``, ``dcorr`` and ``damp`` of one region's snippets (``centred``,
+    each less its mean; ``corr``: neighbours' correlation), see :func:`p_wave_consistency`."""
+    flat = detrend_rows(centred)
     template = np.nan_to_num(masked_median(flat, fits))
     enough = fits.sum(axis=1) >= MIN_BEATS
     return {
-        f"{prefix}_split": split_half_correlation(regions - regions.mean(axis=2, keepdims=True), fits),
-        f"{prefix}_consec": _median_over(*neighbour_correlation(regions, fits, 1)),
+        f"{prefix}_split": split_half_correlation(centred, fits),
+        f"{prefix}_consec": _median_over(corr, fits[:, :-1] & fits[:, 1:]),
         f"{prefix}_dsplit": split_half_correlation(flat, fits),
         f"{prefix}_damp": np.where(enough, np.ptp(template, axis=1) / qrs_amp, np.nan),
         f"{prefix}_dcorr": np.where(enough, masked_median(row_correlation(flat, template), fits), np.nan),
@@ -267,7 +278,7 @@ def detrend_rows(regions: np.ndarray) -> np.ndarray:
     [[[0.0, 0.0, 0.0], [-0.333, 0.667, -0.333]]]
     """
     t = np.arange(regions.shape[2]) - (regions.shape[2] - 1) / 2
-    slope = (regions * t).sum(axis=2, keepdims=True) / max(float((t**2).sum()), 1e-12)
+    slope = np.einsum("nbk,k->nb", regions, t)[:, :, None] / max(float(t @ t), 1e-12)
     return regions - regions.mean(axis=2, keepdims=True) - slope * t
 
 
@@ -283,9 +294,14 @@ def neighbour_correlation(regions: np.ndarray, fits: np.ndarray, lag: int) -> tu
     ([[1.0, -0.5]], [[True, True]])
     """
     centred = regions - regions.mean(axis=2, keepdims=True)
-    a, b = centred[:, :-lag], centred[:, lag:]
-    norms = np.linalg.norm(a, axis=2) * np.linalg.norm(b, axis=2)
-    return np.einsum("nbk,nbk->nb", a, b) / np.maximum(norms, 1e-12), fits[:, :-lag] & fits[:, lag:]
+    return lagged_correlation(centred, lag), fits[:, :-lag] & fits[:, lag:]
+
+
+def lagged_correlation(centred: np.ndarray, lag: int) -> np.ndarray:
+    """Correlation of each snippet (``(n, beats, samples)``, each less its mean) with the one ``lag`` later."""
+    energy = np.einsum("nbk,nbk->nb", centred, centred)
+    dots = np.einsum("nbk,nbk->nb", centred[:, :-lag], centred[:, lag:])
+    return dots / np.maximum(np.sqrt(energy[:, :-lag] * energy[:, lag:]), 1e-12)
 
 
 def split_half_correlation(regions: np.ndarray, fits: np.ndarray) -> np.ndarray:
@@ -303,10 +319,12 @@ def split_half_correlation(regions: np.ndarray, fits: np.ndarray) -> np.ndarray:
     [0.93, -0.01]
     """
     odd = fits & (np.arange(fits.shape[1]) % 2 == 1)
-    halves = [
-        (regions * half[:, :, None]).sum(axis=1) / np.maximum(half.sum(axis=1), 1)[:, None]
-        for half in (odd, fits & ~odd)
-    ]
-    a, b = (h - h.mean(axis=1, keepdims=True) for h in halves)
-    corr = (a * b).sum(axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
-    return np.where((odd.sum(axis=1) >= SPLIT_MIN_BEATS) & ((fits & ~odd).sum(axis=1) >= SPLIT_MIN_BEATS), corr, np.nan)
+    even = fits & ~odd
+    a, b = (
+        np.einsum("nbk,nb->nk", regions, half.astype(regions.dtype)) / np.maximum(half.sum(axis=1), 1)[:, None]
+        for half in (odd, even)
+    )
+    a, b = a - a.mean(axis=1, keepdims=True), b - b.mean(axis=1, keepdims=True)
+    corr = np.einsum("nk,nk->n", a, b) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+    enough = (odd.sum(axis=1) >= SPLIT_MIN_BEATS) & (even.sum(axis=1) >= SPLIT_MIN_BEATS)
+    return np.where(enough, corr, np.nan)

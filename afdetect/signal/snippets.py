@@ -125,9 +125,27 @@ def align_to_template(x: np.ndarray, peaks: list[np.ndarray], fs: float) -> list
         wide = gather_snippets(x, positions, -half - reach, half + reach)
         fits = rows.valid & (positions - half - reach >= 0) & (positions + half + reach < length)
         template = np.nan_to_num(masked_median(wide[:, :, reach : reach + 2 * half + 1], fits))
-        shifted = (wide[:, :, lag : lag + 2 * half + 1] for lag in range(2 * reach + 1))
-        corr = np.stack([row_correlation(snippet, template) for snippet in shifted], axis=2)
+        corr = sliding_correlation(wide, template)
         best = np.argmax(corr, axis=2)
         moves = fits & (np.take_along_axis(corr, best[:, :, None], axis=2)[:, :, 0] > ALIGN_MIN_CORR)
         positions = positions + np.where(moves, best - reach, 0)
     return [np.unique(positions[i, :count]) for i, count in enumerate(rows.count)]
+
+
+def sliding_correlation(wide: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each window's ``template`` ``(n, k)`` with every ``k``-sample stretch of
+    each of its snippets ``(n, beats, samples)``: ``(n, beats, samples - k + 1)``, lag 0 first.
+
+    Example
+    -------
+    >>> wide = np.array([[[0.0, 0, 1, 2, 1, 0, 0]]])
+    >>> sliding_correlation(wide, np.array([[1.0, 2, 1]])).round(2).tolist()
+    [[[-0.5, 0.0, 1.0, 0.0, -0.5]]]
+    """
+    k = template.shape[1]
+    centred = template - template.mean(axis=1, keepdims=True)
+    stretches = np.lib.stride_tricks.sliding_window_view(wide, k, axis=2)  # (n, beats, lags, k), a view
+    total = stretches.sum(axis=3)
+    spread = np.sqrt(np.maximum(np.einsum("nblk,nblk->nbl", stretches, stretches) - total * total / k, 0.0))
+    dots = np.einsum("nblk,nk->nbl", stretches, centred)
+    return dots / np.maximum(spread * np.linalg.norm(centred, axis=1)[:, None, None], 1e-12)
