@@ -136,4 +136,7 @@ def test_features_do_not_depend_on_which_windows_are_computed_together(sinus_and
     windows = np.concatenate([conditioned("sinus", 7), conditioned("af", 7, hr_bpm=130), np.zeros((1, 3840))])
     short = conditioned("af", 8, seconds=12.0)
     windows = np.concatenate([windows, np.pad(short, ((0, 0), (0, 3840 - short.shape[1])))])
-    np.testing.assert_allclose(rhythm_features(windows, chunk=4), rhythm_features(windows, chunk=1), rtol=1e-5)
+    alone = rhythm_features(windows, chunk=1, threads=1)
+    np.testing.assert_allclose(rhythm_features(windows, chunk=4, threads=1), alone, rtol=1e-5)
+    np.testing.assert_array_equal(rhythm_features(windows, chunk=4, threads=2), rhythm_features(windows, threads=1))
+    np.testing.assert_array_equal(rhythm_features(windows, chunk=1, threads=3), alone)
