@@ -140,8 +140,8 @@ def test_predict_method_trees_finds_the_af_of_the_example_record(tmp_path: Path)
     inside_af = [label for _, start, end, label, *_ in rows if float(start) >= 180 and float(end) <= 420]
     sinus = [label for _, start, end, label, *_ in rows if float(end) <= 180 or float(start) >= 420]
     assert sinus and set(sinus) == {"non-AF"}
-    # The synthetic AF (180-420 s) is near the threshold in a window or so (14 of 15 called with the
-    # shipped trees), and the windows join into one episode that covers nearly all of it.
+    # The synthetic AF (180-420 s) is called in every window by the shipped trees (features version 4;
+    # 14 of 15 on version 3), and the windows join into one episode that covers nearly all of it.
     assert len(inside_af) == 15 and inside_af.count("AF") >= 13
     found = [line.split(",") for line in episodes.read_text().strip().splitlines()[1:]]
     assert len(found) == 1 and float(found[0][1]) <= 195 and float(found[0][2]) >= 405
