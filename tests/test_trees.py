@@ -186,3 +186,14 @@ def test_train_output_copy_keeps_a_manifest_beside_it_valid(trees_file: Path, tm
     copy_output(trees_file, unlisted / "mine.json")  # no manifest: none is made
     assert (unlisted / "mine.json").read_bytes() == trees_file.read_bytes()
     assert not (unlisted / "SHA256SUMS").exists()
+
+
+def test_trees_predictions_do_not_depend_on_how_rows_are_shared_among_threads(trees_file: Path):
+    scorer = Predictor.from_trees(trees_file).scorer
+    rows = np.random.default_rng(0).normal(size=(200, len(FEATURE_NAMES)))
+    rows[::7, 3] = np.nan
+    alone = scorer.predict_rows(rows, threads=1)
+    assert alone.shape == (200, len(CINC_CLASSES))
+    np.testing.assert_array_equal(scorer.predict_rows(rows, threads=2), alone)
+    np.testing.assert_array_equal(scorer.predict_rows(rows, threads=3), alone)
+    np.testing.assert_array_equal(scorer.predict_rows(rows[:5], threads=2), alone[:5])

