@@ -19,6 +19,7 @@ return one float per window, NaN where too few beats fit.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -65,11 +66,33 @@ def qrs_amplitude(beats: Beats, amplitude: np.ndarray, among: np.ndarray, fs: fl
     return np.maximum(np.nan_to_num(masked_median(amplitude, fits)), 1e-9), fits.any(axis=1)
 
 
-def p_wave_evidence(beats: Beats, normal: np.ndarray, amplitude: np.ndarray, fs: float) -> dict[str, np.ndarray]:
+@dataclass(frozen=True)
+class PRegions:
+    """The P regions (``P_REGION_S``) of the beats :func:`atrial_beats` picks, read once for both
+    :func:`p_wave_evidence` and :func:`p_wave_consistency`: ``centred`` ``(n, beats, samples)``,
+    each less its mean, ``fits`` (which of those beats hold the whole region), ``use`` (the beats
+    picked), ``qrs_amp`` and ``has_qrs`` (:func:`qrs_amplitude` of those beats)."""
+
+    centred: np.ndarray
+    fits: np.ndarray
+    use: np.ndarray
+    qrs_amp: np.ndarray
+    has_qrs: np.ndarray
+
+    @classmethod
+    def of(cls, beats: Beats, normal: np.ndarray, amplitude: np.ndarray, fs: float) -> PRegions:
+        """The P regions of ``beats`` given which are ``normal`` and their QRS ``amplitude``."""
+        use = atrial_beats(beats, normal)
+        regions, fits = beat_regions(beats, P_REGION_S, use, fs)
+        return cls(regions - regions.mean(axis=2, keepdims=True), fits, use, *qrs_amplitude(beats, amplitude, use, fs))
+
+
+def p_wave_evidence(beats: Beats, p: PRegions, fs: float) -> dict[str, np.ndarray]:
     """P-wave evidence from the beats' P regions (``P_REGION_S`` before each R peak), per window.
 
     The P regions of the normal beats (all beats when fewer than ``MIN_BEATS`` are normal),
-    each with its mean removed, are compared with their sample-wise median (the P template).
+    each with its mean removed (``p``, :class:`PRegions`), are compared with their sample-wise
+    median (the P template).
 
     Returns
     -------
@@ -81,12 +104,9 @@ def p_wave_evidence(beats: Beats, normal: np.ndarray, amplitude: np.ndarray, fs:
         ``p_peak_pos`` (where the template peaks, s after the region starts) and ``p_energy``
         (mean square of the P regions / squared QRS amplitude).
     """
-    use = atrial_beats(beats, normal)
-    regions, fits = beat_regions(beats, P_REGION_S, use, fs)
-    qrs_amp, has_qrs = qrs_amplitude(beats, amplitude, use, fs)
+    regions, fits, qrs_amp = p.centred, p.fits, p.qrs_amp
     n_fit = fits.sum(axis=1)
-    ok = (n_fit >= MIN_BEATS) & has_qrs
-    regions = regions - regions.mean(axis=2, keepdims=True)
+    ok = (n_fit >= MIN_BEATS) & p.has_qrs
     template = np.nan_to_num(masked_median(regions, fits))
     corr = row_correlation(regions, template)
     samples = np.maximum(n_fit, 1) * regions.shape[2]
@@ -120,7 +140,7 @@ def atrial_residual(x: np.ndarray, beats: Beats, fs: float) -> dict[str, np.ndar
         entropy of the residual over 1-30 Hz); NaN in windows with fewer than ``MIN_BEATS``
         whole QRST complexes.
     """
-    lo, hi = (int(round(s * fs)) for s in BEAT_SPAN_S)
+    lo, hi = _samples(BEAT_SPAN_S, fs)
     fits = beats.fits(lo, hi)
     ok = fits.sum(axis=1) >= MIN_BEATS
     template = np.nan_to_num(masked_median(beats.around(lo, hi), fits))
@@ -173,7 +193,7 @@ def _residual_spectrum(tapered: np.ndarray, fs: float) -> dict[str, np.ndarray]:
     }
 
 
-def p_wave_consistency(beats: Beats, normal: np.ndarray, amplitude: np.ndarray, fs: float) -> dict[str, np.ndarray]:
+def p_wave_consistency(beats: Beats, p: PRegions, fs: float) -> dict[str, np.ndarray]:
     """How alike the atrial stretches of a window's beats are: one P wave repeated, or none.
 
     Measured over the P region (``p_``, ``P_REGION_S``) and a shorter one nearer the QRS (``pn_``,
@@ -194,19 +214,16 @@ def p_wave_consistency(beats: Beats, normal: np.ndarray, amplitude: np.ndarray, 
         ``tq_split`` compare the longer stretch ``TQ_REGION_S`` of beats after an RR interval that
         holds it.
     """
-    use = atrial_beats(beats, normal)
-    qrs_amp, _ = qrs_amplitude(beats, amplitude, use, fs)
-    p_regions, p_fits = beat_regions(beats, P_REGION_S, use, fs)
-    p_regions = p_regions - p_regions.mean(axis=2, keepdims=True)
-    p_corr = lagged_correlation(p_regions, 1)
+    use, qrs_amp = p.use, p.qrs_amp
+    p_corr = lagged_correlation(p.centred, 1)
     near, near_fits = beat_regions(beats, P_NEAR_REGION_S, use, fs)
     near = near - near.mean(axis=2, keepdims=True)
     whole, whole_fits = beat_regions(beats, BEAT_SPAN_S, use, fs)
     qrs, qrs_fits = beat_regions(beats, (-QRS_HALF_S, QRS_HALF_S), beats.valid, fs)
     return {
-        **_template_consistency(p_regions, p_fits, p_corr, qrs_amp, "p"),
+        **_template_consistency(p.centred, p.fits, p_corr, qrs_amp, "p"),
         **_template_consistency(near, near_fits, lagged_correlation(near, 1), qrs_amp, "pn"),
-        **_neighbour_spread(p_regions, p_fits, p_corr, beats.fits(*_samples(P_REGION_S, fs))),
+        **_neighbour_spread(p.centred, p.fits, p_corr, beats.fits(*_samples(P_REGION_S, fs))),
         "beat_split": split_half_correlation(whole, whole_fits),
         "qrs_consec": _median_over(*neighbour_correlation(qrs, qrs_fits, 1)),
         **_tq_consistency(beats, use, fs),

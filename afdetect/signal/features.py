@@ -41,6 +41,7 @@ from afdetect.signal.atrial import (
     P_NEAR_REGION_S,
     P_REGION_S,
     TQ_REGION_S,
+    PRegions,
     atrial_residual,
     p_wave_consistency,
     p_wave_evidence,
@@ -180,8 +181,9 @@ def chunk_features(x: np.ndarray, peaks: list[np.ndarray], fs: float = MODEL_FS)
         }
     features.update(_rr_sets(rr, normal))
     features.update(ectopy_pattern(rr))
-    features.update(p_wave_evidence(beats, normal, amplitude, fs))
-    features.update(p_wave_consistency(beats, normal, amplitude, fs))
+    p_regions = PRegions.of(beats, normal, amplitude, fs)
+    features.update(p_wave_evidence(beats, p_regions, fs))
+    features.update(p_wave_consistency(beats, p_regions, fs))
     features.update(atrial_residual(x, beats, fs))
     features.update(spectral_shape(x, beats.length, masked_median(rr.values, rr.valid), fs))
     return features
