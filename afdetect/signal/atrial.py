@@ -61,8 +61,7 @@ def beat_regions(
 def qrs_amplitude(beats: Beats, amplitude: np.ndarray, among: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
     """Median QRS peak-to-peak amplitude of the ``among`` beats per window (floored at 1e-9), and
     whether any of them has a whole QRS."""
-    half = int(round(QRS_HALF_S * fs))
-    fits = beats.fits(-half, half, among=among)
+    fits = beats.fits(*_samples((-QRS_HALF_S, QRS_HALF_S), fs), among=among)
     return np.maximum(np.nan_to_num(masked_median(amplitude, fits)), 1e-9), fits.any(axis=1)
 
 
@@ -341,7 +340,6 @@ def split_half_correlation(regions: np.ndarray, fits: np.ndarray) -> np.ndarray:
         np.einsum("nbk,nb->nk", regions, half.astype(regions.dtype)) / np.maximum(half.sum(axis=1), 1)[:, None]
         for half in (odd, even)
     )
-    a, b = a - a.mean(axis=1, keepdims=True), b - b.mean(axis=1, keepdims=True)
-    corr = np.einsum("nk,nk->n", a, b) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+    corr = row_correlation(a[:, None, :], b)[:, 0]
     enough = (odd.sum(axis=1) >= SPLIT_MIN_BEATS) & (even.sum(axis=1) >= SPLIT_MIN_BEATS)
     return np.where(enough, corr, np.nan)
