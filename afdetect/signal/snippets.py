@@ -46,8 +46,7 @@ class Beats:
     @classmethod
     def of(cls, x: np.ndarray, peaks: list[np.ndarray], span: tuple[int, int]) -> Beats:
         """The beats ``peaks`` (sample indices per window) of windows ``x`` ``(n, samples)``."""
-        rows = Rows.from_list([np.asarray(p, dtype=np.float64) for p in peaks], width=3)
-        positions = rows.values.astype(np.int64)
+        rows, positions = peak_rows(peaks)
         return cls(positions, rows.count, signal_lengths(x), gather_snippets(x, positions, *span), span)
 
     @property
@@ -64,6 +63,19 @@ class Beats:
         """Samples ``lo .. hi`` around every beat ``(n, width, hi - lo + 1)`` (valid where :meth:`fits`)."""
         first = lo - self.span[0]
         return self.snippets[:, :, first : first + hi - lo + 1]
+
+
+def peak_rows(peaks: list[np.ndarray]) -> tuple[Rows, np.ndarray]:
+    """Each window's R peaks (sample indices) as padded rows, and their positions as int64 ``(n, width)``.
+
+    Example
+    -------
+    >>> rows, positions = peak_rows([np.array([3, 9]), np.array([5])])
+    >>> rows.count.tolist(), positions[:, :2].tolist()
+    ([2, 1], [[3, 9], [5, 0]])
+    """
+    rows = Rows.from_list([np.asarray(p, dtype=np.float64) for p in peaks], width=3)
+    return rows, rows.values.astype(np.int64)
 
 
 def row_correlation(rows: np.ndarray, template: np.ndarray) -> np.ndarray:
@@ -117,8 +129,7 @@ def align_to_template(x: np.ndarray, peaks: list[np.ndarray], fs: float) -> list
     >>> np.diff(align_to_template(x, [picked], 128.0)[0]).tolist()
     [128, 128, 128, 128, 128, 128, 128, 128]
     """
-    rows = Rows.from_list([np.asarray(p, dtype=np.float64) for p in peaks], width=3)
-    positions = rows.values.astype(np.int64)
+    rows, positions = peak_rows(peaks)
     half, reach = int(round(ALIGN_HALF_S * fs)), int(round(ALIGN_SHIFT_S * fs))
     length = signal_lengths(x)[:, None]
     for _ in range(ALIGN_PASSES):
