@@ -764,8 +764,9 @@ def markdown_report(results: dict[str, Any]) -> str:
         f"The {pooled['records']} records ({pooled['af_records']} AF; {pooled['windows']} labelled 30 s windows, "
         f"{pooled['af_windows']} AF) were dealt into {k} folds stratified by record-level AF. Each fold was tested "
         f"by weights trained on the other folds (the CNN's threshold and early stopping on "
-        f"{100 * run['val_fraction']:.0f} % of their records; the rhythm trees' threshold on out-of-fold "
-        "probabilities of all their records, `afdetect.training.trees.out_of_fold_p_af`), so every record is tested "
+        f"{100 * run['val_fraction']:.0f} % of their records; the rhythm trees' threshold and class weights on "
+        "out-of-fold probabilities of all their records, `afdetect.training.trees.out_of_fold_class_p`), so every "
+        "record is tested "
         "exactly once and never by weights that saw it. The RR baseline is refitted per fold on the same training "
         "records (its logistic score and F1-optimal threshold, `afdetect.detect.rr.fit_score`) and scored on the "
         "same test records. Record level: a record is called AF when at least half of its windows are.",

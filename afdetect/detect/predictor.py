@@ -143,7 +143,8 @@ class Predictor:
 
         path = default_trees() if path is None else Path(path)
         booster, meta = load_trees(path)
-        scorer = TreesScorer(booster, Preprocessing.from_dict(meta["preprocessing"]).model_fs, meta["calibration"])
+        fs = Preprocessing.from_dict(meta["preprocessing"]).model_fs
+        scorer = TreesScorer(booster, fs, meta["calibration"], meta["class_weights"])
         return cls._from_model_file(scorer, meta, threshold, path)
 
     @classmethod

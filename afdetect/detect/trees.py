@@ -2,7 +2,8 @@
 
 The scorer computes :func:`~afdetect.signal.features.rhythm_features` of the conditioned
 windows and returns the trees' probability of the ``A`` (AF) class, calibrated by the trees
-file's Platt map (the model and its file format live in :mod:`afdetect.models.trees`).
+file's Platt map; the other classes' share is weighed by the file's class weights
+(the model and its file format live in :mod:`afdetect.models.trees`).
 LightGBM is imported only when this method is used.
 """
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from afdetect.config import AF_CLASS, CINC_CLASSES, MODEL_FS
 from afdetect.models.calibration import IDENTITY, PlattCalibration
+from afdetect.models.trees import EQUAL_WEIGHTS, weigh_other_classes
 from afdetect.signal.features import FEATURE_THREADS, rhythm_features
 
 SPLIT_ROWS: int = 64
@@ -35,8 +37,14 @@ class TreesScorer:
     classes: tuple[str, ...] = CINC_CLASSES
     """The classes of :meth:`class_probabilities`' columns."""
 
-    def __init__(self, booster: Any, fs: float = MODEL_FS, calibration: PlattCalibration = IDENTITY) -> None:
-        self.booster, self.fs, self.calibration = booster, fs, calibration
+    def __init__(
+        self,
+        booster: Any,
+        fs: float = MODEL_FS,
+        calibration: PlattCalibration = IDENTITY,
+        class_weights: np.ndarray = EQUAL_WEIGHTS,
+    ) -> None:
+        self.booster, self.fs, self.calibration, self.class_weights = booster, fs, calibration, class_weights
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Calibrated P(AF) ``(n,)`` of conditioned windows ``(n, samples)`` at ``fs`` Hz (the file's model rate)."""
@@ -48,8 +56,10 @@ class TreesScorer:
 
     def class_probabilities(self, x: np.ndarray) -> np.ndarray:
         """The booster's probabilities ``(n, len(classes))`` of CinC 2017's four classes for conditioned
-        windows (not calibrated: they rank the other classes of records not called AF)."""
-        return self.predict_rows(rhythm_features(x, self.fs))
+        windows, the share of the classes other than ``A`` weighed by ``class_weights``
+        (:func:`~afdetect.models.trees.weigh_other_classes`; not calibrated: they rank the
+        other classes of records not called AF)."""
+        return weigh_other_classes(self.predict_rows(rhythm_features(x, self.fs)), self.class_weights)
 
     def predict_rows(self, features: np.ndarray, threads: int = FEATURE_THREADS) -> np.ndarray:
         """The booster's class probabilities of feature rows, the rows shared among ``threads``.

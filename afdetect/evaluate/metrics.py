@@ -112,7 +112,18 @@ def plateau_threshold(y_true: np.ndarray, p_af: np.ndarray, tolerance: float = P
     if len(candidates) == 0:
         return 0.5
     scores = np.array([binary_metrics(y_true, p_af, t)["f1"] for t in candidates])
-    near = candidates[scores >= np.nanmax(scores) - tolerance]
+    return plateau_middle(candidates, scores, tolerance)
+
+
+def plateau_middle(candidates: np.ndarray, scores: np.ndarray, tolerance: float = PLATEAU_F1) -> float:
+    """The middle one of the ascending ``candidates`` whose ``scores`` lie within ``tolerance`` of the best.
+
+    Example
+    -------
+    >>> plateau_middle(np.array([0.5, 1.0, 1.5, 2.0]), np.array([0.70, 0.80, 0.801, 0.79]), 0.005)
+    1.0
+    """
+    near = np.asarray(candidates)[scores >= np.nanmax(scores) - tolerance]
     return float(near[(len(near) - 1) // 2])
 
 

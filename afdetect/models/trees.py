@@ -18,6 +18,9 @@ A trees file is one JSON document (nothing is unpickled when it loads):
 ``threshold``       AF threshold on the calibrated ``p_af``, chosen on held-out windows
 ``calibration``     the Platt map from P(``A``) to ``p_af`` (:mod:`afdetect.models.calibration`;
                     absent in version 1 files, whose ``p_af`` is P(``A``) itself)
+``class_weights``   weight of each class in the share of the classes other than ``A``
+                    (:func:`weigh_other_classes`), chosen on held-out windows; absent in
+                    older files, which weigh every class 1
 ``training``        data summary, split record names, metrics, recipe
 ``booster``         the LightGBM model, as LightGBM's own text format
 
@@ -33,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from afdetect.config import CINC_CLASSES, DEFAULT_PREPROCESSING, Preprocessing
+from afdetect.config import AF_CLASS, CINC_CLASSES, DEFAULT_PREPROCESSING, Preprocessing
 from afdetect.errors import UsageError, check_range
 from afdetect.io.atomic import atomic_path
 from afdetect.models.calibration import IDENTITY, PlattCalibration
@@ -95,6 +98,55 @@ def default_trees() -> Path:
 DEFAULT_RECIPE = TreesRecipe()
 """The shipped recipe."""
 
+EQUAL_WEIGHTS: np.ndarray = np.ones(len(CINC_CLASSES))
+"""Class weights that leave the booster's probabilities as they are (files without ``class_weights``)."""
+
+
+def weigh_other_classes(class_p: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Class probabilities whose share of the classes other than ``A`` (``1 − P(A)``) is dealt out
+    in proportion to ``weights × probability``; the ``A`` column is left as it is.
+
+    The booster's probabilities are fitted for accuracy: the commoner ``N`` wins a close call
+    against ``O``. Weights chosen for F1 on held-out windows (:func:`~afdetect.training.trees.
+    choose_other_weight`) move those calls; ``p_af`` and every AF decision stay unchanged.
+
+    Parameters
+    ----------
+    class_p : numpy.ndarray
+        ``(n, len(CINC_CLASSES))`` probabilities of the CinC classes, rows summing to 1.
+    weights : numpy.ndarray
+        ``(len(CINC_CLASSES),)`` positive weights (the ``A`` entry is not used).
+
+    Example
+    -------
+    >>> p = np.array([[0.5, 0.1, 0.3, 0.1]])  # N, A, O, ~
+    >>> weigh_other_classes(p, np.array([1.0, 1.0, 2.0, 1.0])).round(3).tolist()
+    [[0.375, 0.1, 0.45, 0.075]]
+    """
+    others = np.arange(len(CINC_CLASSES)) != AF_CLASS
+    scaled = class_p[:, others] * weights[others]
+    total = scaled.sum(axis=1, keepdims=True)
+    out = np.array(class_p, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[:, others] = np.where(total > 0, scaled / total * (1.0 - class_p[:, [AF_CLASS]]), class_p[:, others])
+    return out
+
+
+def class_weights_of(payload: dict[str, Any], path: Path) -> np.ndarray:
+    """The ``class_weights`` entry of a trees file as an array in :data:`CINC_CLASSES` order
+    (:data:`EQUAL_WEIGHTS` when absent)."""
+    given = payload.get("class_weights")
+    if given is None:
+        return EQUAL_WEIGHTS.copy()
+    values = given.values() if isinstance(given, dict) else ()
+    if (
+        not isinstance(given, dict)
+        or set(given) != set(CINC_CLASSES)
+        or not all(isinstance(v, (int, float)) and np.isfinite(v) and v > 0 for v in values)
+    ):
+        raise UsageError(path, f"class_weights must give a positive number for each of {', '.join(CINC_CLASSES)}")
+    return np.array([float(given[name]) for name in CINC_CLASSES])
+
 
 def fit_trees(features: np.ndarray, classes: np.ndarray, recipe: TreesRecipe = DEFAULT_RECIPE, threads: int = 0):
     """Fit the four-class trees.
@@ -125,6 +177,7 @@ def save_trees(
     training: dict[str, Any],
     *,
     calibration: PlattCalibration = IDENTITY,
+    class_weights: np.ndarray = EQUAL_WEIGHTS,
     preprocessing: Preprocessing = DEFAULT_PREPROCESSING,
 ) -> None:
     """Write a trees file atomically (see module docstring for the layout)."""
@@ -138,6 +191,7 @@ def save_trees(
         "preprocessing": preprocessing.to_dict(),
         "threshold": float(threshold),
         "calibration": calibration.to_dict(),
+        "class_weights": {name: float(w) for name, w in zip(CINC_CLASSES, class_weights, strict=True)},
         "training": training,
         "booster": booster.model_to_string(),
     }
@@ -153,7 +207,8 @@ def load_trees(path: str | Path):
     booster : lightgbm.Booster
     meta : dict
         The file's other entries (threshold, preprocessing, training ...); ``calibration`` is
-        a :class:`~afdetect.models.calibration.PlattCalibration` (the identity for version 1).
+        a :class:`~afdetect.models.calibration.PlattCalibration` (the identity for version 1),
+        ``class_weights`` an array in :data:`CINC_CLASSES` order (:func:`class_weights_of`).
 
     Raises
     ------
@@ -183,4 +238,5 @@ def load_trees(path: str | Path):
         raise UsageError(path, f"trees file holds no readable booster ({str(exc)[:120]})") from None
     meta = {k: v for k, v in payload.items() if k != "booster"}
     meta["calibration"] = PlattCalibration.from_dict(payload.get("calibration"), path)
+    meta["class_weights"] = class_weights_of(payload, path)
     return booster, meta

@@ -4,8 +4,9 @@ The records are split exactly as for ECGCNN (:func:`~afdetect.training.splits.sp
 with the same options), so ``eval --split test`` tests both on the same records and
 ``--folds K --fold k`` gives the same cross-validation folds. The trees learn the four CinC
 classes from the training and validation records
-(:func:`~afdetect.training.targets.four_class_targets`); the calibration of ``p_af`` and the AF
-threshold come from those records' out-of-fold probabilities (:func:`train_trees`).
+(:func:`~afdetect.training.targets.four_class_targets`); the calibration of ``p_af``, the AF
+threshold and the weight of the other-rhythm class come from those records' out-of-fold
+probabilities (:func:`train_trees`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,24 @@ import numpy as np
 
 from afdetect.config import AF_CLASS, CINC_CLASSES
 from afdetect.errors import UsageError
-from afdetect.evaluate.metrics import binary_metrics, calibration_metrics, plateau_threshold, record_metrics
+from afdetect.evaluate.metrics import (
+    binary_metrics,
+    calibration_metrics,
+    challenge_f1,
+    plateau_middle,
+    plateau_threshold,
+    record_metrics,
+)
+from afdetect.evaluate.records import four_class_calls
 from afdetect.models.calibration import PlattCalibration
-from afdetect.models.trees import DEFAULT_RECIPE, TreesRecipe, fit_trees, save_trees
+from afdetect.models.trees import (
+    DEFAULT_RECIPE,
+    EQUAL_WEIGHTS,
+    TreesRecipe,
+    fit_trees,
+    save_trees,
+    weigh_other_classes,
+)
 from afdetect.signal.features import rhythm_features
 from afdetect.training.cache import WindowSet
 from afdetect.training.options import TrainConfig
@@ -43,12 +59,19 @@ def window_feature_matrix(ws: WindowSet) -> np.ndarray:
 THRESHOLD_FOLDS: int = 4
 """Folds of the training and validation records whose out-of-fold probabilities choose the threshold."""
 
+OTHER_WEIGHTS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.15, 1.3, 1.5, 1.7, 2.0, 2.3, 2.6, 3.0)
+"""Weights of the ``O`` class (against 1 for ``N`` and ``~``) that :func:`choose_other_weight` tries."""
+
+OTHER_WEIGHT_TOLERANCE: float = 0.002
+"""Challenge-score points (as a fraction) below the best that still count as the best weight."""
+
 
 def train_trees(
     config: TrainConfig, ws: WindowSet, *, recipe: TreesRecipe = DEFAULT_RECIPE, threads: int = 0
 ) -> dict[str, Any]:
     """Fit the trees on the training and validation records, calibrate ``p_af`` and choose the AF
-    threshold on their out-of-fold probabilities, and write ``out_dir/best.json``.
+    threshold and the other-rhythm weight (:func:`choose_other_weight`) on their out-of-fold
+    probabilities, and write ``out_dir/best.json``.
 
     The threshold is chosen on every training and validation window, each scored by trees fitted
     without its record (``THRESHOLD_FOLDS`` record-wise folds): thousands of records rather than
@@ -59,7 +82,8 @@ def train_trees(
     Returns
     -------
     dict
-        ``threshold``, ``calibration`` (expected calibration error and Brier score of the
+        ``threshold``, ``class_weights`` (in :data:`~afdetect.config.CINC_CLASSES` order),
+        ``calibration`` (expected calibration error and Brier score of the
         out-of-fold probabilities ``before`` and ``after`` the Platt map), and window and record
         metrics of the calibrated out-of-fold probabilities (``val``,
         ``val_record``) and of the final trees on the test records (``test``, ``test_record``;
@@ -75,13 +99,15 @@ def train_trees(
         raise UsageError(config.data, "too few labelled windows of two classes for a train/validation split")
     features = window_feature_matrix(ws)
     tuning = (ws.labels >= 0) & (window_split <= 1)
-    raw_oof = out_of_fold_p_af(ws, features, targets, fit, window_split <= 1, recipe, threads, seed=config.seed)
+    oof_class_p = out_of_fold_class_p(ws, features, targets, fit, window_split <= 1, recipe, threads, seed=config.seed)
+    raw_oof = oof_class_p[:, AF_CLASS]
     calibration = PlattCalibration.fit(raw_oof[tuning], ws.labels[tuning])
     oof = calibration.apply(raw_oof)
     threshold = plateau_threshold(ws.labels[tuning], oof[tuning])
+    class_weights = choose_other_weight(ws, oof_class_p, oof, threshold, tuning)
     booster = fit_trees(features[fit], targets[fit], recipe, threads)
     p_af = calibration.apply(booster.predict(features)[:, AF_CLASS])
-    summary: dict[str, Any] = {"threshold": threshold}
+    summary: dict[str, Any] = {"threshold": threshold, "class_weights": class_weights.tolist()}
     summary["calibration"] = {
         "before": calibration_metrics(ws.labels[tuning], raw_oof[tuning]),
         "after": calibration_metrics(ws.labels[tuning], oof[tuning]),
@@ -94,6 +120,7 @@ def train_trees(
         "recipe": asdict(recipe),
         "threshold_from": f"out-of-fold P(AF) of the training and validation records ({THRESHOLD_FOLDS} folds)",
         "calibration_from": "the same out-of-fold P(AF) (Platt scaling of the log-odds)",
+        "class_weights_from": "the same records' out-of-fold class probabilities (challenge F1 of their calls)",
         **split_summary(ws.records, split, seed=config.record_seed, folds=config.folds, fold=config.fold),
         "train_windows": {name: int(np.sum(targets[fit] == i)) for i, name in enumerate(CINC_CLASSES)},
         "best": summary,
@@ -101,12 +128,18 @@ def train_trees(
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_trees(
-        out_dir / TREES_FILE_NAME, booster, threshold, info, calibration=calibration, preprocessing=ws.preprocessing
+        out_dir / TREES_FILE_NAME,
+        booster,
+        threshold,
+        info,
+        calibration=calibration,
+        class_weights=class_weights,
+        preprocessing=ws.preprocessing,
     )
     return summary
 
 
-def out_of_fold_p_af(
+def out_of_fold_class_p(
     ws: WindowSet,
     features: np.ndarray,
     targets: np.ndarray,
@@ -118,18 +151,60 @@ def out_of_fold_p_af(
     seed: int,
     folds: int = THRESHOLD_FOLDS,
 ) -> np.ndarray:
-    """P(AF) of each ``scored`` window from trees fitted on the ``fit`` windows of the other folds
-    (the ``scored`` windows' records dealt into record-wise folds, stratified by record AF); NaN elsewhere."""
+    """Class probabilities ``(n, 4)`` of each ``scored`` window from trees fitted on the ``fit``
+    windows of the other folds (the ``scored`` windows' records dealt into record-wise folds,
+    stratified by record AF); NaN elsewhere."""
     records = np.unique(ws.record_index[scored])
     record_fold = np.full(len(ws.records), -1)
     record_fold[records] = record_folds(ws.record_targets()[records], folds, np.random.default_rng(seed))
     window_fold = record_fold[ws.record_index]
-    oof = np.full(len(features), np.nan)
+    oof = np.full((len(features), len(CINC_CLASSES)), np.nan)
     for k in range(folds):
         booster = fit_trees(features[fit & (window_fold != k)], targets[fit & (window_fold != k)], recipe, threads)
         held_out = window_fold == k
-        oof[held_out] = booster.predict(features[held_out])[:, AF_CLASS]
+        oof[held_out] = booster.predict(features[held_out])
     return oof
+
+
+def choose_other_weight(
+    ws: WindowSet, class_p: np.ndarray, p_af: np.ndarray, threshold: float, scored: np.ndarray
+) -> np.ndarray:
+    """Class weights (:func:`~afdetect.models.trees.weigh_other_classes`) whose ``O`` entry gives
+    the ``scored`` windows' records the best CinC challenge score F1(N, A, O).
+
+    The records not called AF at ``threshold`` take the most probable other class; the
+    booster's probabilities, fitted for accuracy, give the commoner ``N`` the close calls
+    against ``O``, which costs F1. Each weight of :data:`OTHER_WEIGHTS` is tried on the
+    out-of-fold ``class_p`` and the middle of the near-best ones is taken
+    (:func:`~afdetect.evaluate.metrics.plateau_middle`). Every weight stays 1 when a record
+    has no CinC label (rhythm-annotated data) or none is ``O``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(CINC_CLASSES),)`` weights: 1 but for ``O``.
+    """
+    records, index = np.unique(ws.record_index[scored], return_inverse=True)
+    labels = np.asarray(ws.record_labels)[records]
+    if "O" not in labels or not np.isin(labels, CINC_CLASSES).all():
+        return EQUAL_WEIGHTS.copy()
+    other = CINC_CLASSES.index("O")
+    class_p, p_af = class_p[scored], p_af[scored]
+
+    def score(weight: float) -> float:
+        weighed = weigh_other_classes(class_p, _with_weight(other, weight))
+        return challenge_f1(labels, four_class_calls(weighed, index, p_af, threshold, len(records)))["mean"]
+
+    candidates = np.array(OTHER_WEIGHTS)
+    best = plateau_middle(candidates, np.array([score(w) for w in candidates]), OTHER_WEIGHT_TOLERANCE)
+    return _with_weight(other, best)
+
+
+def _with_weight(column: int, weight: float) -> np.ndarray:
+    """Class weights of 1 with ``weight`` in ``column``."""
+    weights = EQUAL_WEIGHTS.copy()
+    weights[column] = weight
+    return weights
 
 
 def _split_metrics(ws: WindowSet, p_af: np.ndarray, threshold: float, mask: np.ndarray, name: str) -> dict:
