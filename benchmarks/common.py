@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import sys
 import tempfile
 import warnings
@@ -22,6 +23,19 @@ from afdetect.detect.predictor import Predictor
 from afdetect.errors import AfdetectError
 from afdetect.io.find import find_records
 from afdetect.training.cache import WindowSet, load_window_set, save_window_set, windows_from_records
+
+REPO = Path(__file__).resolve().parent.parent
+"""The repository root (the benchmarks' default paths are under it)."""
+DEFAULT_DATA = Path(os.environ.get("AFDETECT_DATA", REPO.parent / "shared" / "data"))
+"""The shared data folder (``$AFDETECT_DATA``, else ``../shared/data`` beside the repository)."""
+
+
+def shown_path(path: Path) -> str:
+    """A path relative to the repository when inside it (stable across checkouts), else as given."""
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
 
 
 def load_or_build_windows(path: Path, data_dir: Path) -> WindowSet:

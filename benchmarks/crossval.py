@@ -7,7 +7,7 @@ validates (early stopping, threshold) on ``val_fraction`` of the other records a
 the rest. Each fold's ``best.pt`` is then evaluated on its own test fold only
 (:func:`afdetect.evaluate.records.evaluate` on ``select_split(ws, "test", meta)``, the records its
 weights name), and the RR-irregularity baseline, refitted on the same training records
-(:func:`fit_rr_fold`), on the same test records. Every record is tested
+(``crossval_eval.fit_rr_fold``), on the same test records. Every record is tested
 exactly once, by weights that never saw it; the script checks this from the weights files
 (the test folds of the runs are disjoint, cover every record, and agree between variants).
 
@@ -55,97 +55,47 @@ the other is refused (its recipe differs).
 
 ``--quick`` trains a tiny model for one epoch on about 300 windows (half from AF records) in
 ``runs/crossval_quick`` and writes to ``benchmarks/results/quick/``: its figures mean nothing.
+
+This file holds the options and the run; the folds are trained by ``crossval_folds.py``,
+evaluated by ``crossval_eval.py`` and reported by ``crossval_report.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from common import load_or_build_windows, pct, run_main
+from common import DEFAULT_DATA, REPO, load_or_build_windows, run_main, shown_path
+from crossval_eval import evaluate_folds
+from crossval_folds import fold_config, split_seed, train_fold
+from crossval_report import ORIGINAL_WORK, markdown_report, print_summary
 
 from afdetect import __version__
 from afdetect.config import (
-    LABEL_NAMES,
     MODEL_CLASSES,
-    RECORD_AF_FRACTION,
     TRAIN_BATCH,
     TRAIN_CLASSES,
     TRAIN_EPOCHS,
     TRAIN_PATIENCE,
     VAL_FRACTION,
 )
-from afdetect.detect import rr as rr_score
-from afdetect.detect.predictor import Predictor
 from afdetect.errors import UsageError
-from afdetect.evaluate.metrics import (
-    auroc,
-    best_threshold,
-    binary_metrics,
-    calibration_metrics,
-    challenge_f1,
-    record_scores,
-)
-from afdetect.evaluate.records import EvalResult, evaluate, four_class_calls, select_split
 from afdetect.io.atomic import atomic_open, atomic_path, json_safe
-from afdetect.models.files import sha256
-from afdetect.models.registry import is_hybrid
-from afdetect.signal import rr
-from afdetect.signal.features import FEATURES_VERSION
 from afdetect.training.cache import WindowSet, load_window_set, save_window_set
-from afdetect.training.loop import train
-from afdetect.training.options import TrainConfig
-from afdetect.training.splits import split_records
-from afdetect.training.trees import TREES_FILE_NAME, train_trees
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = Path(os.environ.get("AFDETECT_DATA", REPO.parent / "shared" / "data"))
-
-METHODS: dict[str, str] = {
-    "se": "ECGCNN_SE",
-    "l": "ECGCNN_L",
-    "se-rhythm": "SE + rhythm (latent)",
-    "se-rhythm-head": "SE + rhythm (head)",
-    "resnet": "Signal ResNet",
-    "resnet-rhythm": "ResNet + rhythm (head)",
-    "trees": "Rhythm trees",
-    "rr": "RR baseline",
-    "blend": "Blend (trees + ResNet)",
-}
-"""Method key to display name (the trained methods, the RR-irregularity baseline, and the blend of
-trees and signal ResNet that ``blend.py`` and ``robustness.py --method blend`` score from their folds)."""
 VARIANTS = ("se", "l", "trees", "se-rhythm", "se-rhythm-head", "resnet", "resnet-rhythm")
 """What can be trained per fold: the ECGCNN variants (the paper's two and the hybrids that also take
 the rhythm features), the signal-only ResNet and the rhythm trees (``train --method trees``)."""
 DEFAULT_VARIANTS = ("se", "l", "trees")
 """What is trained per fold unless ``--variants`` says otherwise."""
-METRICS = ("sensitivity", "specificity", "ppv", "f1", "accuracy", "auroc")
-METRIC_NAMES = {
-    "sensitivity": "sensitivity",
-    "specificity": "specificity",
-    "ppv": "PPV",
-    "f1": "F1(AF)",
-    "accuracy": "accuracy",
-    "auroc": "AUROC",
-}
-LEVELS = ("window", "record")
-
-ORIGINAL_WORK: dict[str, dict[str, float]] = {
-    "l": {"accuracy": 0.9300, "f1": 0.6488},
-    "se": {"accuracy": 0.9360, "f1": 0.7605},
-}
-"""The original work's ECGCNN results (MIT-BIH AFDB, its validation split)."""
 
 DEFAULTS = {"folds": 3, "epochs": TRAIN_EPOCHS, "patience": TRAIN_PATIENCE, "threads": 2, "max_windows": None}
 """Full-run options: the shipped weights' recipe (:mod:`afdetect.config`'s training constants,
@@ -163,34 +113,8 @@ QUICK = {
 """Options of ``--quick`` (a tiny model: a few thousand parameters; ``resnet_overrides`` for the
 signal ResNet, ``model_overrides`` for the ECGCNN variants)."""
 
-DONE_MARKER = "done.json"
 WINDOWS_FILE = "crossval_windows.npz"
-"""Per-window test-fold predictions of every method (:func:`window_predictions`), beside the report."""
-RECIPE_KEYS = (
-    "data",
-    "method",
-    "variant",
-    "epochs",
-    "batch_size",
-    "lr",
-    "weight_decay",
-    "val_fraction",
-    "seed",
-    "split_seed",
-    "patience",
-    "augment_p",
-    "model_overrides",
-    "folds",
-    "fold",
-    "classes",
-)
-"""The :class:`~afdetect.training.loop.TrainConfig` fields a finished fold must share with the current options
-(``classes``: ECGCNN folds only; the trees always learn four)."""
-CNN_ONLY_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "patience", "augment_p", "model_overrides", "classes")
-"""Recipe keys the trees do not read (:func:`afdetect.training.trees.train_trees`)."""
-RECIPE_BEFORE: dict[str, Any] = {"classes": len(LABEL_NAMES), "features_version": 1, "split_seed": None}
-"""What a fold trained before a recipe key existed had: ECGCNN learnt AF against the rest, on
-features version 1, its record split of ``seed``."""
+"""Per-window test-fold predictions of every method (``crossval_eval.window_predictions``), beside the report."""
 
 
 # --- options -----------------------------------------------------------------------------
@@ -324,579 +248,6 @@ def subsample_windows(ws: WindowSet, max_windows: int, seed: int) -> WindowSet:
     )
 
 
-# --- training -----------------------------------------------------------------------------
-
-
-def fold_config(args: argparse.Namespace, variant: str, fold: int, data: Path) -> TrainConfig:
-    """The training options of one fold of one variant (run folder ``RUNS/VARIANT/fold_K``)."""
-    trees = variant == "trees"
-    return TrainConfig(
-        data=data,
-        out_dir=args.runs / variant / f"fold_{fold}",
-        method="trees" if trees else "cnn",
-        variant="se" if trees else variant,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        val_fraction=args.val_fraction,
-        seed=args.seed,
-        split_seed=args.split_seed,
-        patience=args.patience,
-        device=args.device,
-        model_overrides=dict(args.resnet_overrides if variant.startswith("resnet") else args.model_overrides),
-        folds=args.folds,
-        fold=fold,
-        classes=args.classes,
-    )
-
-
-def split_seed(args: argparse.Namespace) -> int:
-    """The seed of the folds: ``--split-seed``, else ``--seed``."""
-    return args.seed if args.split_seed is None else args.split_seed
-
-
-def recipe(config: TrainConfig) -> dict[str, Any]:
-    """The ``RECIPE_KEYS`` of a config as plain JSON types (tuples become lists, paths strings); the
-    trees' without the :data:`CNN_ONLY_KEYS` (they learn four classes whatever ``--classes`` says, and
-    no epochs or batches), so trees folds serve runs of any CNN recipe. Folds that read the
-    rhythm features (the trees, the hybrids) add the ``features_version`` they were trained on:
-    a fold of other features is refused, not scored on this version's."""
-    keys = [k for k in RECIPE_KEYS if not (config.method == "trees" and k in CNN_ONLY_KEYS)]
-    plain = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items() if k in keys}
-    if config.method == "trees" or is_hybrid(config.variant):
-        plain["features_version"] = FEATURES_VERSION
-    return json.loads(json.dumps(plain))
-
-
-def train_fold(config: TrainConfig) -> dict[str, Any]:
-    """Train one fold unless it is done; return its ``done.json`` content.
-
-    A fold is done when its folder holds ``best.pt`` and ``done.json``; it is then skipped.
-    A fold with ``last.pt`` but no marker (an interrupted run) resumes from ``last.pt``.
-
-    Raises
-    ------
-    UsageError
-        When a done (or interrupted) fold was trained with another recipe.
-    """
-    out = Path(config.out_dir)
-    marker, best_path = out / DONE_MARKER, best_file(config)
-    wanted = recipe(config)
-    if marker.is_file() and best_path.is_file():
-        done = json.loads(marker.read_text())
-        _check_recipe(out, done.get("recipe", {}), wanted)
-        print(f"  {out}: done (best epoch {done['best']['epoch']}), skipped", file=sys.stderr)
-        return done
-    if config.method == "trees":
-        return _finish_fold(marker, wanted, train_trees_fold(config))
-    if best_path.is_file():
-        stored = Predictor.from_weights(best_path, variant=config.variant).meta.get("training", {}).get("recipe", {})
-        _check_recipe(out, stored, wanted)
-    config.resume = (out / "last.pt").is_file()
-    started = time.time()
-
-    def progress(stage: str, done: int, total: int) -> None:
-        if stage == "epoch":
-            print(f"  {out}: epoch {done}/{total} ({time.time() - started:.0f} s)", file=sys.stderr)
-
-    print(f"  {out}: {'resuming' if config.resume else 'training'}", file=sys.stderr)
-    best = train(config, progress)
-    return _finish_fold(marker, wanted, (best, time.time() - started))
-
-
-def best_file(config: TrainConfig) -> Path:
-    """The file a fold's run leaves its model in: ``best.pt`` (ECGCNN) or ``best.json`` (trees)."""
-    return Path(config.out_dir) / (TREES_FILE_NAME if config.method == "trees" else "best.pt")
-
-
-def train_trees_fold(config: TrainConfig) -> tuple[dict[str, Any], float]:
-    """Fit one fold's rhythm trees (seconds); the summary in the shape of an ECGCNN run's best epoch."""
-    started = time.time()
-    print(f"  {config.out_dir}: training trees", file=sys.stderr)
-    summary = train_trees(config, load_window_set(config.data))
-    best = {"epoch": None, "val_f1": summary["val"]["f1"], "threshold": summary["threshold"], "val": summary["val"]}
-    return best, time.time() - started
-
-
-def _finish_fold(marker: Path, wanted: dict[str, Any], run: tuple[dict[str, Any], float]) -> dict[str, Any]:
-    """Write a finished fold's ``done.json`` (recipe, best summary, seconds) and return it."""
-    best, seconds = run
-    done = {
-        "recipe": wanted,
-        "best": json_safe(best),
-        "seconds": round(seconds, 1),
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    with atomic_open(marker) as handle:
-        json.dump(done, handle, indent=2, allow_nan=False)
-    return done
-
-
-def _check_recipe(out: Path, stored: dict[str, Any], wanted: dict[str, Any]) -> None:
-    """Refuse a fold whose stored recipe differs from ``wanted`` (keys it predates: ``RECIPE_BEFORE``).
-
-    ``data`` is compared as the file it names, so a fold trained on ``runs/cinc2017.npz`` serves a
-    run given the same file's absolute path (relative paths resolve from the current folder).
-    """
-    stored = {**RECIPE_BEFORE, **stored}
-    differ = sorted(k for k in wanted if not _same_entry(k, stored.get(k), wanted[k]))
-    if differ:
-        detail = ", ".join(f"{k}: {stored.get(k)!r} there, {wanted[k]!r} now" for k in differ)
-        raise UsageError(out, f"was trained with another recipe ({detail}); pass another --runs folder or delete it")
-
-
-def _same_entry(key: str, stored: Any, wanted: Any) -> bool:
-    """Whether a recipe entry stored with a fold is the wanted one (``data``: the same file)."""
-    if key == "data" and isinstance(stored, str) and isinstance(wanted, str):
-        return Path(stored).resolve() == Path(wanted).resolve()
-    return json.loads(json.dumps(stored)) == wanted
-
-
-# --- evaluation ---------------------------------------------------------------------------
-
-
-@dataclass
-class FoldPart:
-    """What pooling needs of one method on one test fold."""
-
-    y: np.ndarray
-    """Window truth (0/1) of the scored windows."""
-    p_af: np.ndarray
-    """AF probability of each scored window."""
-    threshold: float
-    """The fold's AF threshold on ``p_af``."""
-    local_index: np.ndarray
-    """Record (0 .. R-1) of each scored window."""
-    record_truth: np.ndarray
-    """``(R,)`` record-level truth."""
-    window: np.ndarray
-    """Index of each scored window in the windows file."""
-    class_p: np.ndarray | None = None
-    """CinC class probabilities ``(n, 4)`` of each scored window, for a method that gives them."""
-
-
-def fold_part(result: EvalResult, ws: WindowSet, mask: np.ndarray) -> FoldPart:
-    """The :class:`FoldPart` of an :func:`~afdetect.evaluate.records.evaluate` result (same window order)."""
-    idx = np.flatnonzero(mask[ws.record_index] & (ws.labels >= 0))
-    records, local_index = np.unique(ws.record_index[idx], return_inverse=True)
-    if len(idx) != len(result.y_true) or not np.array_equal(ws.labels[idx], result.y_true):
-        raise RuntimeError("window order differs from afdetect.evaluate.records.evaluate's")
-    truth = ws.record_targets()[records]
-    return FoldPart(result.y_true, result.p_af, result.threshold, local_index, truth, idx, result.class_p)
-
-
-def window_predictions(parts: dict[str, list[FoldPart]]) -> dict[str, np.ndarray]:
-    """Every method's test-fold ``p_af`` and threshold per window, for ``crossval_windows.npz``.
-
-    ``window`` indexes the windows file, ``fold`` is the fold that tested it; then
-    ``p_af_<method>`` and ``threshold_<method>`` per method (the same windows for every method),
-    and ``class_p_<method>`` ``(n, 4)`` for a method that gives CinC class probabilities
-    (:mod:`benchmarks.blend` averages them).
-    """
-    first = next(iter(parts.values()))
-    out = {
-        "window": np.concatenate([part.window for part in first]),
-        "fold": np.concatenate([np.full(len(part.window), k) for k, part in enumerate(first)]),
-    }
-    for key, folds in parts.items():
-        if not np.array_equal(np.concatenate([part.window for part in folds]), out["window"]):
-            raise RuntimeError(f"{key} was tested on other windows than {next(iter(parts))}")
-        out[f"p_af_{key}"] = np.concatenate([part.p_af for part in folds])
-        out[f"threshold_{key}"] = np.concatenate([np.full(len(part.p_af), part.threshold) for part in folds])
-        if all(part.class_p is not None for part in folds):
-            out[f"class_p_{key}"] = np.concatenate([part.class_p for part in folds])
-    return out
-
-
-def pooled_metrics(parts: Sequence[FoldPart]) -> dict[str, dict[str, float]]:
-    """Window and record metrics of several folds' test sets taken together.
-
-    Each window is called AF at its own fold's threshold; the calls, truths and
-    probabilities of all folds are concatenated (AUROC ranks the concatenated
-    probabilities). A record is called AF when at least ``RECORD_AF_FRACTION`` of its
-    windows are; record AUROC ranks records by that fraction, ties broken by mean ``p_af``
-    (as :func:`afdetect.evaluate.metrics.record_metrics`). One part gives exactly
-    :func:`~afdetect.evaluate.records.evaluate`'s metrics.
-
-    Example
-    -------
-    >>> pooled_metrics([part_0, part_1])["record"]["f1"]  # doctest: +SKIP
-    0.81
-    """
-    y = np.concatenate([p.y for p in parts])
-    p_af = np.concatenate([p.p_af for p in parts])
-    calls = np.concatenate([p.p_af >= p.threshold for p in parts]).astype(float)
-    window = binary_metrics(y, calls, 0.5)
-    window["auroc"] = auroc(y, p_af)
-    window.update(calibration_metrics(y, p_af))
-    fractions, means = [], []
-    for part in parts:
-        fraction, mean_p = record_scores(part.local_index, part.p_af, part.threshold, len(part.record_truth))
-        fractions.append(fraction)
-        means.append(mean_p)
-    fraction, mean_p = np.concatenate(fractions), np.concatenate(means)
-    truth = np.concatenate([p.record_truth for p in parts])
-    seen = np.isfinite(fraction)
-    record = binary_metrics(truth[seen], (fraction[seen] >= RECORD_AF_FRACTION).astype(float), 0.5)
-    record["auroc"] = auroc(truth[seen], fraction[seen] + 1e-3 * mean_p[seen])
-    return {"window": window, "record": record}
-
-
-def fold_summary(per_fold: Sequence[dict[str, Any]], key: str) -> dict[str, dict[str, dict[str, float | None]]]:
-    """Mean and sample SD over folds of each metric of method ``key`` (NaN folds left out)."""
-    summary: dict[str, dict[str, dict[str, float | None]]] = {}
-    for level in LEVELS:
-        summary[level] = {}
-        for name in METRICS:
-            values = np.array([f["methods"][key][level][name] for f in per_fold], dtype=float)
-            values = values[np.isfinite(values)]
-            summary[level][name] = {
-                "mean": float(values.mean()) if len(values) else None,
-                "sd": float(values.std(ddof=1)) if len(values) > 1 else None,
-            }
-    return summary
-
-
-def check_test_folds(
-    ws: WindowSet, masks: dict[str, list[np.ndarray]], metas: dict[str, list[dict]], args: argparse.Namespace
-) -> None:
-    """Prove the evaluation honest from the weights: raise :class:`UsageError` unless it is.
-
-    For every fold, the variants' weights name the same test records, the fold they
-    record is this fold of ``--folds``, and those records are exactly fold k of the
-    stratified folds of ``--seed`` (and none of them validated); over the folds every
-    record of the windows file is tested exactly once.
-    """
-    truth = ws.record_targets()
-    tested = np.zeros(len(ws.records), dtype=np.int64)
-    first = next(iter(masks))
-    for fold in range(args.folds):
-        expected = split_records(truth, args.val_fraction, 0.0, split_seed(args), args.folds, fold) == 2
-        for variant in masks:
-            training = metas[variant][fold].get("training", {})
-            where = f"{METHODS[variant]} fold {fold}"
-            if (training.get("folds"), training.get("fold")) != (args.folds, fold):
-                raise UsageError(
-                    None, f"{where}: weights record fold {training.get('fold')} of {training.get('folds')}"
-                )
-            if not np.array_equal(masks[variant][fold], masks[first][fold]):
-                raise UsageError(None, f"{where}: test records differ from {METHODS[first]}'s")
-            if not np.array_equal(masks[variant][fold], expected):
-                raise UsageError(None, f"{where}: test records are not fold {fold} of this windows file's folds")
-            if set(training.get("val_records", [])) & set(ws.records[expected].tolist()):
-                raise UsageError(None, f"{where}: a test record was used for validation")
-        tested += masks[first][fold]
-    if not (tested == 1).all():
-        raise UsageError(None, f"{int((tested != 1).sum())} records are not tested exactly once over the folds")
-
-
-def fit_rr_fold(ws: WindowSet, meta: dict) -> Predictor:
-    """The RR baseline refitted on a fold's training records, the records its deep models trained on.
-
-    The logistic score (:func:`afdetect.detect.rr.fit_score`) and its F1-optimal threshold are fitted
-    on those records' labelled windows, as ``benchmarks/fit_rr_baseline.py`` fitted the shipped
-    constants on the default split, so the baseline never sees the fold's test records either.
-    """
-    train = select_split(ws, "train", meta)
-    idx = np.flatnonzero(train[ws.record_index] & (ws.labels >= 0))
-    features = rr.window_features(np.asarray(ws.windows[idx], dtype=np.float32))
-    y = ws.labels[idx]
-    score = rr_score.fit_score(features, y)
-    threshold = best_threshold(y, rr_score.score_features(features, score=score))
-    shipped = Predictor.rr_baseline().meta
-    meta = {**shipped, "threshold": threshold, "score": asdict(score), "fitted_on_records": int(train.sum())}
-    return Predictor(partial(rr_score.rr_af_probability, score=score), threshold, meta)
-
-
-def record_calls(result: EvalResult, part: FoldPart) -> np.ndarray | None:
-    """Four-class calls of one fold's test records by one method (for the challenge score): ``A``
-    where the detector calls the record AF, else the most probable other class of the CinC class
-    probabilities ``evaluate`` gave (``result``, of which ``part`` is the :func:`fold_part`; the
-    trees and a four-class ECGCNN); ``None`` for a method without the four CinC classes.
-    """
-    if result.class_p is None:
-        return None
-    return four_class_calls(result.class_p, part.local_index, part.p_af, part.threshold, len(part.record_truth))
-
-
-def evaluate_folds(ws: WindowSet, args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Evaluate each fold's ``best.pt`` and the RR baseline on that fold's test records: the
-    report's entries, and the per-window predictions (:func:`window_predictions`)."""
-    keys = [*args.variants, "rr"]
-    parts: dict[str, list[FoldPart]] = {k: [] for k in keys}
-    masks: dict[str, list[np.ndarray]] = {v: [] for v in args.variants}
-    metas: dict[str, list[dict]] = {v: [] for v in args.variants}
-    per_fold: list[dict[str, Any]] = []
-    truth = ws.record_targets()
-    called: dict[str, list[np.ndarray]] = {}  # four-class calls of the test records per method, fold by fold
-    classes: list[np.ndarray] = []  # CinC labels of the test records, fold by fold
-    for fold in range(args.folds):
-        predictors: dict[str, Predictor] = {}
-        runs: dict[str, dict[str, Any]] = {}
-        for variant in args.variants:
-            config = fold_config(args, variant, fold, Path(args.windows))
-            run_dir, model_file = Path(config.out_dir), best_file(config)
-            predictor = Predictor.for_method(config.method, weights=model_file, variant=config.variant)
-            predictors[variant] = predictor
-            masks[variant].append(select_split(ws, "test", predictor.meta))
-            metas[variant].append(predictor.meta)
-            done = json.loads((run_dir / DONE_MARKER).read_text())
-            runs[variant] = {
-                "weights": _shown(model_file),
-                "sha256": sha256(model_file)[:16],
-                "best_epoch": done["best"]["epoch"],
-                "val_f1": done["best"]["val_f1"],
-                "train_seconds": done["seconds"],
-            }
-        predictors["rr"] = fit_rr_fold(ws, metas[args.variants[0]][fold])
-        mask = masks[args.variants[0]][fold]
-        labelled = mask[ws.record_index] & (ws.labels >= 0)
-        classes.append(ws.record_labels[np.unique(ws.record_index[labelled])])
-        entry: dict[str, Any] = {
-            "fold": fold,
-            "records": int(mask.sum()),
-            "af_records": int(truth[mask].sum()),
-            "windows": int(labelled.sum()),
-            "af_windows": int((ws.labels[labelled] == 1).sum()),
-            "runs": runs,
-            "methods": {},
-        }
-        for key in keys:
-            result = evaluate(predictors[key], ws, mask)
-            parts[key].append(fold_part(result, ws, mask))
-            entry["methods"][key] = {"threshold": result.threshold, "window": result.window, "record": result.record}
-            calls = record_calls(result, parts[key][-1])
-            if calls is not None:
-                called.setdefault(key, []).append(calls)
-                entry["methods"][key]["challenge"] = challenge_f1(classes[-1], calls)
-        per_fold.append(entry)
-        print(f"  fold {fold}: {entry['records']} test records evaluated", file=sys.stderr)
-    check_test_folds(ws, masks, metas, args)
-    summary = {
-        "folds": per_fold,
-        "pooled": {
-            "records": int(sum(f["records"] for f in per_fold)),
-            "af_records": int(sum(f["af_records"] for f in per_fold)),
-            "windows": int(sum(f["windows"] for f in per_fold)),
-            "af_windows": int(sum(f["af_windows"] for f in per_fold)),
-            "methods": {k: pooled_metrics(parts[k]) for k in keys},
-            "challenge": {k: challenge_f1(np.concatenate(classes), np.concatenate(c)) for k, c in called.items()},
-        },
-        "fold_mean_sd": {k: fold_summary(per_fold, k) for k in keys},
-    }
-    return summary, window_predictions(parts)
-
-
-# --- report -------------------------------------------------------------------------------
-
-
-def _metric(metrics: dict[str, Any], name: str, digits: int = 1) -> str:
-    value = metrics.get(name)
-    if name == "auroc":
-        return "–" if value is None else f"{value:.3f}"
-    return pct(value, digits)
-
-
-def _mean_sd(entry: dict[str, float | None], name: str) -> str:
-    mean, sd = entry["mean"], entry["sd"]
-    if mean is None:
-        return "–"
-    if name == "auroc":
-        return f"{mean:.3f}" + ("" if sd is None else f" ± {sd:.3f}")
-    return f"{100 * mean:.1f}" + ("" if sd is None else f" ± {100 * sd:.1f}") + " %"
-
-
-def calibration_lines(pooled: dict[str, Any]) -> list[str]:
-    """The report's table of each method's calibration of ``p_af`` on the pooled test windows."""
-    lines = [
-        "",
-        "### Calibration of `p_af`",
-        "",
-        "Expected calibration error (10 equal-width bins) and Brier score of the pooled test windows' `p_af`.",
-        "",
-        "| method | ECE | Brier |",
-        "|---|---:|---:|",
-    ]
-    for key, metrics in pooled["methods"].items():
-        window = metrics["window"]
-        lines.append(f"| {METHODS[key]} | {window['ece']:.3f} | {window['brier']:.3f} |")
-    return lines
-
-
-def challenge_lines(challenge: dict[str, dict[str, float]]) -> list[str]:
-    """The report's table of the pooled challenge scores of the four-class methods (none: no lines)."""
-    if not challenge:
-        return []
-    lines = [
-        "",
-        "### Challenge score of the four-class methods",
-        "",
-        "The CinC 2017 challenge's F1(N, A, O) of the methods that learn CinC's four classes (the rhythm trees, "
-        "ECGCNN with `--classes 4`): records called AF are `A`, the others take the most probable of the "
-        "method's other classes (mean over the record's windows).",
-        "",
-        "| method | F1(N) | F1(A) | F1(O) | mean F1(N, A, O) |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for key, score in challenge.items():
-        cells = " | ".join(pct(score[name]) for name in ("f1_N", "f1_A", "f1_O", "mean"))
-        lines.append(f"| {METHODS[key]} | {cells} |")
-    return lines
-
-
-def markdown_report(results: dict[str, Any]) -> str:
-    """``crossval.md``: pooled, mean ± SD and per-fold tables, the original work's figures, the runs."""
-    run, pooled = results["run"], results["pooled"]
-    keys = list(pooled["methods"])
-    k = run["folds"]
-    lines = ["# K-fold cross-validation by record", ""]
-    folds_of = run.get("split_seed", run["seed"])
-    other_folds = "" if folds_of == run["seed"] else f" (folds of seed {folds_of})"
-    lines.append(
-        f"Generated by `python benchmarks/crossval.py{' --quick' if run['quick'] else ''}` on {run['created']} "
-        f"(afdetect {run['afdetect_version']}, {run['seconds']:.0f} s): {k} folds, seed {run['seed']}{other_folds}, "
-        f"at most {run['epochs']} epoch(s) (patience {run['patience']}), ECGCNN on {run['classes']} classes, "
-        f"windows file `{run['windows_file']}`."
-    )
-    if run["quick"]:
-        lines += ["", "> **Quick run** (tiny model, 1 epoch, a few hundred windows): a smoke test, not results."]
-    lines += [
-        "",
-        f"The {pooled['records']} records ({pooled['af_records']} AF; {pooled['windows']} labelled 30 s windows, "
-        f"{pooled['af_windows']} AF) were dealt into {k} folds stratified by record-level AF. Each fold was tested "
-        f"by weights trained on the other folds (the CNN's threshold and early stopping on "
-        f"{100 * run['val_fraction']:.0f} % of their records; the rhythm trees' threshold and class weights on "
-        "out-of-fold probabilities of all their records, `afdetect.training.trees.out_of_fold_class_p`), so every "
-        "record is tested "
-        "exactly once and never by weights that saw it. The RR baseline is refitted per fold on the same training "
-        "records (its logistic score and F1-optimal threshold, `afdetect.detect.rr.fit_score`) and scored on the "
-        "same test records. Record level: a record is called AF when at least half of its windows are.",
-        "",
-        f"## Pooled over the {k} test folds",
-        "",
-        "All folds' test windows together, each called at its own fold's threshold (AUROC ranks the pooled "
-        "probabilities).",
-    ]
-    header = "| method | " + " | ".join(METRIC_NAMES[m] for m in METRICS) + " |"
-    rule = "|---|" + "---:|" * len(METRICS)
-    for level in LEVELS:
-        lines += ["", f"### {level.capitalize()} level", "", header, rule]
-        for key in keys:
-            cells = [_metric(pooled["methods"][key][level], m) for m in METRICS]
-            lines.append(f"| {METHODS[key]} | " + " | ".join(cells) + " |")
-
-    lines += calibration_lines(pooled)
-    lines += challenge_lines(pooled["challenge"])
-
-    names = " | ".join(METRIC_NAMES[m] for m in METRICS)
-    lines += [
-        "",
-        f"## Mean ± SD over the {k} folds",
-        "",
-        f"| method | level | {names} |",
-        "|---|---|" + "---:|" * len(METRICS),
-    ]
-    for key in keys:
-        for level in LEVELS:
-            cells = [_mean_sd(results["fold_mean_sd"][key][level][m], m) for m in METRICS]
-            lines.append(f"| {METHODS[key]} | {level} | " + " | ".join(cells) + " |")
-
-    lines += [
-        "",
-        "## Per fold",
-        "",
-        "| fold | test records (AF) | windows (AF) | method | level | threshold | "
-        + " | ".join(METRIC_NAMES[m] for m in METRICS)
-        + " |",
-        "|---:|---:|---:|---|---|---:|" + "---:|" * len(METRICS),
-    ]
-    for entry in results["folds"]:
-        for key in keys:
-            method = entry["methods"][key]
-            for level in LEVELS:
-                cells = [_metric(method[level], m) for m in METRICS]
-                lines.append(
-                    f"| {entry['fold']} | {entry['records']} ({entry['af_records']}) | "
-                    f"{entry['windows']} ({entry['af_windows']}) | {METHODS[key]} | {level} | "
-                    f"{method['threshold']:.3f} | " + " | ".join(cells) + " |"
-                )
-
-    lines += [
-        "",
-        "## The original work's figures beside ours",
-        "",
-        "| model | data | accuracy | F1(AF) |",
-        "|---|---|---:|---:|",
-    ]
-    for key in ("l", "se"):
-        original = ORIGINAL_WORK[key]
-        lines.append(
-            f"| {METHODS[key]} (original work) | MIT-BIH AFDB, their validation split | "
-            f"{pct(original['accuracy'], 2)} | {pct(original['f1'], 2)} |"
-        )
-        if key not in pooled["methods"]:
-            continue
-        for level in LEVELS:
-            ours = pooled["methods"][key][level]
-            lines.append(
-                f"| {METHODS[key]} (afdetect) | CinC 2017, {k}-fold pooled, {level} level | "
-                f"{pct(ours['accuracy'], 2)} | {pct(ours['f1'], 2)} |"
-            )
-    lines += [
-        "",
-        "The data sets differ (MIT-BIH AFDB: 23 two-lead Holter records at 250 Hz; CinC 2017: single-lead "
-        "9-61 s handheld recordings at 300 Hz, AF against normal, other rhythms and noise), as do the splits and "
-        "the AF prevalence, so the original figures are for scale only, not a like-for-like comparison.",
-        "",
-        "## Training runs",
-        "",
-        "| method | fold | best epoch | validation F1(AF) | threshold | training time | weights | sha256 |",
-        "|---|---:|---:|---:|---:|---:|---|---|",
-    ]
-    for entry in results["folds"]:
-        for key, info in entry["runs"].items():
-            lines.append(
-                f"| {METHODS[key]} | {entry['fold']} | {info['best_epoch'] or '–'} | {pct(info['val_f1'])} | "
-                f"{entry['methods'][key]['threshold']:.3f} | {info['train_seconds']:.0f} s | `{info['weights']}` | "
-                f"`{info['sha256']}` |"
-            )
-    return "\n".join(lines) + "\n"
-
-
-def print_summary(results: dict[str, Any]) -> None:
-    """Concise stdout tables: pooled metrics per level, then F1(AF) per fold."""
-    pooled = results["pooled"]
-    print(
-        f"\n{results['run']['folds']}-fold cross-validation: {pooled['records']} records, {pooled['windows']} windows"
-    )
-    print(f"{'method':12} {'level':7} " + " ".join(f"{METRIC_NAMES[m]:>11}" for m in METRICS) + "  (pooled)")
-    for key, entry in pooled["methods"].items():
-        for level in LEVELS:
-            print(f"{METHODS[key]:12} {level:7} " + " ".join(f"{_metric(entry[level], m):>11}" for m in METRICS))
-    print("\nF1(AF) per fold (window / record)")
-    for key in pooled["methods"]:
-        cells = "  ".join(
-            f"{_metric(f['methods'][key]['window'], 'f1')} / {_metric(f['methods'][key]['record'], 'f1')}"
-            for f in results["folds"]
-        )
-        print(f"{METHODS[key]:12} {cells}")
-    for key, score in pooled["challenge"].items():
-        print(
-            f"\n{METHODS[key]}, challenge F1(N, A, O): {pct(score['mean'])} "
-            f"(N {pct(score['f1_N'])}, A {pct(score['f1_A'])}, O {pct(score['f1_O'])})"
-        )
-    print("\nOriginal work (MIT-BIH AFDB, for scale only): accuracy / F1(AF)")
-    for key in ("l", "se"):
-        print(f"{METHODS[key]:12} {pct(ORIGINAL_WORK[key]['accuracy'], 2)} / {pct(ORIGINAL_WORK[key]['f1'], 2)}")
-
-
-def _shown(path: Path) -> str:
-    """A path relative to the repository when inside it (stable across checkouts)."""
-    try:
-        return str(path.resolve().relative_to(REPO))
-    except ValueError:
-        return str(path)
-
-
 # --- main ---------------------------------------------------------------------------------
 
 
@@ -928,8 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "quick": args.quick,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "afdetect_version": __version__,
-            "windows_file": _shown(data),
-            "runs": _shown(args.runs),
+            "windows_file": shown_path(data),
+            "runs": shown_path(args.runs),
             "folds": args.folds,
             "variants": args.variants,
             "epochs": args.epochs,

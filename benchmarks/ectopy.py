@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import pct, run_main, scratch_dir, windows_called_af
+from common import REPO, pct, run_main, scratch_dir, windows_called_af
 
 from afdetect import __version__
 from afdetect.detect.inference import set_inference_threads
@@ -57,8 +57,6 @@ from afdetect.io.synthetic_ectopy import PATTERN_PERIOD, Ectopy
 from afdetect.io.synthetic_files import write_record
 from afdetect.signal.features import FEATURE_NAMES, rhythm_features
 from afdetect.signal.windows import record_windows
-
-REPO = Path(__file__).resolve().parent.parent
 
 METHODS: dict[str, str] = {"trees": "Rhythm trees (default)", "se": "ECGCNN_SE", "rr": "RR baseline"}
 """Method key to display name, in report order."""

@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
 import sys
 import time
@@ -49,7 +48,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from common import load_or_build_windows, pct, resample_signal, run_main, scratch_dir, windows_called_af
+from common import (
+    DEFAULT_DATA,
+    REPO,
+    load_or_build_windows,
+    pct,
+    resample_signal,
+    run_main,
+    scratch_dir,
+    shown_path,
+    windows_called_af,
+)
 
 from afdetect import __version__
 from afdetect.config import AF_CLASS
@@ -67,9 +76,6 @@ from afdetect.io.synthetic_files import write_mat_record, write_record, write_re
 from afdetect.models.files import sha256
 from afdetect.training.cache import WindowSet, windows_from_records
 from afdetect.viz.plots import plot_confusion, plot_roc_curves
-
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = Path(os.environ.get("AFDETECT_DATA", REPO.parent / "shared" / "data"))
 
 METHODS: dict[str, str] = {
     "se": "ECGCNN_SE",
@@ -765,12 +771,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seed": args.seed,
         "threads": args.threads,
         "methods": {
-            "se": {"weights": _shown(args.weights_se), "sha256": sha256(args.weights_se)[:16]},
-            "l": {"weights": _shown(args.weights_l), "sha256": sha256(args.weights_l)[:16]},
-            "resnet": {"weights": _shown(args.resnet), "sha256": sha256(args.resnet)[:16]},
-            "trees": {"weights": _shown(args.trees), "sha256": sha256(args.trees)[:16]},
+            "se": {"weights": shown_path(args.weights_se), "sha256": sha256(args.weights_se)[:16]},
+            "l": {"weights": shown_path(args.weights_l), "sha256": sha256(args.weights_l)[:16]},
+            "resnet": {"weights": shown_path(args.resnet), "sha256": sha256(args.resnet)[:16]},
+            "trees": {"weights": shown_path(args.trees), "sha256": sha256(args.trees)[:16]},
             "blend": {
-                "weights": f"{_shown(args.trees)} + {_shown(args.resnet)}",
+                "weights": f"{shown_path(args.trees)} + {shown_path(args.resnet)}",
                 "sha256": f"{sha256(args.trees)[:8]}+{sha256(args.resnet)[:8]}",
             },
             "rr": {"weights": "(none: afdetect.signal.beats)", "sha256": "–"},
@@ -804,14 +810,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_summary(results)
     print(f"\nwrote {args.out / 'RESULTS.md'}, results.json and PNGs in {run['seconds']:.0f} s", file=sys.stderr)
     return 0
-
-
-def _shown(path: Path) -> str:
-    """A path relative to the repository when inside it (stable across checkouts)."""
-    try:
-        return str(path.resolve().relative_to(REPO))
-    except ValueError:
-        return str(path)
 
 
 if __name__ == "__main__":

@@ -42,8 +42,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import load_or_build_windows, pct, run_main
-from crossval import DEFAULT_DATA, DONE_MARKER, REPO, check_test_folds, fold_part, pooled_metrics
+from common import DEFAULT_DATA, REPO, load_or_build_windows, pct, run_main
+from crossval_eval import check_test_folds, fold_part, pooled_metrics
+from crossval_folds import DONE_MARKER
 from perturbations import PERTURBATIONS, Perturbation, describe, noise_generator
 
 from afdetect import __version__

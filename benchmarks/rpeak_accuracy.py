@@ -17,14 +17,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import wfdb
-from common import run_main
+from common import DEFAULT_DATA, run_main
 
 from afdetect.config import MODEL_FS
 from afdetect.io.find import find_records
@@ -32,8 +31,6 @@ from afdetect.io.record import Record
 from afdetect.signal.beats import window_peaks
 from afdetect.signal.windows import record_windows
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = Path(os.environ.get("AFDETECT_DATA", REPO.parent / "shared" / "data"))
 BEAT_SYMBOLS = frozenset("NLRBAaJSVrFejnE/fQ?")
 """WFDB annotation codes that mark a beat (the rest mark rhythm changes, noise, comments)."""
 MATCH_S = 0.15

@@ -44,6 +44,24 @@ def crossval() -> ModuleType:
     return _load_script()
 
 
+@pytest.fixture(scope="module")
+def crossval_folds() -> ModuleType:
+    """The fold-training part of the script (``benchmarks/crossval_folds.py``)."""
+    return load_benchmark("crossval_folds")
+
+
+@pytest.fixture(scope="module")
+def crossval_eval() -> ModuleType:
+    """The evaluation part of the script (``benchmarks/crossval_eval.py``)."""
+    return load_benchmark("crossval_eval")
+
+
+@pytest.fixture(scope="module")
+def crossval_report() -> ModuleType:
+    """The report part of the script (``benchmarks/crossval_report.py``)."""
+    return load_benchmark("crossval_report")
+
+
 def _digits(split: np.ndarray) -> str:
     return "".join(str(v) for v in split.tolist())
 
@@ -151,7 +169,9 @@ def test_only_fold_trains_one_fold_and_does_not_evaluate(
     assert not (runs / "trees" / "fold_0").exists() and not (out / "crossval.json").exists()
 
 
-def test_quick_run_trains_evaluates_and_resumes(crossval: ModuleType, tmp_path: Path, windows_file: Path) -> None:
+def test_quick_run_trains_evaluates_and_resumes(
+    crossval: ModuleType, tmp_path: Path, windows_file: Path, crossval_eval: ModuleType, crossval_report: ModuleType
+) -> None:
     runs, out = tmp_path / "runs", tmp_path / "out"
     argv = ["--quick", "--windows", str(windows_file), "--runs", str(runs), "--out", str(out)]
     assert crossval.main(argv) == 0
@@ -172,7 +192,7 @@ def test_quick_run_trains_evaluates_and_resumes(crossval: ModuleType, tmp_path: 
         assert pooled["record"]["n"] == len(ws.records)
         assert all(method in f["methods"] for f in results["folds"])
         assert 0 <= pooled["window"]["ece"] <= 1 and 0 <= pooled["window"]["brier"] <= 1
-        assert f"| {crossval.METHODS[method]} | {pooled['window']['ece']:.3f} |" in report
+        assert f"| {crossval_report.METHODS[method]} | {pooled['window']['ece']:.3f} |" in report
     for heading in ("## Pooled over the 2 test folds", "## Per fold", "## Mean ± SD", "original work"):
         assert heading in report
     assert "ECGCNN_SE (original work) | MIT-BIH AFDB, their validation split | 93.60 % | 76.05 %" in report
@@ -217,7 +237,7 @@ def test_quick_run_trains_evaluates_and_resumes(crossval: ModuleType, tmp_path: 
             for line in (out / "blend_trees+se.md").read_text().splitlines() if line.startswith("| ")}  # fmt: skip
     for method in ("trees", "se"):
         for level in ("window", "record"):
-            assert rows[(method, level)] == crossval.pct(results["pooled"]["methods"][method][level]["f1"])
+            assert rows[(method, level)] == crossval_report.pct(results["pooled"]["methods"][method][level]["f1"])
     assert ("trees + se", "record") in rows
     assert strata.main([str(out), "--blend", "trees", "se"]) == 0  # the blend's strata beside its parts
     blended = json.loads((out / "rate_strata.json").read_text())["trees+se"]["af_by_rate"]
@@ -227,7 +247,7 @@ def test_quick_run_trains_evaluates_and_resumes(crossval: ModuleType, tmp_path: 
     predictor = Predictor.from_weights(runs / "l" / "fold_0" / "best.pt", variant="l")
     mask = select_split(ws, "test", predictor.meta)
     result = evaluate(predictor, ws, mask)
-    pooled = crossval.pooled_metrics([crossval.fold_part(result, ws, mask)])
+    pooled = crossval_eval.pooled_metrics([crossval_eval.fold_part(result, ws, mask)])
     for level in ("window", "record"):
         for name, value in getattr(result, level).items():
             assert pooled[level][name] == pytest.approx(value, nan_ok=True), (level, name)
@@ -277,46 +297,52 @@ def test_split_seed_keeps_the_folds_and_changes_the_training(
     assert "2 folds, seed 1 (folds of seed 0), " in report
 
 
-def test_folds_from_before_the_classes_option_count_as_two_classes(crossval: ModuleType, tmp_path: Path) -> None:
+def test_folds_from_before_the_classes_option_count_as_two_classes(crossval_folds: ModuleType, tmp_path: Path) -> None:
     config = TrainConfig(data=tmp_path / "w.npz", out_dir=tmp_path / "run")
-    wanted = crossval.recipe(config)
+    wanted = crossval_folds.recipe(config)
     before = {k: v for k, v in wanted.items() if k != "classes"}  # a done.json written before --classes
-    crossval._check_recipe(tmp_path, before, wanted)
+    crossval_folds._check_recipe(tmp_path, before, wanted)
     with pytest.raises(UsageError, match="classes: 2 there, 4 now"):
-        crossval._check_recipe(tmp_path, before, crossval.recipe(TrainConfig(data=config.data, classes=4)))
-    assert "classes" not in crossval.recipe(TrainConfig(data=config.data, method="trees"))
+        crossval_folds._check_recipe(tmp_path, before, crossval_folds.recipe(TrainConfig(data=config.data, classes=4)))
+    assert "classes" not in crossval_folds.recipe(TrainConfig(data=config.data, method="trees"))
 
 
-def test_trees_folds_serve_runs_of_any_cnn_recipe(crossval: ModuleType, tmp_path: Path) -> None:
+def test_trees_folds_serve_runs_of_any_cnn_recipe(crossval_folds: ModuleType, tmp_path: Path) -> None:
     # the trees read no epochs, batches or classes: a trees fold trained beside 50-epoch CNNs is
     # reused by a run whose CNNs train 40 epochs on four classes; its split keys still count
     trees = TrainConfig(data=tmp_path / "w.npz", method="trees")
-    stored = crossval.recipe(trees)
-    assert not set(stored) & set(crossval.CNN_ONLY_KEYS)
-    crossval._check_recipe(tmp_path, {**stored, "epochs": 50}, crossval.recipe(replace(trees, epochs=40, classes=4)))
+    stored = crossval_folds.recipe(trees)
+    assert not set(stored) & set(crossval_folds.CNN_ONLY_KEYS)
+    crossval_folds._check_recipe(
+        tmp_path, {**stored, "epochs": 50}, crossval_folds.recipe(replace(trees, epochs=40, classes=4))
+    )
     with pytest.raises(UsageError, match="seed: 0 there, 1 now"):
-        crossval._check_recipe(tmp_path, stored, crossval.recipe(replace(trees, seed=1)))
+        crossval_folds._check_recipe(tmp_path, stored, crossval_folds.recipe(replace(trees, seed=1)))
 
 
-def test_folds_that_read_the_features_must_have_this_features_version(crossval: ModuleType, tmp_path: Path) -> None:
+def test_folds_that_read_the_features_must_have_this_features_version(
+    crossval_folds: ModuleType, tmp_path: Path
+) -> None:
     data = tmp_path / "w.npz"
-    assert "features_version" not in crossval.recipe(TrainConfig(data=data))  # ECGCNN_SE reads no features
+    assert "features_version" not in crossval_folds.recipe(TrainConfig(data=data))  # ECGCNN_SE reads no features
     for config in (TrainConfig(data=data, method="trees"), TrainConfig(data=data, variant="se-rhythm")):
-        wanted = crossval.recipe(config)
+        wanted = crossval_folds.recipe(config)
         assert wanted["features_version"] == FEATURES_VERSION
-        crossval._check_recipe(tmp_path, wanted, wanted)
+        crossval_folds._check_recipe(tmp_path, wanted, wanted)
         before = {k: v for k, v in wanted.items() if k != "features_version"}  # a fold from before the key
         with pytest.raises(UsageError, match=f"features_version: 1 there, {FEATURES_VERSION} now"):
-            crossval._check_recipe(tmp_path, before, wanted)
+            crossval_folds._check_recipe(tmp_path, before, wanted)
 
 
 def test_a_fold_serves_runs_naming_its_windows_file_by_another_path(
-    crossval: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    crossval_folds: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    relative = crossval.recipe(TrainConfig(data=Path("runs/w.npz")))
-    absolute = crossval.recipe(TrainConfig(data=tmp_path / "runs" / "w.npz"))
+    relative = crossval_folds.recipe(TrainConfig(data=Path("runs/w.npz")))
+    absolute = crossval_folds.recipe(TrainConfig(data=tmp_path / "runs" / "w.npz"))
     assert relative["data"] != absolute["data"]
-    crossval._check_recipe(tmp_path, relative, absolute)  # the same file
+    crossval_folds._check_recipe(tmp_path, relative, absolute)  # the same file
     with pytest.raises(UsageError, match=r"data: 'runs/w\.npz' there"):
-        crossval._check_recipe(tmp_path, relative, crossval.recipe(TrainConfig(data=tmp_path / "other.npz")))
+        crossval_folds._check_recipe(
+            tmp_path, relative, crossval_folds.recipe(TrainConfig(data=tmp_path / "other.npz"))
+        )
