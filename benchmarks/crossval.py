@@ -73,10 +73,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from common import DEFAULT_DATA, REPO, load_or_build_windows, run_main, shown_path
+from common import DEFAULT_DATA, ORIGINAL_WORK, REPO, load_or_build_windows, run_main, shown_path
 from crossval_eval import evaluate_folds
 from crossval_folds import fold_config, split_seed, train_fold
-from crossval_report import ORIGINAL_WORK, markdown_report, print_summary
+from crossval_report import markdown_report, print_summary
 
 from afdetect import __version__
 from afdetect.config import (

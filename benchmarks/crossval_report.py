@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common import pct
+from common import ORIGINAL_WORK, pct
 
 METHODS: dict[str, str] = {
     "se": "ECGCNN_SE",
@@ -29,12 +29,6 @@ METRIC_NAMES = {
     "auroc": "AUROC",
 }
 LEVELS = ("window", "record")
-
-ORIGINAL_WORK: dict[str, dict[str, float]] = {
-    "l": {"accuracy": 0.9300, "f1": 0.6488},
-    "se": {"accuracy": 0.9360, "f1": 0.7605},
-}
-"""The original work's ECGCNN results (MIT-BIH AFDB, its validation split)."""
 
 
 def _metric(metrics: dict[str, Any], name: str, digits: int = 1) -> str:

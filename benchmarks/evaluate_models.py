@@ -41,68 +41,37 @@ import math
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from common import (
     DEFAULT_DATA,
+    ORIGINAL_WORK,
     REPO,
     load_or_build_windows,
-    pct,
-    resample_signal,
     run_main,
     scratch_dir,
     shown_path,
-    windows_called_af,
 )
+from evaluate_models_domains import evaluate_cpsc, resampling_check, synthetic_check
+from evaluate_models_report import CI_METRICS, LEVELS, METHODS, markdown_report, print_summary
 
 from afdetect import __version__
 from afdetect.config import AF_CLASS
 from afdetect.detect.inference import set_inference_threads
 from afdetect.detect.predictor import Predictor
-from afdetect.errors import AfdetectError, UsageError
+from afdetect.errors import UsageError
 from afdetect.evaluate.metrics import binary_metrics, calibration_metrics, record_metrics, record_scores, roc_curve
-from afdetect.evaluate.records import EvalResult, evaluate, evaluate_records, select_split
+from afdetect.evaluate.records import EvalResult, evaluate, select_split
 from afdetect.io.atomic import atomic_open, atomic_path, json_safe
-from afdetect.io.find import find_records
-from afdetect.io.header import read_header
-from afdetect.io.signals import read_signal, select_lead
-from afdetect.io.synthetic import multi_lead, rhythm_signal
-from afdetect.io.synthetic_files import write_mat_record, write_record, write_reference_csv
 from afdetect.models.files import sha256
-from afdetect.training.cache import WindowSet, windows_from_records
+from afdetect.training.cache import WindowSet
 from afdetect.viz.plots import plot_confusion, plot_roc_curves
 
-METHODS: dict[str, str] = {
-    "se": "ECGCNN_SE",
-    "l": "ECGCNN_L",
-    "resnet": "Signal ResNet",
-    "trees": "Rhythm trees",
-    "blend": "Blend (trees + ResNet)",
-    "rr": "RR baseline",
-}
-"""Method key to display name (the shipped model files, their blend and the RR-irregularity baseline)."""
-METRICS = ("accuracy", "f1", "sensitivity", "specificity", "ppv", "auroc")
-CI_METRICS = ("f1", "sensitivity", "specificity", "auroc")
-LEVELS = ("window", "record")
 CONFIDENCE = 0.95
-
-ORIGINAL_WORK: dict[str, dict[str, float]] = {
-    "l": {"accuracy": 0.9300, "f1": 0.6488},
-    "se": {"accuracy": 0.9360, "f1": 0.7605},
-}
-"""The original work's ECGCNN results (MIT-BIH AFDB, its validation split)."""
-
-RESAMPLE_RATES_HZ = (250, 500)
-SYNTHETIC_FS = 500
-SYNTHETIC_LEADS = 12
-SYNTHETIC_RATES_BPM = (45, 70, 130)
-SYNTHETIC_RHYTHMS = {"sinus": "N", "af": "A"}
-"""Synthetic rhythms and their CinC-style REFERENCE.csv label."""
 
 QUICK = {"records": 200, "bootstrap": 100, "seeds": 1}
 """Subsampling of ``--quick``."""
@@ -340,169 +309,6 @@ def own_p_af(predictor: Predictor, result: EvalResult, windows: np.ndarray) -> n
     return predictor.scorer.class_probabilities(np.asarray(windows, dtype=np.float32))[:, AF_CLASS]
 
 
-# --- 3. CPSC 2021 -------------------------------------------------------------------------
-
-
-def evaluate_cpsc(predictors: dict[str, Predictor], directory: Path) -> dict[str, Any]:
-    """Section 3: window metrics (where defined) and EC57 episode statistics on CPSC 2021."""
-    if not directory.is_dir():
-        return {"skipped": f"{directory} not found"}
-    records = find_records([directory])
-    section: dict[str, Any] = {"methods": {}}
-    for key, predictor in predictors.items():
-        errors: list[str] = []
-        try:  # one streamed pass per method: window metrics and EC57 episode statistics
-            result = evaluate_records(predictor, records, on_record=_collect_errors(errors))
-        except UsageError as exc:
-            section["methods"][key] = {"window_error": str(exc)}
-            continue
-        section.update(
-            records=len(result.per_record),
-            windows=len(result.y_true),
-            af_windows=int(result.y_true.sum()),
-            skipped=errors,
-        )
-        section["methods"][key] = json_safe(result.to_json())
-    return section
-
-
-def _collect_errors(errors: list[str]) -> Callable[[Path, AfdetectError | None], None]:
-    """An ``on_record`` callback that appends each skipped record's message to ``errors``."""
-
-    def on_record(path: Path, error: AfdetectError | None) -> None:
-        if error is not None:
-            errors.append(str(error))
-
-    return on_record
-
-
-# --- 4. Resampling check ------------------------------------------------------------------
-
-
-def write_resampled_records(ws: WindowSet, mask: np.ndarray, data_dir: Path, fs_out: int, directory: Path) -> Path:
-    """Resample the raw signal of each selected record to ``fs_out`` Hz; write WFDB format 16 + REFERENCE.csv.
-
-    The records keep their names in a folder of the same name as their source folder
-    (``directory/cinc2017/A00002``), so their windows carry the same record keys.
-
-    Returns
-    -------
-    Path
-        The folder of the written records.
-    """
-    labels: dict[str, str] = {}
-    folder = None
-    for row in np.flatnonzero(mask):
-        name = str(ws.records[row])
-        info = read_header(data_dir / name)
-        x = read_signal(info, select_lead(info, None)).astype(np.float64)
-        y = resample_signal(x, info.fs, fs_out)
-        folder = directory / Path(name).parent
-        write_record(folder, info.name, fs_out, y, sig_names=[info.sig_names[0]], fmt="16")
-        labels[info.name] = str(ws.record_labels[row])
-    if folder is None:
-        raise UsageError(None, "no test record to resample")
-    write_reference_csv(folder, labels)
-    return folder
-
-
-def resampling_check(
-    predictors: dict[str, Predictor],
-    ws: WindowSet,
-    mask: np.ndarray,
-    original: dict[str, EvalResult],
-    data_dir: Path,
-    workdir: Path,
-) -> dict[str, Any]:
-    """Section 4: the test records at 250 and 500 Hz, evaluated as records, beside the original rate."""
-    rates: dict[str, Any] = {}
-    native = sorted({_hz(read_header(data_dir / str(ws.records[r])).fs) for r in np.flatnonzero(mask)[:20]})
-    original_windows = _window_frame(ws, mask)
-    for fs_out in RESAMPLE_RATES_HZ:
-        started = time.time()
-        folder = write_resampled_records(ws, mask, data_dir, fs_out, workdir / f"resampled_{fs_out}hz")
-        errors: list[str] = []
-        ws_rate = windows_from_records(find_records([folder]), on_record=_collect_errors(errors))
-        rate_windows = _window_frame(ws_rate, None)
-        entry: dict[str, Any] = {"records": len(ws_rate.records), "skipped": errors, "methods": {}}
-        for key in predictors:
-            result = evaluate(predictors[key], ws_rate)
-            base = original[key]
-            merged = pd.merge(
-                original_windows.assign(p_orig=base.p_af),
-                rate_windows.assign(p_new=result.p_af),
-                on=["record", "start_s"],
-                how="inner",
-            )
-            t = result.threshold
-            delta = (merged["p_new"] - merged["p_orig"]).abs()
-            entry["methods"][key] = json_safe(
-                {
-                    "window": result.window,
-                    "record": result.record,
-                    "original_window": base.window,
-                    "original_record": base.record,
-                    "difference": {
-                        level: {
-                            m: getattr(result, level)[m] - getattr(base, level)[m] for m in ("accuracy", "f1", "auroc")
-                        }
-                        for level in LEVELS
-                    },
-                    "matched_windows": len(merged),
-                    "mean_abs_dp": float(delta.mean()) if len(merged) else math.nan,
-                    "max_abs_dp": float(delta.max()) if len(merged) else math.nan,
-                    "flipped_calls": int(((merged["p_new"] >= t) != (merged["p_orig"] >= t)).sum()),
-                }
-            )
-        entry["seconds"] = round(time.time() - started, 1)
-        rates[f"{fs_out}"] = entry
-    return {"original_fs_hz": native, "rates_hz": rates}
-
-
-def _hz(fs: float) -> float | int:
-    """A sampling rate as an int when it is whole (300.0 -> 300)."""
-    return int(fs) if float(fs).is_integer() else float(fs)
-
-
-def _window_frame(ws: WindowSet, mask: np.ndarray | None) -> pd.DataFrame:
-    """Record name and start (s) of each window :func:`evaluate` scores, in its order."""
-    mask = np.ones(len(ws.records), dtype=bool) if mask is None else mask
-    idx = np.flatnonzero(mask[ws.record_index] & (ws.labels >= 0))
-    return pd.DataFrame({"record": ws.records[ws.record_index[idx]], "start_s": np.round(ws.start_s[idx], 2)})
-
-
-# --- 5. Synthetic 12-lead records ---------------------------------------------------------
-
-
-def synthetic_check(predictors: dict[str, Predictor], workdir: Path, seeds: int, duration_s: float) -> dict[str, Any]:
-    """Section 5: fraction of windows called AF in synthetic 12-lead 500 Hz sinus and AF records."""
-    directory = workdir / "synthetic_12lead"
-    records: dict[tuple[str, int], list[Path]] = {}
-    for rhythm in SYNTHETIC_RHYTHMS:
-        for bpm in SYNTHETIC_RATES_BPM:
-            for seed in range(seeds):
-                ecg = rhythm_signal(SYNTHETIC_FS, [(rhythm, duration_s)], hr_bpm=bpm, seed=1000 * bpm + seed)
-                signals = multi_lead(ecg.signal, SYNTHETIC_LEADS, seed=seed)
-                name = f"{rhythm}_{bpm}bpm_{seed}"
-                path = write_mat_record(directory, name, SYNTHETIC_FS, signals, comments=[f"synthetic {rhythm}"])
-                records.setdefault((rhythm, bpm), []).append(path)
-    rows = []
-    for (rhythm, bpm), paths in records.items():
-        for key, predictor in predictors.items():
-            calls = windows_called_af(predictor, paths)
-            rows.append({"rhythm": rhythm, "hr_bpm": bpm, "method": key, "records": len(paths), **calls})
-    return json_safe(
-        {
-            "fs_hz": SYNTHETIC_FS,
-            "leads": SYNTHETIC_LEADS,
-            "lead_used": "I (first ECG lead)",
-            "record_s": duration_s,
-            "records_per_rate": seeds,
-            "rows": rows,
-        }
-    )
-
-
 # --- 6. Training curves -------------------------------------------------------------------
 
 
@@ -517,230 +323,6 @@ def copy_curves(curves: dict[str, Path], out: Path) -> dict[str, str | None]:
                 shutil.copyfile(source, tmp)
         copied[key] = target.name if target.is_file() else None
     return copied
-
-
-# --- report -------------------------------------------------------------------------------
-
-
-def _num(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"
-
-
-def _metric(metrics: dict[str, Any], name: str) -> str:
-    return _num(metrics.get(name)) if name == "auroc" else pct(metrics.get(name))
-
-
-def _with_ci(entry: dict[str, Any], level: str, name: str) -> str:
-    text = _metric(entry[level], name)
-    low, high = entry.get("ci", {}).get(level, {}).get(name, [None, None])
-    if low is None or high is None:
-        return text
-    if name == "auroc":
-        return f"{text} [{low:.3f}, {high:.3f}]"
-    return f"{text} [{100 * low:.1f}, {100 * high:.1f}]"
-
-
-def markdown_report(results: dict[str, Any]) -> str:
-    """``RESULTS.md``: every section as markdown tables, figures linked."""
-    run = results["run"]
-    lines = ["# afdetect benchmark results", ""]
-    lines.append(
-        f"Generated by `python benchmarks/evaluate_models.py{' --quick' if run['quick'] else ''}` on "
-        f"{run['created']} (afdetect {run['afdetect_version']}, {run['seconds']:.0f} s)."
-    )
-    if run["quick"]:
-        lines += ["", "> **Quick run** (subsampled smoke test): these are not the model card's figures."]
-    lines += ["", "| method | weights | sha256 | threshold |", "|---|---|---|---:|"]
-    for key, info in run["methods"].items():
-        lines.append(f"| {METHODS[key]} | `{info['weights']}` | `{info['sha256']}` | {info['threshold']:.3f} |")
-
-    cinc = results["cinc2017_test"]
-    boot = cinc["bootstrap"]
-    lines += [
-        "",
-        "## 1. CinC 2017 held-out test split",
-        "",
-        f"{cinc['records']} records ({cinc['af_records']} AF), {cinc['windows']} labelled 30 s windows "
-        f"({cinc['af_windows']} AF); the test records named in the weights' training info (never seen in "
-        "training or threshold choice). Brackets: 95 % percentile bootstrap intervals over "
-        f"{boot['resamples']} resamples of records (seed {boot['seed']}; the same resamples for every method). "
-        "Record level: a record is called AF when at least half of its windows are.",
-    ]
-    counts = run.get("test_records", {})
-    if counts and counts["used"] < counts["listed_in_weights"]:
-        lines += [
-            "",
-            f"Only {counts['used']} of the {counts['listed_in_weights']} test records named in the weights are used "
-            f"({counts['in_windows_file']} are in the windows file).",
-        ]
-    for level in LEVELS:
-        lines += [
-            "",
-            f"### {level.capitalize()} level",
-            "",
-            "| method | accuracy | F1(AF) | sensitivity | specificity | PPV | AUROC |",
-            "|---|---:|---:|---:|---:|---:|---:|",
-        ]
-        for key, entry in cinc["methods"].items():
-            cells = [_with_ci(entry, level, m) if m in CI_METRICS else _metric(entry[level], m) for m in METRICS]
-            lines.append(f"| {METHODS[key]} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "### Calibration of `p_af` (test windows)",
-        "",
-        "Expected calibration error (10 bins) and Brier score, and before calibration: the method's own P(AF)"
-        " where it calibrates one (the rhythm trees, and the ECGCNN files, calibrated on their validation records).",
-        "",
-        "| method | ECE | Brier | ECE before | Brier before |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for key, entry in cinc["methods"].items():
-        cal, before = entry["calibration"], entry["calibration"].get("uncalibrated")
-        cells = [f"{cal['ece']:.3f}", f"{cal['brier']:.3f}"]
-        cells += [f"{before['ece']:.3f}", f"{before['brier']:.3f}"] if before else ["–", "–"]
-        lines.append(f"| {METHODS[key]} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "![ROC curves, window level](cinc2017_test_roc.png) ![ROC curves, record level](cinc2017_test_roc_record.png)",
-        "",
-        " ".join(f"![{METHODS[k]} confusion](cinc2017_test_confusion_{k}.png)" for k in cinc["methods"]),
-    ]
-
-    lines += [
-        "",
-        "## 2. The original work's figures beside ours",
-        "",
-        "| model | data | accuracy | F1(AF) |",
-        "|---|---|---:|---:|",
-    ]
-    for key in ("l", "se"):
-        original = ORIGINAL_WORK[key]
-        ours = cinc["methods"][key]
-        lines.append(
-            f"| {METHODS[key]} (original work) | MIT-BIH AFDB, their validation split | "
-            f"{pct(original['accuracy'], 2)} | {pct(original['f1'], 2)} |"
-        )
-        for level in LEVELS:
-            lines.append(
-                f"| {METHODS[key]} (afdetect) | CinC 2017 test split, {level} level | "
-                f"{pct(ours[level]['accuracy'], 2)} | {pct(ours[level]['f1'], 2)} |"
-            )
-    lines += [
-        "",
-        "The data sets differ (MIT-BIH AFDB: 23 two-lead Holter records at 250 Hz; CinC 2017: single-lead "
-        "9-61 s handheld recordings at 300 Hz, AF against normal, other rhythms and noise), as do the splits and "
-        "the AF prevalence, so the original figures are for scale only, not a like-for-like comparison.",
-    ]
-
-    cpsc = results["cpsc2021"]
-    lines += ["", "## 3. Cross-domain: CPSC 2021 (two-lead 200 Hz, not used for training)", ""]
-    if "methods" not in cpsc:
-        lines.append(f"Skipped: {cpsc['skipped']}.")
-    else:
-        lines += [
-            f"{cpsc['records']} records, {cpsc['windows']} labelled windows ({cpsc['af_windows']} AF; "
-            "mixed and flutter windows left out). EC57 statistics are gross (pooled over records); "
-            "episodes are afdetect's merged AF episodes against the `.atr` rhythm annotations, whole records compared.",
-            "",
-            "| method | window accuracy | window F1(AF) | window sensitivity | window specificity | window AUROC "
-            "| episode Se | episode +P | duration Se | duration +P |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        for key, entry in cpsc["methods"].items():
-            window = entry.get("window", {})
-            gross = (entry.get("ec57") or {}).get("gross", {})
-            cells = [_metric(window, m) for m in ("accuracy", "f1", "sensitivity", "specificity", "auroc")]
-            cells += [pct(gross.get(m)) for m in ("episode_se", "episode_ppv", "duration_se", "duration_ppv")]
-            lines.append(f"| {METHODS[key]} | " + " | ".join(cells) + " |")
-        lines += ["", "– : undefined (no AF, or no call, in the denominator)."]
-
-    resampling = results["resampling"]
-    lines += [
-        "",
-        "## 4. Resampling check",
-        "",
-        f"The same CinC 2017 test records, resampled from "
-        f"{', '.join(str(fs) for fs in resampling['original_fs_hz'])} Hz with "
-        "`scipy.signal.resample_poly`, written as WFDB format-16 records and evaluated as records "
-        "(afdetect resamples every record to its model rate of 128 Hz, so the figures should barely move).",
-        "",
-        "| method | rate | window accuracy | window F1(AF) | window AUROC | record accuracy | record F1(AF) "
-        "| mean abs Δp | max abs Δp | flipped window calls |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for key in next(iter(resampling["rates_hz"].values()))["methods"]:
-        first = next(iter(resampling["rates_hz"].values()))["methods"][key]
-        lines.append(
-            f"| {METHODS[key]} | original | {_metric(first['original_window'], 'accuracy')} | "
-            f"{_metric(first['original_window'], 'f1')} | {_metric(first['original_window'], 'auroc')} | "
-            f"{_metric(first['original_record'], 'accuracy')} | {_metric(first['original_record'], 'f1')} | | | |"
-        )
-        for rate, entry in resampling["rates_hz"].items():
-            m = entry["methods"][key]
-            lines.append(
-                f"| {METHODS[key]} | {rate} Hz | {_metric(m['window'], 'accuracy')} | {_metric(m['window'], 'f1')} | "
-                f"{_metric(m['window'], 'auroc')} | {_metric(m['record'], 'accuracy')} | {_metric(m['record'], 'f1')} "
-                f"| {_num(m['mean_abs_dp'])} | {_num(m['max_abs_dp'])} "
-                f"| {m['flipped_calls']} of {m['matched_windows']} |"
-            )
-
-    synthetic = results["synthetic"]
-    lines += [
-        "",
-        f"## 5. Synthetic 12-lead {synthetic['fs_hz']} Hz records (synthetic signals, not patient data)",
-        "",
-        f"{synthetic['records_per_rate']} record(s) of {synthetic['record_s']:g} s per rhythm and rate, written as "
-        "CinC 2020 / PTB-XL style MATLAB-v4 WFDB records by `afdetect.io.synthetic`; lead I is analysed. "
-        "Fraction of windows called AF (sinus: should be 0; AF: should be high).",
-        "",
-        "| rhythm | heart rate | " + " | ".join(METHODS[k] for k in METHODS) + " | windows per method |",
-        "|---|---:|" + "---:|" * len(METHODS) + "---:|",
-    ]
-    table = pd.DataFrame(synthetic["rows"])
-    for (rhythm, bpm), group in table.groupby(["rhythm", "hr_bpm"], sort=False):
-        by_method = group.set_index("method")
-        cells = [pct(json_safe(by_method.loc[k, "fraction_af"])) if k in by_method.index else "–" for k in METHODS]
-        name = {"sinus": "sinus", "af": "AF"}[rhythm]
-        lines.append(f"| {name} | {bpm} bpm | " + " | ".join(cells) + f" | {int(group['windows'].iloc[0])} |")
-
-    lines += ["", "## 6. Training curves", ""]
-    for key, name in results["training_curves"].items():
-        lines.append(f"![{METHODS[key]} training curves]({name})" if name else f"{METHODS[key]}: no curves found.")
-    return "\n".join(lines) + "\n"
-
-
-def print_summary(results: dict[str, Any]) -> None:
-    """Concise stdout table of the headline figures."""
-    cinc = results["cinc2017_test"]
-    print(f"\nCinC 2017 test: {cinc['records']} records, {cinc['windows']} windows")
-    header = f"{'method':12} {'level':7} " + " ".join(f"{m:>11}" for m in METRICS)
-    print(header)
-    for key, entry in cinc["methods"].items():
-        for level in LEVELS:
-            cells = " ".join(f"{_metric(entry[level], m):>11}" for m in METRICS)
-            print(f"{METHODS[key]:12} {level:7} {cells}")
-    cpsc = results["cpsc2021"]
-    if "methods" in cpsc:
-        print(f"\nCPSC 2021 ({cpsc['records']} records) EC57 gross: episode Se / +P, duration Se / +P")
-        for key, entry in cpsc["methods"].items():
-            gross = (entry.get("ec57") or {}).get("gross", {})
-            cells = " ".join(
-                f"{pct(gross.get(m)):>9}" for m in ("episode_se", "episode_ppv", "duration_se", "duration_ppv")
-            )
-            print(f"{METHODS[key]:12} {cells}")
-    print("\nResampling (difference to the original rate: window accuracy, F1, AUROC; mean |Δp|; flipped calls)")
-    for rate, entry in results["resampling"]["rates_hz"].items():
-        for key, m in entry["methods"].items():
-            d = m["difference"]["window"]
-            diffs = " ".join("   –" if d[n] is None else f"{d[n]:+.4f}" for n in ("accuracy", "f1", "auroc"))
-            print(
-                f"{METHODS[key]:12} {rate:>4} Hz {diffs}  {_num(m['mean_abs_dp'])}"
-                f"  {m['flipped_calls']}/{m['matched_windows']}"
-            )
-    print("\nSynthetic 12-lead 500 Hz: fraction of windows called AF")
-    table = pd.DataFrame(results["synthetic"]["rows"])
-    pivot = table.pivot_table(index=["rhythm", "hr_bpm"], columns="method", values="fraction_af", sort=False)
-    print(pivot[[k for k in METHODS if k in pivot.columns]].round(3).to_string())
 
 
 # --- main ---------------------------------------------------------------------------------
