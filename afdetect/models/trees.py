@@ -99,7 +99,9 @@ DEFAULT_RECIPE = TreesRecipe()
 """The shipped recipe."""
 
 EQUAL_WEIGHTS: np.ndarray = np.ones(len(CINC_CLASSES))
-"""Class weights that leave the booster's probabilities as they are (files without ``class_weights``)."""
+"""Class weights that leave the booster's probabilities as they are (files without ``class_weights``;
+read-only: copy it to change an entry)."""
+EQUAL_WEIGHTS.setflags(write=False)
 
 
 def weigh_other_classes(class_p: np.ndarray, weights: np.ndarray) -> np.ndarray:

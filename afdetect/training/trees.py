@@ -22,12 +22,11 @@ from afdetect.errors import UsageError
 from afdetect.evaluate.metrics import (
     binary_metrics,
     calibration_metrics,
-    challenge_f1,
     plateau_middle,
     plateau_threshold,
     record_metrics,
 )
-from afdetect.evaluate.records import four_class_calls
+from afdetect.evaluate.records import challenge_score
 from afdetect.models.calibration import PlattCalibration
 from afdetect.models.trees import (
     DEFAULT_RECIPE,
@@ -193,7 +192,7 @@ def choose_other_weight(
 
     def score(weight: float) -> float:
         weighed = weigh_other_classes(class_p, _with_weight(other, weight))
-        return challenge_f1(labels, four_class_calls(weighed, index, p_af, threshold, len(records)))["mean"]
+        return challenge_score(weighed, index, p_af, threshold, labels)["mean"]  # type: ignore[index]
 
     candidates = np.array(OTHER_WEIGHTS)
     best = plateau_middle(candidates, np.array([score(w) for w in candidates]), OTHER_WEIGHT_TOLERANCE)
