@@ -17,9 +17,7 @@ from common import shown_path
 from crossval_folds import DONE_MARKER, best_file, fold_config, split_seed
 from crossval_report import LEVELS, METHODS, METRICS
 
-from afdetect.config import (
-    RECORD_AF_FRACTION,
-)
+from afdetect.config import RECORD_AF_FRACTION
 from afdetect.detect import rr as rr_score
 from afdetect.detect.predictor import Predictor
 from afdetect.errors import UsageError
