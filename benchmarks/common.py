@@ -37,6 +37,18 @@ ORIGINAL_WORK: dict[str, dict[str, float]] = {
 """The original work's ECGCNN results (MIT-BIH AFDB, its validation split)."""
 
 
+LEVELS: tuple[str, ...] = ("window", "record")
+"""The levels every report gives its metrics at."""
+
+
+def metric_cell(metrics: dict[str, Any], name: str, digits: int = 1) -> str:
+    """A report cell of one metric: AUROC as a fraction (3 decimals), the others in percent; – where undefined."""
+    value = metrics.get(name)
+    if name == "auroc":
+        return "–" if value is None else f"{value:.3f}"
+    return pct(value, digits)
+
+
 def shown_path(path: Path) -> str:
     """A path relative to the repository when inside it (stable across checkouts), else as given."""
     try:

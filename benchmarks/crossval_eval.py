@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import shown_path
+from common import LEVELS, shown_path
 from crossval_folds import DONE_MARKER, best_file, fold_config, split_seed
-from crossval_report import LEVELS, METHODS, METRICS
+from crossval_report import METHODS, METRICS
 
 from afdetect.config import RECORD_AF_FRACTION
 from afdetect.detect import rr as rr_score

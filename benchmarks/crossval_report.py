@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common import ORIGINAL_WORK, pct
+from common import LEVELS, ORIGINAL_WORK, metric_cell, pct
 
 METHODS: dict[str, str] = {
     "se": "ECGCNN_SE",
@@ -28,14 +28,6 @@ METRIC_NAMES = {
     "accuracy": "accuracy",
     "auroc": "AUROC",
 }
-LEVELS = ("window", "record")
-
-
-def _metric(metrics: dict[str, Any], name: str, digits: int = 1) -> str:
-    value = metrics.get(name)
-    if name == "auroc":
-        return "–" if value is None else f"{value:.3f}"
-    return pct(value, digits)
 
 
 def _mean_sd(entry: dict[str, float | None], name: str) -> str:
@@ -123,7 +115,7 @@ def markdown_report(results: dict[str, Any]) -> str:
     for level in LEVELS:
         lines += ["", f"### {level.capitalize()} level", "", header, rule]
         for key in keys:
-            cells = [_metric(pooled["methods"][key][level], m) for m in METRICS]
+            cells = [metric_cell(pooled["methods"][key][level], m) for m in METRICS]
             lines.append(f"| {METHODS[key]} | " + " | ".join(cells) + " |")
 
     lines += calibration_lines(pooled)
@@ -155,7 +147,7 @@ def markdown_report(results: dict[str, Any]) -> str:
         for key in keys:
             method = entry["methods"][key]
             for level in LEVELS:
-                cells = [_metric(method[level], m) for m in METRICS]
+                cells = [metric_cell(method[level], m) for m in METRICS]
                 lines.append(
                     f"| {entry['fold']} | {entry['records']} ({entry['af_records']}) | "
                     f"{entry['windows']} ({entry['af_windows']}) | {METHODS[key]} | {level} | "
@@ -213,11 +205,11 @@ def print_summary(results: dict[str, Any]) -> None:
     print(f"{'method':12} {'level':7} " + " ".join(f"{METRIC_NAMES[m]:>11}" for m in METRICS) + "  (pooled)")
     for key, entry in pooled["methods"].items():
         for level in LEVELS:
-            print(f"{METHODS[key]:12} {level:7} " + " ".join(f"{_metric(entry[level], m):>11}" for m in METRICS))
+            print(f"{METHODS[key]:12} {level:7} " + " ".join(f"{metric_cell(entry[level], m):>11}" for m in METRICS))
     print("\nF1(AF) per fold (window / record)")
     for key in pooled["methods"]:
         cells = "  ".join(
-            f"{_metric(f['methods'][key]['window'], 'f1')} / {_metric(f['methods'][key]['record'], 'f1')}"
+            f"{metric_cell(f['methods'][key]['window'], 'f1')} / {metric_cell(f['methods'][key]['record'], 'f1')}"
             for f in results["folds"]
         )
         print(f"{METHODS[key]:12} {cells}")

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 from common import (
     DEFAULT_DATA,
+    LEVELS,
     ORIGINAL_WORK,
     REPO,
     load_or_build_windows,
@@ -57,7 +58,7 @@ from common import (
     shown_path,
 )
 from evaluate_models_domains import evaluate_cpsc, resampling_check, synthetic_check
-from evaluate_models_report import CI_METRICS, LEVELS, METHODS, markdown_report, print_summary
+from evaluate_models_report import CI_METRICS, METHODS, markdown_report, print_summary
 
 from afdetect import __version__
 from afdetect.config import AF_CLASS

@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from common import resample_signal, windows_called_af
-from evaluate_models_report import LEVELS
+from common import LEVELS, resample_signal, windows_called_af
 
 from afdetect.detect.predictor import Predictor
 from afdetect.errors import AfdetectError, UsageError

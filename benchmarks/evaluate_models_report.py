@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from common import ORIGINAL_WORK, pct
+from common import LEVELS, ORIGINAL_WORK, metric_cell, pct
 
 from afdetect.io.atomic import json_safe
 
@@ -20,19 +20,20 @@ METHODS: dict[str, str] = {
 """Method key to display name (the shipped model files, their blend and the RR-irregularity baseline)."""
 METRICS = ("accuracy", "f1", "sensitivity", "specificity", "ppv", "auroc")
 CI_METRICS = ("f1", "sensitivity", "specificity", "auroc")
-LEVELS = ("window", "record")
 
 
 def _num(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
-def _metric(metrics: dict[str, Any], name: str) -> str:
-    return _num(metrics.get(name)) if name == "auroc" else pct(metrics.get(name))
+def _rate_cells(window: dict[str, Any], record: dict[str, Any]) -> str:
+    """The resampling table's metric cells: window accuracy, F1 and AUROC, record accuracy and F1."""
+    cells = [metric_cell(window, m) for m in ("accuracy", "f1", "auroc")]
+    return " | ".join(cells + [metric_cell(record, m) for m in ("accuracy", "f1")])
 
 
 def _with_ci(entry: dict[str, Any], level: str, name: str) -> str:
-    text = _metric(entry[level], name)
+    text = metric_cell(entry[level], name)
     low, high = entry.get("ci", {}).get(level, {}).get(name, [None, None])
     if low is None or high is None:
         return text
@@ -83,7 +84,7 @@ def markdown_report(results: dict[str, Any]) -> str:
             "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for key, entry in cinc["methods"].items():
-            cells = [_with_ci(entry, level, m) if m in CI_METRICS else _metric(entry[level], m) for m in METRICS]
+            cells = [_with_ci(entry, level, m) if m in CI_METRICS else metric_cell(entry[level], m) for m in METRICS]
             lines.append(f"| {METHODS[key]} | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -150,7 +151,7 @@ def markdown_report(results: dict[str, Any]) -> str:
         for key, entry in cpsc["methods"].items():
             window = entry.get("window", {})
             gross = (entry.get("ec57") or {}).get("gross", {})
-            cells = [_metric(window, m) for m in ("accuracy", "f1", "sensitivity", "specificity", "auroc")]
+            cells = [metric_cell(window, m) for m in ("accuracy", "f1", "sensitivity", "specificity", "auroc")]
             cells += [pct(gross.get(m)) for m in ("episode_se", "episode_ppv", "duration_se", "duration_ppv")]
             lines.append(f"| {METHODS[key]} | " + " | ".join(cells) + " |")
         lines += ["", "– : undefined (no AF, or no call, in the denominator)."]
@@ -172,15 +173,12 @@ def markdown_report(results: dict[str, Any]) -> str:
     for key in next(iter(resampling["rates_hz"].values()))["methods"]:
         first = next(iter(resampling["rates_hz"].values()))["methods"][key]
         lines.append(
-            f"| {METHODS[key]} | original | {_metric(first['original_window'], 'accuracy')} | "
-            f"{_metric(first['original_window'], 'f1')} | {_metric(first['original_window'], 'auroc')} | "
-            f"{_metric(first['original_record'], 'accuracy')} | {_metric(first['original_record'], 'f1')} | | | |"
+            f"| {METHODS[key]} | original | {_rate_cells(first['original_window'], first['original_record'])} | | | |"
         )
         for rate, entry in resampling["rates_hz"].items():
             m = entry["methods"][key]
             lines.append(
-                f"| {METHODS[key]} | {rate} Hz | {_metric(m['window'], 'accuracy')} | {_metric(m['window'], 'f1')} | "
-                f"{_metric(m['window'], 'auroc')} | {_metric(m['record'], 'accuracy')} | {_metric(m['record'], 'f1')} "
+                f"| {METHODS[key]} | {rate} Hz | {_rate_cells(m['window'], m['record'])} "
                 f"| {_num(m['mean_abs_dp'])} | {_num(m['max_abs_dp'])} "
                 f"| {m['flipped_calls']} of {m['matched_windows']} |"
             )
@@ -218,7 +216,7 @@ def print_summary(results: dict[str, Any]) -> None:
     print(header)
     for key, entry in cinc["methods"].items():
         for level in LEVELS:
-            cells = " ".join(f"{_metric(entry[level], m):>11}" for m in METRICS)
+            cells = " ".join(f"{metric_cell(entry[level], m):>11}" for m in METRICS)
             print(f"{METHODS[key]:12} {level:7} {cells}")
     cpsc = results["cpsc2021"]
     if "methods" in cpsc:
