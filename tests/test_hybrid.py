@@ -105,7 +105,7 @@ def test_train_hybrid_stores_scaling_and_predictor_computes_the_features(
     predictor = Predictor.from_weights(out / "best.pt", variant="se-rhythm")
     x = np.asarray(ws.windows[:5], dtype=np.float32)
     expected = predict_proba(model, x, features=rhythm_features(x, MODEL_FS))
-    np.testing.assert_allclose(predictor.scorer(x), expected, atol=1e-6)
+    np.testing.assert_allclose(predictor.scorer(x), predictor.scorer.calibration.apply(expected), atol=1e-6)
     assert not np.allclose(predict_proba(model, x, features=np.zeros((5, len(FEATURE_NAMES)))), expected)
 
 

@@ -69,6 +69,12 @@ class TreesRecipe:
     bagging_fraction: float = 0.8
     min_data_in_leaf: int = 20
     seed: int = 0
+    crop_s: float = 6.0
+    """Seconds each training window is also seen without, at its start and at its end (0: not at
+    all), so the trees learn features measured on less signal; see
+    :func:`~afdetect.training.trees.feature_views`."""
+    crop_min_signal_s: float = 20.0
+    """Shortest real signal (s) that is cropped; shorter windows are seen whole three times."""
 
     def lightgbm_params(self, threads: int = 0) -> dict[str, Any]:
         """LightGBM's parameter dict (``threads = 0``: LightGBM's default, one per core)."""

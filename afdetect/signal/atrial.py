@@ -25,7 +25,7 @@ import numpy as np
 
 from afdetect.signal.ectopy import MIN_BEATS
 from afdetect.signal.ragged import Rows, masked_median, masked_std, sorted_quantile
-from afdetect.signal.snippets import QRS_HALF_S, Beats, row_correlation, where_defined
+from afdetect.signal.snippets import QRS_HALF_S, Beats, region_samples, row_correlation, where_defined
 
 P_REGION_S: tuple[float, float] = (-0.30, -0.08)
 """Where a P wave lies relative to its R peak (s)."""
@@ -54,14 +54,14 @@ def beat_regions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The signal ``region_s`` (s from R) around every beat ``(n, beats, samples)`` and which of the
     ``among`` beats hold all of it."""
-    lo, hi = _samples(region_s, fs)
+    lo, hi = region_samples(region_s, fs)
     return beats.around(lo, hi), beats.fits(lo, hi, among=among)
 
 
 def qrs_amplitude(beats: Beats, amplitude: np.ndarray, among: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
     """Median QRS peak-to-peak amplitude of the ``among`` beats per window (floored at 1e-9), and
     whether any of them has a whole QRS."""
-    fits = beats.fits(*_samples((-QRS_HALF_S, QRS_HALF_S), fs), among=among)
+    fits = beats.fits(*region_samples((-QRS_HALF_S, QRS_HALF_S), fs), among=among)
     return np.maximum(np.nan_to_num(masked_median(amplitude, fits)), 1e-9), fits.any(axis=1)
 
 
@@ -139,7 +139,7 @@ def atrial_residual(x: np.ndarray, beats: Beats, fs: float) -> dict[str, np.ndar
         entropy of the residual over 1-30 Hz); NaN in windows with fewer than ``MIN_BEATS``
         whole QRST complexes.
     """
-    lo, hi = _samples(BEAT_SPAN_S, fs)
+    lo, hi = region_samples(BEAT_SPAN_S, fs)
     fits = beats.fits(lo, hi)
     ok = fits.sum(axis=1) >= MIN_BEATS
     template = np.nan_to_num(masked_median(beats.around(lo, hi), fits))
@@ -222,7 +222,7 @@ def p_wave_consistency(beats: Beats, p: PRegions, fs: float) -> dict[str, np.nda
     return {
         **_template_consistency(p.centred, p.fits, p_corr, qrs_amp, "p"),
         **_template_consistency(near, near_fits, lagged_correlation(near, 1), qrs_amp, "pn"),
-        **_neighbour_spread(p.centred, p.fits, p_corr, beats.fits(*_samples(P_REGION_S, fs))),
+        **_neighbour_spread(p.centred, p.fits, p_corr, beats.fits(*region_samples(P_REGION_S, fs))),
         "beat_split": split_half_correlation(whole, whole_fits),
         "qrs_consec": _median_over(*neighbour_correlation(qrs, qrs_fits, 1)),
         **_tq_consistency(beats, use, fs),
@@ -245,15 +245,10 @@ def _neighbour_spread(
     }
 
 
-def _samples(region_s: tuple[float, float], fs: float) -> tuple[int, int]:
-    """A region (s from R) in samples from R."""
-    return int(round(region_s[0] * fs)), int(round(region_s[1] * fs))
-
-
 def _tq_consistency(beats: Beats, use: np.ndarray, fs: float) -> dict[str, np.ndarray]:
     """``tq_consec`` and ``tq_split`` of the beats whose preceding RR interval holds the previous
     beat's QRST complex (``BEAT_SPAN_S``) and then all of ``TQ_REGION_S``."""
-    room = _samples(BEAT_SPAN_S, fs)[1] - _samples(TQ_REGION_S, fs)[0]
+    room = region_samples(BEAT_SPAN_S, fs)[1] - region_samples(TQ_REGION_S, fs)[0]
     after_long = np.zeros_like(use)
     after_long[:, 1:] = np.diff(beats.positions, axis=1) > room
     regions, fits = beat_regions(beats, TQ_REGION_S, use & after_long, fs)

@@ -51,6 +51,7 @@ from afdetect.signal.conditioning import bandpass, normalise
 from afdetect.signal.ectopy import MIN_BEATS, ectopic_intervals, ectopy_pattern, rr_irregularity
 from afdetect.signal.ragged import Rows, masked_median, valid_mask
 from afdetect.signal.snippets import QRS_HALF_S, Beats, align_to_template, row_correlation, where_defined
+from afdetect.signal.template import MEDIAN_BEAT_S, median_beat_shape
 
 # --- beat classification ---------------------------------------------------------------
 NORMAL_CORR: float = 0.9
@@ -185,6 +186,7 @@ def chunk_features(x: np.ndarray, peaks: list[np.ndarray], fs: float = MODEL_FS)
     features.update(p_wave_evidence(beats, p_regions, fs))
     features.update(p_wave_consistency(beats, p_regions, fs))
     features.update(atrial_residual(x, beats, fs))
+    features.update(median_beat_shape(beats, fs))
     features.update(spectral_shape(x, beats.length, masked_median(rr.values, rr.valid), fs))
     return features
 
@@ -208,7 +210,8 @@ def _rr_sets(rr: Rows, normal: np.ndarray) -> dict[str, np.ndarray]:
 def _snippet_span(fs: float) -> tuple[int, int]:
     """Samples around R (from, to) that cover the QRS, the P region and the QRST complex."""
     bounds = [
-        int(round(s * fs)) for s in (*P_REGION_S, *P_NEAR_REGION_S, *TQ_REGION_S, *BEAT_SPAN_S, -QRS_HALF_S, QRS_HALF_S)
+        int(round(s * fs))
+        for s in (*P_REGION_S, *P_NEAR_REGION_S, *TQ_REGION_S, *BEAT_SPAN_S, *MEDIAN_BEAT_S, -QRS_HALF_S, QRS_HALF_S)
     ]
     return min(bounds), max(bounds)
 
@@ -216,9 +219,10 @@ def _snippet_span(fs: float) -> tuple[int, int]:
 FEATURE_NAMES: tuple[str, ...] = tuple(chunk_features(np.zeros((1, 3840)), [np.zeros(0, dtype=np.int64)]))
 """Names of the columns of :func:`rhythm_features`, in order."""
 
-FEATURES_VERSION: int = 4
+FEATURES_VERSION: int = 5
 """Version of how the features are computed, raised whenever a definition changes under the same
 names, so that features cached by ``preprocess`` under another version are computed again.
+5: the median beat's P and T deflections (:func:`~afdetect.signal.template.median_beat_shape`);
 4: beats aligned to the window's QRS template, and the P-wave consistency features
 (:func:`~afdetect.signal.atrial.p_wave_consistency`);
 3: measured on the signal band-passed to :data:`FEATURE_BAND_HZ` (:func:`feature_signal`);

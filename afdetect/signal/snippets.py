@@ -93,6 +93,17 @@ def row_correlation(rows: np.ndarray, template: np.ndarray) -> np.ndarray:
     return np.einsum("nbk,nk->nb", rows, template) / np.maximum(norms, 1e-12)
 
 
+def region_samples(region_s: tuple[float, float], fs: float) -> tuple[int, int]:
+    """A region (s from R) as sample offsets from R.
+
+    Example
+    -------
+    >>> region_samples((-0.30, -0.08), 128.0)
+    (-38, -10)
+    """
+    return int(round(region_s[0] * fs)), int(round(region_s[1] * fs))
+
+
 def where_defined(ok: np.ndarray, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Each feature, NaN in the windows where ``ok`` is false."""
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from afdetect.config import MODEL_FS
+from afdetect.signal.beats import signal_lengths
 from afdetect.signal.conditioning import normalise
 
 
@@ -108,3 +109,50 @@ def augment_window(x: np.ndarray, rng: np.random.Generator, p: float = 0.4) -> n
         if rng.random() < p:
             x = step(x, rng)
     return normalise(x)
+
+
+def crop_signal(
+    windows: np.ndarray, drop_s: float, *, at_start: bool, min_signal_s: float, fs: float = MODEL_FS
+) -> np.ndarray:
+    """Windows less ``drop_s`` seconds of their real signal at the start or at the end.
+
+    A window cropped at the start has the rest of its signal moved to the front; either way the
+    freed stretch joins the zero-padded tail, as a shorter recording's would. Windows with under
+    ``min_signal_s`` seconds of real signal are returned whole.
+
+    Parameters
+    ----------
+    windows : numpy.ndarray
+        ``(n, samples)`` conditioned windows at ``fs`` Hz, each zero-padded after its real signal.
+    drop_s : float
+        Seconds of signal removed.
+    at_start : bool
+        Remove them at the start (else at the end).
+    min_signal_s : float
+        Shortest real signal (s) that is cropped.
+    fs : float
+        Sampling rate (Hz).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(n, samples)``.
+
+    Example
+    -------
+    >>> x = np.arange(1, 3841, dtype="f4")[None]  # 30 s of signal at 128 Hz
+    >>> y = crop_signal(x, 6.0, at_start=True, min_signal_s=20.0)
+    >>> float(y[0, 0]), float(y[0, 3071]), float(y[0, 3072])
+    (769.0, 3840.0, 0.0)
+    >>> float(crop_signal(x, 6.0, at_start=False, min_signal_s=20.0)[0, 3071])
+    3072.0
+    """
+    out = np.array(windows, dtype=np.float32)
+    drop = int(round(drop_s * fs))
+    lengths = signal_lengths(out)
+    for i in np.flatnonzero(lengths >= min_signal_s * fs):
+        keep = lengths[i] - drop
+        if at_start:
+            out[i, :keep] = out[i, drop : lengths[i]]
+        out[i, keep : lengths[i]] = 0.0
+    return out
