@@ -10,8 +10,10 @@ repolarisation changes (often in CinC 2017's "other rhythm" class) from AF.
 
 Every beat is divided by the median value of the beats at R, so amplitudes are fractions of the
 R wave; the beats' spread about the median, per sample, says how much of the median is noise.
-On CinC 2017 (3-fold record-wise cross-validation of the trees) these features added about 0.4
-points of record F1(AF) at two fold seeds.
+On CinC 2017 (3-fold record-wise cross-validation of the trees), shipped together with the
+cropped training views of :func:`afdetect.training.trees.feature_views`, the record F1(AF) rose
+from 82.7 to 83.2 % at one fold seed and stayed at 83.2 % at another; the AUROC rose from 0.983
+to 0.984 at both.
 """
 
 from __future__ import annotations
