@@ -80,6 +80,10 @@ def test_feature_views_measure_each_cropped_window_and_keep_every_window_s_weigh
     np.testing.assert_allclose(views[2][:3], rhythm_features(cropped, ws.preprocessing.model_fs), equal_nan=True)
     duration = list(FEATURE_NAMES).index("duration_s")
     np.testing.assert_allclose(views[1][:, duration], whole[:, duration] - 6.0, atol=0.01)
+    some = np.arange(len(whole)) % 3 == 0
+    partial = feature_views(ws, whole, TreesRecipe(crop_s=6.0), some)
+    np.testing.assert_allclose(partial[1][some], views[1][some], equal_nan=True)
+    assert np.isnan(partial[2][~some]).all()  # windows outside ``rows`` are not measured
 
 
 def test_fit_on_views_sees_every_view_of_the_chosen_rows():

@@ -51,10 +51,13 @@ CROP_BLOCK: int = 2048
 """Windows cropped and measured at a time by :func:`feature_views` (bounds the working memory)."""
 
 
-def feature_views(ws: WindowSet, features: np.ndarray, recipe: TreesRecipe = DEFAULT_RECIPE) -> list[np.ndarray]:
+def feature_views(
+    ws: WindowSet, features: np.ndarray, recipe: TreesRecipe = DEFAULT_RECIPE, rows: np.ndarray | None = None
+) -> list[np.ndarray]:
     """The training rows of each window: its ``features``, then, when ``recipe.crop_s`` is set,
     the features of the window less ``crop_s`` seconds at its start and at its end
-    (:func:`~afdetect.training.augment.crop_signal`).
+    (:func:`~afdetect.training.augment.crop_signal`), measured for the windows ``rows`` (bool;
+    default all) and NaN for the others.
 
     CinC 2017 strips run 9-61 s, so a 30 s window holds anything from a third of its samples to
     all of them, and a Holter window always all. The cropped views teach the trees how the rhythm
@@ -67,17 +70,15 @@ def feature_views(ws: WindowSet, features: np.ndarray, recipe: TreesRecipe = DEF
     if recipe.crop_s <= 0:
         return views
     fs = ws.preprocessing.model_fs
+    measured = np.arange(len(features)) if rows is None else np.flatnonzero(rows)
     for at_start in (True, False):
-        view = np.empty_like(features)
-        for start in range(0, len(features), CROP_BLOCK):
+        view = np.full_like(features, np.nan)
+        for start in range(0, len(measured), CROP_BLOCK):
+            which = measured[start : start + CROP_BLOCK]
             block = crop_signal(
-                ws.windows[start : start + CROP_BLOCK],
-                recipe.crop_s,
-                at_start=at_start,
-                min_signal_s=recipe.crop_min_signal_s,
-                fs=fs,
+                ws.windows[which], recipe.crop_s, at_start=at_start, min_signal_s=recipe.crop_min_signal_s, fs=fs
             )
-            view[start : start + len(block)] = rhythm_features(block, fs)
+            view[which] = rhythm_features(block, fs)
         views.append(view)
     return views
 
@@ -141,7 +142,7 @@ def train_trees(
         raise UsageError(config.data, "too few labelled windows of two classes for a train/validation split")
     features = window_feature_matrix(ws)
     tuning = (ws.labels >= 0) & (window_split <= 1)
-    views = feature_views(ws, features, recipe)
+    views = feature_views(ws, features, recipe, fit)
     oof_class_p = out_of_fold_class_p(ws, views, targets, fit, window_split <= 1, recipe, threads, seed=config.seed)
     raw_oof = oof_class_p[:, AF_CLASS]
     calibration = PlattCalibration.fit(raw_oof[tuning], ws.labels[tuning])
