@@ -1,4 +1,5 @@
-"""Premature beats and AF alarms: false alarms in sinus rhythm with PACs and PVCs, AF found with PVCs.
+"""Premature beats, pacing and AF alarms: false alarms in sinus rhythm with PACs, PVCs or a
+pacemaker, AF found with PVCs or a pacemaker.
 
 Holter and 12-lead recordings are full of premature atrial (PAC) and ventricular (PVC) beats,
 and premature beats make a regular rhythm's RR series irregular. The rhythm trees measure RR
@@ -12,7 +13,11 @@ at hand). Scenarios:
   30 % of the beats, placed at random; PAC and PVC bigeminy (every 2nd beat) and trigeminy
   (every 3rd). The share of windows called AF is the false-alarm rate;
 * **AF** at 80 and 110 bpm without PVCs and with 10 and 20 % PVCs: the share called AF is
-  the sensitivity (ectopic beats must not hide AF either).
+  the sensitivity (ectopic beats must not hide AF either);
+* **demand pacing** (a VVI pacemaker at 60 bpm, :mod:`afdetect.io.synthetic_pacing`) of
+  sinus rhythm at 50 and 60 bpm (paced runs broken by conducted sinus beats: should not be
+  called AF) and of AF at 65 and 80 bpm (every pause over 1 s becomes a paced beat: should
+  still be called AF; AF at 65 bpm unpaced beside it).
 
 Each scenario is run on ``clean`` signals (white noise 0.01 mV RMS, the generator's default)
 and on ``noisy`` ones (0.1 mV RMS: P waves of 0.15 mV are then hard to see, as in a noisy
@@ -55,6 +60,7 @@ from afdetect.io.record import Record
 from afdetect.io.synthetic import rhythm_signal
 from afdetect.io.synthetic_ectopy import PATTERN_PERIOD, Ectopy
 from afdetect.io.synthetic_files import write_record
+from afdetect.io.synthetic_pacing import Pacing
 from afdetect.signal.features import FEATURE_NAMES, rhythm_features
 from afdetect.signal.windows import record_windows
 
@@ -65,6 +71,10 @@ AF_RATES_BPM: tuple[int, ...] = (80, 110)
 BURDENS: tuple[float, ...] = (0.05, 0.10, 0.20, 0.30)
 """Random-placement burdens of PACs and PVCs in sinus rhythm (besides none, and the patterns)."""
 AF_PVC_BURDENS: tuple[float, ...] = (0.10, 0.20)
+PACING: Pacing = Pacing(60)
+"""The pacemaker of the paced scenarios."""
+PACED_SINUS_RATES_BPM: tuple[int, ...] = (50, 60)
+PACED_AF_RATES_BPM: tuple[int, ...] = (65, 80)
 NOISE_MV: dict[str, float] = {"clean": 0.01, "noisy": 0.1}
 """Noise level name to the RMS of the white noise added (mV; the R wave is 1 mV, the P wave 0.15 mV)."""
 FS_HZ = 250
@@ -83,10 +93,13 @@ class Scenario:
     hr_bpm: int
     ectopy: Ectopy | None
     noise: str
+    pacing: Pacing | None = None
 
     @property
     def ectopy_label(self) -> str:
-        """``none``, ``PAC 10 %``, ``PVC bigeminy``."""
+        """``none``, ``PAC 10 %``, ``PVC bigeminy``, ``VVI 60 bpm``."""
+        if self.pacing is not None:
+            return self.pacing.label
         if self.ectopy is None:
             return "none"
         amount = self.ectopy.pattern or f"{100 * self.ectopy.burden:g} %"
@@ -94,13 +107,14 @@ class Scenario:
 
     @property
     def name(self) -> str:
-        """Its key: ``clean-sinus-60-none``, ``noisy-sinus-90-pac-10``, ``clean-sinus-60-pvc-bigeminy``."""
+        """Its key: ``clean-sinus-60-none``, ``noisy-sinus-90-pac-10``, ``clean-af-65-vvi-60-bpm``."""
         ectopy = self.ectopy_label.lower().replace(" %", "").replace(" ", "-")
         return f"{self.noise}-{self.rhythm}-{self.hr_bpm}-{ectopy}"
 
 
 def all_scenarios() -> list[Scenario]:
-    """Every scenario, in report order: per noise level, sinus rhythm by rate, then AF by rate."""
+    """Every scenario, in report order: per noise level, sinus rhythm by rate, then AF by rate,
+    each followed by its paced scenarios."""
     scenarios = []
     for noise in NOISE_MV:
         for bpm in SINUS_RATES_BPM:
@@ -108,9 +122,14 @@ def all_scenarios() -> list[Scenario]:
             for kind in ("pac", "pvc"):
                 scenarios += [Scenario("sinus", bpm, Ectopy(kind, burden), noise) for burden in BURDENS]
                 scenarios += [Scenario("sinus", bpm, Ectopy(kind, pattern=p), noise) for p in PATTERN_PERIOD]
+        scenarios += [Scenario("sinus", bpm, None, noise, PACING) for bpm in PACED_SINUS_RATES_BPM]
         for bpm in AF_RATES_BPM:
             scenarios.append(Scenario("af", bpm, None, noise))
             scenarios += [Scenario("af", bpm, Ectopy("pvc", burden), noise) for burden in AF_PVC_BURDENS]
+        for bpm in PACED_AF_RATES_BPM:
+            if bpm not in AF_RATES_BPM:
+                scenarios.append(Scenario("af", bpm, None, noise))
+            scenarios.append(Scenario("af", bpm, None, noise, PACING))
     return scenarios
 
 
@@ -149,7 +168,7 @@ def select(scenarios: list[Scenario], patterns: Sequence[str] | None) -> list[Sc
 
 
 def write_scenario(scenario: Scenario, directory: Path, records: int, duration_s: float, seed: int) -> dict[str, Any]:
-    """Write a scenario's records; returns their paths and the measured ectopic burden."""
+    """Write a scenario's records; returns their paths and the measured share of ectopic or paced beats."""
     paths, beats, ectopic = [], 0, 0
     for i in range(records):
         ecg = rhythm_signal(
@@ -158,6 +177,7 @@ def write_scenario(scenario: Scenario, directory: Path, records: int, duration_s
             hr_bpm=scenario.hr_bpm,
             seed=seed + i,
             noise_mv=NOISE_MV[scenario.noise],
+            pacing=scenario.pacing,
         )
         name = f"{scenario.name.replace('-', '_').replace('.', '_')}_{i}"
         comment = f"synthetic {scenario.rhythm} {scenario.hr_bpm} bpm, ectopy {scenario.ectopy_label} (seed {seed + i})"
@@ -207,7 +227,7 @@ def _calls_table(rows: list[dict[str, Any]], heading: str, note: str) -> list[st
     """Report section: per scenario, its measured burden, windows and each method's share called AF."""
     if not rows:
         return []
-    lines = ["", heading, "", note, "", "| rhythm | ectopy | burden (measured) | windows | "]
+    lines = ["", heading, "", note, "", "| rhythm | ectopy or pacing | ectopic or paced beats | windows | "]
     lines[-1] += " | ".join(METHODS[k] for k in rows[0]["methods"]) + " |"
     lines.append("|---|---|---:|---:|" + "---:|" * len(rows[0]["methods"]))
     for row in rows:
@@ -223,7 +243,7 @@ def _calls_table(rows: list[dict[str, Any]], heading: str, note: str) -> list[st
 
 def _features_table(rows: list[dict[str, Any]]) -> list[str]:
     """Report section: the trees' feature medians per scenario."""
-    lines = ["", "| rhythm | ectopy | " + " | ".join(f"`{name}`" for name in DIAGNOSTIC_FEATURES) + " |"]
+    lines = ["", "| rhythm | ectopy or pacing | " + " | ".join(f"`{name}`" for name in DIAGNOSTIC_FEATURES) + " |"]
     lines.append("|---|---|" + "---:|" * len(DIAGNOSTIC_FEATURES))
     for row in rows:
         cells = ["–" if np.isnan(v) else f"{v:.3f}" for v in (row["trees_features"][n] for n in DIAGNOSTIC_FEATURES)]
@@ -235,7 +255,7 @@ def markdown(results: dict[str, Any]) -> str:
     """``ectopy.md``: per noise level, false alarms in sinus rhythm, AF sensitivity, the trees' features."""
     run = results["run"]
     lines = [
-        "# Premature beats and AF alarms (synthetic records)",
+        "# Premature beats, pacing and AF alarms (synthetic records)",
         "",
         f"Generated by `python benchmarks/ectopy.py` on {run['created']} (afdetect {run['afdetect_version']}, "
         f"{run['seconds']:.0f} s). **Synthetic signals, not patient data**: {run['records']} seeded record(s) of "
@@ -243,7 +263,9 @@ def markdown(results: dict[str, Any]) -> str:
         "`afdetect.io.synthetic` and `afdetect.io.synthetic_ectopy`: PACs premature by 20-40 % with a narrow "
         "QRS, an inverted P wave and a non-compensatory (reset) pause; PVCs premature by 25-45 % with a wide "
         "(140 ms) QRS, no P wave, an opposite T wave and a full compensatory pause; in AF, PVCs coupled at "
-        "55-75 % of the mean RR. Every method at its own threshold; windows of 30 s every 15 s.",
+        "55-75 % of the mean RR; a VVI pacemaker (`afdetect.io.synthetic_pacing`) pacing every pause over its "
+        "escape interval with a wide complex led by a 2 mV spike, sinus P waves going on unreset. Every method "
+        "at its own threshold; windows of 30 s every 15 s.",
     ]
     for noise, noise_mv in NOISE_MV.items():
         rows = [row for row in results["scenarios"] if row["noise"] == noise]
@@ -252,12 +274,12 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", f"## {noise.capitalize()} signals (white noise {noise_mv:g} mV RMS)"]
         lines += _calls_table(
             [row for row in rows if row["rhythm"] == "sinus"],
-            "### Sinus rhythm with premature beats: share of windows called AF (false alarms)",
+            "### Sinus rhythm with premature beats or pacing: share of windows called AF (false alarms)",
             "Should be 0.",
         )
         lines += _calls_table(
             [row for row in rows if row["rhythm"] == "af"],
-            "### AF with PVCs: share of windows called AF (sensitivity)",
+            "### AF with PVCs or pacing: share of windows called AF (sensitivity)",
             "Should be high.",
         )
         lines += ["", "### What the rhythm trees see (median over the windows)"]

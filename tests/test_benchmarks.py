@@ -212,15 +212,17 @@ def test_ectopy_benchmark_reports_false_alarms_and_sensitivity(
 ) -> None:
     bench = load_benchmark("ectopy")
     out = tmp_path / "ectopy"
-    chosen = ["noisy-af-80-pvc-20", "clean-sinus-60-pvc-bigeminy", "clean-sinus-60-none"]
+    chosen = ["noisy-af-80-pvc-20", "clean-sinus-50-vvi-60-bpm", "clean-sinus-60-pvc-bigeminy", "clean-sinus-60-none"]
     options = ["--trees", str(setup["trees"]), "--weights-se", str(setup["se"]), "--records", "1"]
     options += ["--duration-s", "60", "--threads", "1", "--out", str(out), "--workdir", str(tmp_path / "records")]
     assert bench.main([*options, "--only", *chosen]) == 0
 
     results = json.loads((out / "ectopy.json").read_text(), parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
     rows = results["scenarios"]
-    assert [row["name"] for row in rows] == sorted(chosen), "report order: clean before noisy, sinus before AF"
-    assert len(list((tmp_path / "records").glob("*.hea"))) == 3
+    assert [row["name"] for row in rows] == [chosen[3], chosen[2], chosen[1], chosen[0]], (
+        "report order: clean before noisy, sinus before AF, paced after unpaced"
+    )
+    assert len(list((tmp_path / "records").glob("*.hea"))) == 4
     by_name = {row["name"]: row for row in rows}
     for row in rows:
         assert set(row["methods"]) == {"trees", "se", "rr"}
@@ -233,13 +235,18 @@ def test_ectopy_benchmark_reports_false_alarms_and_sensitivity(
     # The trees' features see the PVCs as abnormal beats and the sinus P waves.
     assert abs(bigeminy["trees_features"]["normal_frac"] - 0.5) < 0.1
     assert none["trees_features"]["p_present"] > 0.9 and af["trees_features"]["p_present"] < 0.5
+    # Sinus at 50 bpm under a pacemaker at 60: mostly paced (wide) beats; the conducted ones keep their P waves.
+    paced = by_name["clean-sinus-50-vvi-60-bpm"]
+    assert paced["ectopy"] == "VVI 60 bpm" and 0.4 < paced["burden_measured"] < 0.9
+    assert paced["trees_features"]["normal_frac"] < 0.8 and paced["trees_features"]["p_present"] > 0.9
 
     markdown = (out / "ectopy.md").read_text()
     assert "Synthetic signals, not patient data" in markdown
     assert "## Clean signals" in markdown and "## Noisy signals" in markdown
     assert "| sinus 60 bpm | PVC bigeminy | 50." in markdown
-    assert "### AF with PVCs: share of windows called AF (sensitivity)" in markdown
-    assert "Premature beats and AF alarms" in capsys.readouterr().out
+    assert "### AF with PVCs or pacing: share of windows called AF (sensitivity)" in markdown
+    assert "| sinus 50 bpm | VVI 60 bpm | " in markdown
+    assert "Premature beats, pacing and AF alarms" in capsys.readouterr().out
     assert not list(out.glob(".*.part")), "no temporary files left behind"
 
     with pytest.raises(UsageError, match="matches no scenario"):

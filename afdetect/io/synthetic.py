@@ -5,8 +5,9 @@ intervals and a P wave before every QRS; atrial fibrillation (AF) has irregular 
 intervals (uniform over ±45 % of the mean), no P waves and fibrillatory f-waves of 4-9 Hz;
 atrial flutter has regular RR intervals and a 5 Hz saw-tooth of flutter waves. A sinus
 segment may carry premature atrial or ventricular beats and an AF segment premature
-ventricular beats (:mod:`afdetect.io.synthetic_ectopy`). :mod:`afdetect.io.synthetic_files`
-writes them as WFDB records.
+ventricular beats (:mod:`afdetect.io.synthetic_ectopy`); a demand pacemaker may pace every
+segment (:mod:`afdetect.io.synthetic_pacing`). :mod:`afdetect.io.synthetic_files` writes
+them as WFDB records.
 
 Example
 -------
@@ -24,6 +25,7 @@ import numpy as np
 from scipy import signal as sps
 
 from afdetect.io.synthetic_ectopy import ECTOPIC_WAVES, Ectopy, ectopic_beats
+from afdetect.io.synthetic_pacing import PACED_SYMBOL, PACED_WAVES, Pacing, demand_paced_beats
 
 RHYTHM_NOTES: dict[str, str] = {"sinus": "(N", "af": "(AFIB", "flutter": "(AFL"}
 """Rhythm name to the WFDB rhythm aux note that starts it."""
@@ -34,6 +36,11 @@ _QRST_WAVES = ((-0.12, -0.025, 0.008), (1.0, 0.0, 0.01), (-0.25, 0.027, 0.009), 
 
 
 _P_WAVE = (0.15, -0.16, 0.025)
+
+BEAT_WAVES: dict[str, tuple[tuple[float, float, float], ...]] = {**ECTOPIC_WAVES, PACED_SYMBOL: PACED_WAVES}
+"""Waves of each beat symbol other than ``N``: besides the normal QRST (a PAC's P wave) or instead of it."""
+REPLACED_QRST: tuple[str, ...] = ("V", PACED_SYMBOL)
+"""Beat symbols whose waves replace the normal QRST (ventricular beats: ectopic or paced)."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +59,7 @@ class SynthECG:
         Rhythm changes ``(time_s, aux note)``, the first at 0 s.
     beat_symbols : numpy.ndarray
         WFDB beat symbol of each beat: ``N`` (sinus, or conducted in AF or flutter), ``A``
-        (premature atrial beat) or ``V`` (premature ventricular beat).
+        (premature atrial beat), ``V`` (premature ventricular beat) or ``/`` (paced beat).
     """
 
     signal: np.ndarray
@@ -168,6 +175,7 @@ def rhythm_signal(
     seed: int = 0,
     amplitude_mv: float = 1.0,
     noise_mv: float = 0.01,
+    pacing: Pacing | None = None,
 ) -> SynthECG:
     """Build a single-lead ECG from consecutive rhythm segments.
 
@@ -186,6 +194,9 @@ def rhythm_signal(
         Scale of the whole signal (R peak ≈ ``amplitude_mv`` mV).
     noise_mv : float
         Standard deviation of added white noise (mV, before scaling).
+    pacing : Pacing, optional
+        A demand pacemaker pacing the whole record (sinus P waves stay where the sinus node
+        puts them, conducted or not).
 
     Returns
     -------
@@ -200,6 +211,9 @@ def rhythm_signal(
     >>> bigeminy = rhythm_signal(250, [("sinus", 60, Ectopy("pvc", pattern="bigeminy"))], hr_bpm=60)
     >>> "".join(bigeminy.beat_symbols[:6])
     'NVNVNV'
+    >>> paced = rhythm_signal(250, [("af", 60)], hr_bpm=60, pacing=Pacing(60))
+    >>> bool(np.diff(paced.beat_times_s).max() <= 1.0 + 1e-9), "/" in paced.beat_symbols
+    (True, True)
     """
     rng = np.random.default_rng(seed)
     total_s = float(sum(segment[1] for segment in segments))
@@ -223,10 +237,12 @@ def rhythm_signal(
         start = end
     all_beats = np.concatenate(beats) if beats else np.zeros(0)
     all_symbols = np.concatenate(symbols) if symbols else np.zeros(0, dtype=str)
-    ecg = _place_waves(n, fs, all_beats[all_symbols != "V"], _QRST_WAVES)
+    if pacing is not None:
+        all_beats, all_symbols = demand_paced_beats(all_beats, all_symbols, pacing)
+    ecg = _place_waves(n, fs, all_beats[~np.isin(all_symbols, REPLACED_QRST)], _QRST_WAVES)
     if p_waves:
         ecg += _place_waves(n, fs, np.concatenate(p_waves), (_P_WAVE,))
-    for symbol, waves in ECTOPIC_WAVES.items():
+    for symbol, waves in BEAT_WAVES.items():
         if (all_symbols == symbol).any():
             ecg += _place_waves(n, fs, all_beats[all_symbols == symbol], waves)
     ecg += atrial + rng.normal(0, noise_mv, n)
