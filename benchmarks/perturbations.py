@@ -82,6 +82,11 @@ def scaled(x: np.ndarray, fs: float, rng: np.random.Generator, *, gain: float) -
     return (x * gain).astype(x.dtype), fs
 
 
+def truncated(x: np.ndarray, fs: float, rng: np.random.Generator, *, seconds: float) -> tuple[np.ndarray, float]:
+    """A short recording, as a 12-lead resting ECG (10 s): the record's first ``seconds`` s."""
+    return x[: int(round(seconds * fs))], fs
+
+
 PERTURBATIONS: dict[str, Perturbation] = {
     "clean": clean,
     "rate_128hz": partial(device_rate, fs_out=128),
@@ -97,6 +102,7 @@ PERTURBATIONS: dict[str, Perturbation] = {
     "adc_20uv": partial(quantised, step_mv=0.02),
     "gain_0.3": partial(scaled, gain=0.3),
     "gain_3": partial(scaled, gain=3.0),
+    "first_10s": partial(truncated, seconds=10.0),
 }
 """The benchmark's perturbations, in report order; ``clean`` first (the reference)."""
 

@@ -45,14 +45,23 @@ def _spectrum(signal: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
     return np.fft.rfftfreq(len(signal), 1 / fs), np.abs(np.fft.rfft(signal - signal.mean())) ** 2
 
 
-def test_every_perturbation_but_the_rates_keeps_length_dtype_and_rate(bench: ModuleType, ecg: np.ndarray) -> None:
+def test_every_perturbation_but_the_rates_and_cuts_keeps_length_dtype_and_rate(
+    bench: ModuleType, ecg: np.ndarray
+) -> None:
     for name in bench.PERTURBATIONS:
-        if name.startswith("rate_"):
+        if name.startswith(("rate_", "first_")):
             continue
         y, fs = _apply(bench, name, ecg)
         assert (y.shape, y.dtype, fs) == (ecg.shape, np.float32, FS), name
         assert np.isfinite(y).all(), name
         assert bench.describe(bench.PERTURBATIONS[name]), name
+
+
+def test_a_short_recording_is_the_start_of_the_record(bench: ModuleType, ecg: np.ndarray) -> None:
+    y, fs = _apply(bench, "first_10s", ecg)
+    assert fs == FS and np.array_equal(y, ecg[: int(10 * FS)])
+    short = ecg[: int(8 * FS)]
+    assert np.array_equal(_apply(bench, "first_10s", short)[0], short), "a shorter record is left whole"
 
 
 def test_clean_is_the_identity_and_inversion_is_minus_one(bench: ModuleType, ecg: np.ndarray) -> None:
