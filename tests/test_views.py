@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from afdetect.errors import ParameterError
 from afdetect.models.trees import TreesRecipe
 from afdetect.signal.ectopy import MIN_BEATS
 from afdetect.signal.features import FEATURE_NAMES, rhythm_features
@@ -73,15 +74,16 @@ def test_crop_signal_removes_seconds_at_either_end_and_leaves_short_windows_whol
 def test_feature_views_measure_each_cropped_window_and_keep_every_window_s_weight(windows_file: Path):
     ws = load_window_set(windows_file, mmap=False)
     whole = rhythm_features(np.asarray(ws.windows, dtype=np.float32), ws.preprocessing.model_fs)
-    assert len(feature_views(ws, whole, TreesRecipe(crop_s=0))) == 1
-    views = feature_views(ws, whole, TreesRecipe(crop_s=6.0))
+    assert len(feature_views(ws, whole, TreesRecipe(crop_s=()))) == 1
+    assert len(feature_views(ws, whole, TreesRecipe(crop_s=(6.0, 12.0)))) == 5
+    views = feature_views(ws, whole, TreesRecipe(crop_s=(6.0,)))
     assert len(views) == 3 and all(view.shape == whole.shape for view in views)
     cropped = crop_signal(ws.windows[:3], 6.0, at_start=False, min_signal_s=20.0, fs=ws.preprocessing.model_fs)
     np.testing.assert_allclose(views[2][:3], rhythm_features(cropped, ws.preprocessing.model_fs), equal_nan=True)
     duration = list(FEATURE_NAMES).index("duration_s")
     np.testing.assert_allclose(views[1][:, duration], whole[:, duration] - 6.0, atol=0.01)
     some = np.arange(len(whole)) % 3 == 0
-    partial = feature_views(ws, whole, TreesRecipe(crop_s=6.0), some)
+    partial = feature_views(ws, whole, TreesRecipe(crop_s=(6.0,)), some)
     np.testing.assert_allclose(partial[1][some], views[1][some], equal_nan=True)
     assert np.isnan(partial[2][~some]).all()  # windows outside ``rows`` are not measured
 
@@ -94,3 +96,9 @@ def test_fit_on_views_sees_every_view_of_the_chosen_rows():
     shifted[:, 0] = targets * 10.0  # only this view tells the classes apart
     booster = fit_on_views([whole, shifted], targets, np.ones(40, bool), TreesRecipe(n_trees=5, min_data_in_leaf=2), 1)
     assert booster.feature_importance()[0] > 0
+
+
+@pytest.mark.parametrize("crop_s", [(0.0,), (6.0, -12.0)])
+def test_crops_of_no_or_negative_seconds_are_refused(crop_s: tuple[float, ...]):
+    with pytest.raises(ParameterError, match="crop_s"):
+        TreesRecipe(crop_s=crop_s).lightgbm_params()

@@ -69,17 +69,19 @@ class TreesRecipe:
     bagging_fraction: float = 0.8
     min_data_in_leaf: int = 20
     seed: int = 0
-    crop_s: float = 6.0
-    """Seconds each training window is also seen without, at its start and at its end (0: not at
-    all), so the trees learn features measured on less signal; see
+    crop_s: tuple[float, ...] = (6.0, 12.0)
+    """Seconds each training window is also seen without, at its start and at its end, a pair of
+    views per entry (empty: none), so the trees learn features measured on less signal; see
     :func:`~afdetect.training.trees.feature_views`."""
     crop_min_signal_s: float = 20.0
-    """Shortest real signal (s) that is cropped; shorter windows are seen whole three times."""
+    """Shortest real signal (s) that is cropped; shorter windows are seen whole in every view."""
 
     def lightgbm_params(self, threads: int = 0) -> dict[str, Any]:
         """LightGBM's parameter dict (``threads = 0``: LightGBM's default, one per core)."""
         check_range("n_trees", self.n_trees, 1)
         check_range("learning_rate", self.learning_rate, 0, 1, low_open=True)
+        for drop_s in self.crop_s:
+            check_range("crop_s", drop_s, 0, low_open=True)
         return {
             "objective": "multiclass",
             "num_class": len(CINC_CLASSES),

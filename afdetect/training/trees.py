@@ -54,8 +54,8 @@ CROP_BLOCK: int = 2048
 def feature_views(
     ws: WindowSet, features: np.ndarray, recipe: TreesRecipe = DEFAULT_RECIPE, rows: np.ndarray | None = None
 ) -> list[np.ndarray]:
-    """The training rows of each window: its ``features``, then, when ``recipe.crop_s`` is set,
-    the features of the window less ``crop_s`` seconds at its start and at its end
+    """The training rows of each window: its ``features``, then, for each entry ``s`` of
+    ``recipe.crop_s``, the features of the window less ``s`` seconds at its start and at its end
     (:func:`~afdetect.training.augment.crop_signal`), measured for the windows ``rows`` (bool;
     default all) and NaN for the others.
 
@@ -63,23 +63,24 @@ def feature_views(
     all of them, and a Holter window always all. The cropped views teach the trees how the rhythm
     statistics of fewer beats spread. Every window gets the same number of rows (those too short
     to crop are repeated whole), so no record's weight changes. On CinC 2017 (3-fold record-wise
-    cross-validation, scratch runs of this recipe on features version 4) the views raised the
-    best-threshold record F1(AF) by 0.3 and 0.5 points at two fold seeds, and the AUROC by 0.0004.
+    cross-validation, scratch replicas of the shipped recipe): crops of 6 s raised the
+    best-threshold record F1(AF) by 0.3 and 0.5 points at two fold seeds (features version 4);
+    adding crops of 12 s raised the record F1 from 83.2 % to 84.0 % at fold seed 0 (features
+    version 5; seed 1 in the README).
     """
     views = [features]
-    if recipe.crop_s <= 0:
-        return views
     fs = ws.preprocessing.model_fs
     measured = np.arange(len(features)) if rows is None else np.flatnonzero(rows)
-    for at_start in (True, False):
-        view = np.full_like(features, np.nan)
-        for start in range(0, len(measured), CROP_BLOCK):
-            which = measured[start : start + CROP_BLOCK]
-            block = crop_signal(
-                ws.windows[which], recipe.crop_s, at_start=at_start, min_signal_s=recipe.crop_min_signal_s, fs=fs
-            )
-            view[which] = rhythm_features(block, fs)
-        views.append(view)
+    for drop_s in recipe.crop_s:
+        for at_start in (True, False):
+            view = np.full_like(features, np.nan)
+            for start in range(0, len(measured), CROP_BLOCK):
+                which = measured[start : start + CROP_BLOCK]
+                block = crop_signal(
+                    ws.windows[which], drop_s, at_start=at_start, min_signal_s=recipe.crop_min_signal_s, fs=fs
+                )
+                view[which] = rhythm_features(block, fs)
+            views.append(view)
     return views
 
 
