@@ -21,6 +21,7 @@ from scipy import signal as sps
 from afdetect.config import LABEL_NAMES, UNREADABLE
 from afdetect.detect.predictor import Predictor
 from afdetect.errors import AfdetectError
+from afdetect.io.atomic import atomic_open, write_json
 from afdetect.io.find import find_records
 from afdetect.training.cache import WindowSet, load_window_set, save_window_set, windows_from_records
 
@@ -130,6 +131,14 @@ def windows_called_af(predictor: Predictor, paths: Sequence[Path]) -> dict[str, 
         "unreadable": int((labels == UNREADABLE).sum()),
         "fraction_af": float((readable == LABEL_NAMES[1]).mean()) if len(readable) else math.nan,
     }
+
+
+def write_report(json_path: Path, results: Any, markdown_path: Path, markdown: str) -> None:
+    """Write a benchmark's results as strict JSON (:func:`~afdetect.io.atomic.write_json`) and its
+    Markdown report, each atomically (a failed run leaves the previous files whole)."""
+    write_json(json_path, results)
+    with atomic_open(markdown_path) as handle:
+        handle.write(markdown)
 
 
 def pct(value: float | None, digits: int = 1) -> str:

@@ -63,7 +63,6 @@ evaluated by ``crossval_eval.py`` and reported by ``crossval_report.py``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -73,7 +72,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from common import DEFAULT_DATA, ORIGINAL_WORK, REPO, load_or_build_windows, run_main, shown_path
+from common import DEFAULT_DATA, ORIGINAL_WORK, REPO, load_or_build_windows, run_main, shown_path, write_report
 from crossval_eval import evaluate_folds
 from crossval_folds import fold_config, split_seed, train_fold
 from crossval_report import markdown_report, print_summary
@@ -88,7 +87,7 @@ from afdetect.config import (
     VAL_FRACTION,
 )
 from afdetect.errors import UsageError
-from afdetect.io.atomic import atomic_open, atomic_path, json_safe
+from afdetect.io.atomic import atomic_path, json_safe
 from afdetect.training.cache import WindowSet, load_window_set, save_window_set
 
 VARIANTS = ("se", "l", "trees", "se-rhythm", "se-rhythm-head", "resnet", "resnet-rhythm")
@@ -302,10 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     results["run"]["seconds"] = round(time.time() - started, 1)
     results = json_safe(results)
-    with atomic_open(args.out / "crossval.json") as handle:
-        json.dump(results, handle, indent=2, allow_nan=False)
-    with atomic_open(args.out / "crossval.md") as handle:
-        handle.write(markdown_report(results))
+    write_report(args.out / "crossval.json", results, args.out / "crossval.md", markdown_report(results))
     with atomic_path(args.out / WINDOWS_FILE) as tmp, tmp.open("wb") as handle:
         np.savez_compressed(handle, **windows)
     print_summary(results)

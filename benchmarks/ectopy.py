@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -49,13 +48,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import REPO, pct, run_main, scratch_dir, windows_called_af
+from common import REPO, pct, run_main, scratch_dir, windows_called_af, write_report
 
 from afdetect import __version__
 from afdetect.detect.inference import set_inference_threads
 from afdetect.detect.predictor import Predictor
 from afdetect.errors import UsageError
-from afdetect.io.atomic import atomic_open, json_safe
+from afdetect.io.atomic import json_safe
 from afdetect.io.record import Record
 from afdetect.io.synthetic import rhythm_signal
 from afdetect.io.synthetic_ectopy import PATTERN_PERIOD, Ectopy
@@ -320,11 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     results = {"run": run, "scenarios": rows}
     args.out.mkdir(parents=True, exist_ok=True)
-    with atomic_open(args.out / "ectopy.json") as handle:
-        json.dump(json_safe(results), handle, indent=2, allow_nan=False)
     report = markdown(results)
-    with atomic_open(args.out / "ectopy.md") as handle:
-        handle.write(report)
+    write_report(args.out / "ectopy.json", results, args.out / "ectopy.md", report)
     print(report)
     return 0
 

@@ -36,7 +36,6 @@ its figures are not the model card's.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import shutil
 import sys
@@ -56,6 +55,7 @@ from common import (
     run_main,
     scratch_dir,
     shown_path,
+    write_report,
 )
 from evaluate_models_domains import evaluate_cpsc, resampling_check, synthetic_check
 from evaluate_models_report import CI_METRICS, METHODS, markdown_report, print_summary
@@ -67,7 +67,7 @@ from afdetect.detect.predictor import Predictor
 from afdetect.errors import UsageError
 from afdetect.evaluate.metrics import binary_metrics, calibration_metrics, record_metrics, record_scores, roc_curve
 from afdetect.evaluate.records import EvalResult, evaluate, select_split
-from afdetect.io.atomic import atomic_open, atomic_path, json_safe
+from afdetect.io.atomic import atomic_path, json_safe
 from afdetect.models.files import sha256
 from afdetect.training.cache import WindowSet
 from afdetect.viz.plots import plot_confusion, plot_roc_curves
@@ -386,10 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("5/5 report", file=sys.stderr)
     results["training_curves"] = copy_curves({"se": args.curves_se, "l": args.curves_l}, args.out)
     run["seconds"] = round(time.time() - started, 1)
-    with atomic_open(args.out / "results.json") as handle:
-        json.dump(json_safe(results), handle, indent=2, allow_nan=False)
-    with atomic_open(args.out / "RESULTS.md") as handle:
-        handle.write(markdown_report(results))
+    write_report(args.out / "results.json", results, args.out / "RESULTS.md", markdown_report(results))
     print_summary(results)
     print(f"\nwrote {args.out / 'RESULTS.md'}, results.json and PNGs in {run['seconds']:.0f} s", file=sys.stderr)
     return 0

@@ -21,7 +21,6 @@ Usage::
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from collections.abc import Sequence
@@ -33,11 +32,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from common import crossval_results_parser, load_crossval_windows, pct, run_main  # noqa: E402
+from common import crossval_results_parser, load_crossval_windows, pct, run_main, write_report  # noqa: E402
 
 from afdetect.config import RECORD_AF_FRACTION  # noqa: E402
 from afdetect.evaluate.metrics import binary_metrics, record_scores  # noqa: E402
-from afdetect.io.atomic import atomic_open, json_safe  # noqa: E402
 from afdetect.signal.features import FEATURE_NAMES  # noqa: E402
 from afdetect.training.cache import WindowSet  # noqa: E402
 from afdetect.training.trees import window_feature_matrix  # noqa: E402
@@ -163,11 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     calls = record_calls(predictions, ws)
     rows = block_rows(ws, calls, args.block, args.flag_share)
     split = split_f1(ws, calls, rows)
-    with atomic_open(args.results / "label_blocks.json") as handle:
-        json.dump(json_safe({"blocks": rows, "split": split}), handle, indent=2, allow_nan=False)
     text = markdown(rows, split, str(args.results / "crossval_windows.npz"))
-    with atomic_open(args.results / "label_blocks.md") as handle:
-        handle.write(text)
+    write_report(
+        args.results / "label_blocks.json", {"blocks": rows, "split": split}, args.results / "label_blocks.md", text
+    )
     print(text)
     return 0
 

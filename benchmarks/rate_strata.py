@@ -17,7 +17,6 @@ Usage::
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,9 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from blend import blend_predictions  # noqa: E402
-from common import crossval_results_parser, load_crossval_windows, pct, run_main  # noqa: E402
+from common import crossval_results_parser, load_crossval_windows, pct, run_main, write_report  # noqa: E402
 
-from afdetect.io.atomic import atomic_open, json_safe  # noqa: E402
 from afdetect.signal.features import FEATURE_NAMES  # noqa: E402
 from afdetect.training.trees import window_feature_matrix  # noqa: E402
 
@@ -123,10 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rate = window_feature_matrix(ws)[index, FEATURE_NAMES.index("heart_rate_bpm")]
     classes = ws.record_labels[ws.record_index[index]]
     results = strata(predictions, rate, ws.labels[index], classes)
-    with atomic_open(args.results / "rate_strata.json") as handle:
-        json.dump(json_safe(results), handle, indent=2, allow_nan=False)
-    with atomic_open(args.results / "rate_strata.md") as handle:
-        handle.write(markdown(results, str(args.results / "crossval_windows.npz")))
+    report = markdown(results, str(args.results / "crossval_windows.npz"))
+    write_report(args.results / "rate_strata.json", results, args.results / "rate_strata.md", report)
     print(markdown(results, str(args.results)))
     return 0
 

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import DEFAULT_DATA, REPO, load_or_build_windows, pct, run_main
+from common import DEFAULT_DATA, REPO, load_or_build_windows, pct, run_main, write_report
 from crossval_eval import check_test_folds, fold_part, pooled_metrics
 from crossval_folds import DONE_MARKER
 from perturbations import PERTURBATIONS, Perturbation, describe, noise_generator
@@ -53,7 +53,7 @@ from afdetect.detect.predictor import Predictor
 from afdetect.errors import UsageError
 from afdetect.evaluate.metrics import record_scores
 from afdetect.evaluate.records import evaluate, select_split
-from afdetect.io.atomic import atomic_open, json_safe
+from afdetect.io.atomic import json_safe
 from afdetect.io.record import Record
 from afdetect.io.reference import RecordLabels
 from afdetect.io.signals import read_signal
@@ -351,10 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
     )
     args.out.mkdir(parents=True, exist_ok=True)
-    with atomic_open(args.out / "robustness.json") as handle:
-        json.dump(results, handle, indent=2, allow_nan=False)
-    with atomic_open(args.out / "robustness.md") as handle:
-        handle.write(markdown_report(results))
+    write_report(args.out / "robustness.json", results, args.out / "robustness.md", markdown_report(results))
     print("\n".join(table_lines(results["perturbations"])))
     print(f"\nwrote robustness.md and .json in {args.out} ({results['run']['seconds']:.0f} s)", file=sys.stderr)
     return 0
