@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from common import crossval_results_parser, load_crossval_windows, pct, run_main, write_report  # noqa: E402
 
 from afdetect.config import RECORD_AF_FRACTION  # noqa: E402
+from afdetect.errors import UsageError  # noqa: E402
 from afdetect.evaluate.metrics import binary_metrics, record_scores  # noqa: E402
 from afdetect.signal.features import FEATURE_NAMES  # noqa: E402
 from afdetect.training.cache import WindowSet  # noqa: E402
@@ -50,7 +51,7 @@ def record_numbers(records: Sequence[str]) -> np.ndarray:
     for name in records:
         match = re.search(r"(\d+)$", str(name))
         if match is None:
-            raise SystemExit(f"error: record name {name!r} does not end in a number (a CinC 2017 name expected)")
+            raise UsageError(str(name), "record name does not end in a number (a CinC 2017 name expected)")
         numbers.append(int(match.group(1)))
     return np.asarray(numbers)
 

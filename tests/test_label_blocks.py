@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from conftest import load_benchmark
 
+from afdetect.errors import UsageError
 from afdetect.signal.features import FEATURE_NAMES, FEATURES_VERSION
 from afdetect.training.cache import WindowSet, save_window_set
 
@@ -74,5 +75,5 @@ def test_blocks_count_false_alarms_and_flag_af_like_other_rhythms(tmp_path: Path
 def test_record_names_without_a_number_are_refused() -> None:
     bench = load_benchmark("label_blocks")
     np.testing.assert_array_equal(bench.record_numbers(["cinc2017/A05591", "A00001"]), [5591, 1])
-    with pytest.raises(SystemExit, match="does not end in a number"):
+    with pytest.raises(UsageError, match="data_0_1x: record name does not end in a number"):
         bench.record_numbers(["cpsc2021/data_0_1x"])

@@ -99,6 +99,7 @@ def test_fit_on_views_sees_every_view_of_the_chosen_rows():
 
 
 @pytest.mark.parametrize("crop_s", [(0.0,), (6.0, -12.0)])
-def test_crops_of_no_or_negative_seconds_are_refused(crop_s: tuple[float, ...]):
+def test_crops_of_no_or_negative_seconds_are_refused(windows_file: Path, crop_s: tuple[float, ...]):
+    ws = load_window_set(windows_file, mmap=False)
     with pytest.raises(ParameterError, match="crop_s"):
-        TreesRecipe(crop_s=crop_s).lightgbm_params()
+        feature_views(ws, np.zeros((len(ws), len(FEATURE_NAMES)), np.float32), TreesRecipe(crop_s=crop_s))

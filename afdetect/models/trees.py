@@ -80,8 +80,6 @@ class TreesRecipe:
         """LightGBM's parameter dict (``threads = 0``: LightGBM's default, one per core)."""
         check_range("n_trees", self.n_trees, 1)
         check_range("learning_rate", self.learning_rate, 0, 1, low_open=True)
-        for drop_s in self.crop_s:
-            check_range("crop_s", drop_s, 0, low_open=True)
         return {
             "objective": "multiclass",
             "num_class": len(CINC_CLASSES),

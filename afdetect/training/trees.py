@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from afdetect.config import AF_CLASS, CINC_CLASSES
-from afdetect.errors import UsageError
+from afdetect.errors import UsageError, check_range
 from afdetect.evaluate.metrics import (
     binary_metrics,
     calibration_metrics,
@@ -63,11 +63,18 @@ def feature_views(
     all of them, and a Holter window always all. The cropped views teach the trees how the rhythm
     statistics of fewer beats spread. Every window gets the same number of rows (those too short
     to crop are repeated whole), so no record's weight changes. On CinC 2017 (3-fold record-wise
-    cross-validation, scratch replicas of the shipped recipe): crops of 6 s raised the
-    best-threshold record F1(AF) by 0.3 and 0.5 points at two fold seeds (features version 4);
-    adding crops of 12 s raised the record F1 from 83.2 % to 84.0 % at fold seed 0 (features
-    version 5; seed 1 in the README).
+    cross-validation): crops of 6 s raised the best-threshold record F1(AF) by 0.3 and 0.5
+    points at two fold seeds (scratch replicas, features version 4); adding crops of 12 s raised
+    the record F1 from 83.2 % to 83.9 % and to 84.0 % at two fold seeds (``benchmarks/crossval.py``,
+    features version 5).
+
+    Raises
+    ------
+    ParameterError
+        When an entry of ``recipe.crop_s`` is not a positive number of seconds.
     """
+    for drop_s in recipe.crop_s:
+        check_range("crop_s", drop_s, 0, low_open=True)
     views = [features]
     fs = ws.preprocessing.model_fs
     measured = np.arange(len(features)) if rows is None else np.flatnonzero(rows)
