@@ -82,9 +82,12 @@ def record_calls(predictions: dict[str, np.ndarray], ws: WindowSet) -> dict[str,
     return calls
 
 
-def block_rows(ws: WindowSet, calls: dict[str, np.ndarray], block: int, flag_share: float) -> list[dict[str, Any]]:
-    """One row per block of ``block`` consecutive record numbers (see the module docstring)."""
-    numbers, labels = record_numbers(ws.records), np.asarray(ws.record_labels)
+def block_rows(
+    ws: WindowSet, numbers: np.ndarray, calls: dict[str, np.ndarray], block: int, flag_share: float
+) -> list[dict[str, Any]]:
+    """One row per block of ``block`` consecutive record ``numbers`` (:func:`record_numbers`; see
+    the module docstring)."""
+    labels = np.asarray(ws.record_labels)
     screened, long = af_screen(ws), np.bincount(ws.record_index, minlength=len(ws.records)) > 1
     rows = []
     for start in range(numbers.min() // block * block, numbers.max() + 1, block):
@@ -101,9 +104,11 @@ def block_rows(ws: WindowSet, calls: dict[str, np.ndarray], block: int, flag_sha
     return rows
 
 
-def split_f1(ws: WindowSet, calls: dict[str, np.ndarray], rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def split_f1(
+    ws: WindowSet, numbers: np.ndarray, calls: dict[str, np.ndarray], rows: list[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
     """Record F1(AF) and PPV per method over all records, inside the flagged blocks and outside them."""
-    numbers, truth = record_numbers(ws.records), ws.record_targets()
+    truth = ws.record_targets()
     flagged = np.zeros(len(numbers), bool)
     for row in rows:
         if row["flagged"]:
@@ -160,8 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--block must be ≥ 1 and --flag-share in (0, 1]")
     predictions, ws = load_crossval_windows(args.results, args.windows)
     calls = record_calls(predictions, ws)
-    rows = block_rows(ws, calls, args.block, args.flag_share)
-    split = split_f1(ws, calls, rows)
+    numbers = record_numbers(ws.records)
+    rows = block_rows(ws, numbers, calls, args.block, args.flag_share)
+    split = split_f1(ws, numbers, calls, rows)
     text = markdown(rows, split, str(args.results / "crossval_windows.npz"))
     write_report(
         args.results / "label_blocks.json", {"blocks": rows, "split": split}, args.results / "label_blocks.md", text

@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = strata(predictions, rate, ws.labels[index], classes)
     report = markdown(results, str(args.results / "crossval_windows.npz"))
     write_report(args.results / "rate_strata.json", results, args.results / "rate_strata.md", report)
-    print(markdown(results, str(args.results)))
+    print(report)
     return 0
 
 
