@@ -66,9 +66,12 @@ def check_same_folds(reports: Sequence[dict[str, Any]], folders: Sequence[Path])
                     folder / "crossval.json",
                     f"tests other folds than {folders[0]}: {key} {report['run'].get(key)!r}, not {first.get(key)!r}",
                 )
-    seeds = [report["run"].get("seed") for report in reports]
-    if len(set(seeds)) < len(seeds):
-        raise UsageError(folders[seeds.index(seeds[-1])] / "crossval.json", f"training seeds repeat: {seeds}")
+    trained: dict[Any, Path] = {}
+    for report, folder in zip(reports, folders, strict=True):
+        seed = report["run"].get("seed")
+        if seed in trained:
+            raise UsageError(folder / "crossval.json", f"training seed {seed} repeats that of {trained[seed]}")
+        trained[seed] = folder
 
 
 def run_figures(report: dict[str, Any], method: str) -> dict[str, float | None]:

@@ -53,7 +53,7 @@ def test_reports_of_other_test_folds_are_refused(tmp_path: Path) -> None:
 
 def test_a_repeated_training_seed_is_refused(tmp_path: Path) -> None:
     bench = load_benchmark("seed_spread")
-    with pytest.raises(UsageError, match="seeds repeat"):
+    with pytest.raises(UsageError, match=r"b[/\\]crossval\.json: training seed 0 repeats"):
         bench.main([str(_report(tmp_path / "a", 0, 0.84)), str(_report(tmp_path / "b", 0, 0.83))])
 
 
