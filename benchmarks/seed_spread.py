@@ -38,6 +38,9 @@ from afdetect.errors import UsageError  # noqa: E402
 RECORD_METRICS: tuple[str, ...] = ("f1", "sensitivity", "ppv", "auroc")
 """The pooled record-level metrics compared across seeds."""
 
+FIGURES: tuple[str, ...] = (*RECORD_METRICS, "challenge")
+"""Every figure of a run, in report order: the record metrics, then the challenge score."""
+
 SAME_TEST_FOLDS: tuple[str, ...] = ("windows_file", "folds", "split_seed")
 """``run`` entries of ``crossval.json`` that must agree for two reports to test the same folds."""
 
@@ -45,10 +48,10 @@ SAME_TEST_FOLDS: tuple[str, ...] = ("windows_file", "folds", "split_seed")
 def read_report(folder: Path) -> dict[str, Any]:
     """A ``crossval.py`` report's ``crossval.json`` (:class:`UsageError` when missing or not one)."""
     path = folder / "crossval.json"
+    if not path.is_file():
+        raise UsageError(path, "no crossval.json here (a crossval.py report folder expected)")
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(path, "no crossval.json here (a crossval.py report folder expected)") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UsageError(path, f"not a crossval.py report (not JSON: {exc})") from None
     if not isinstance(report, dict) or not {"run", "pooled"} <= set(report):
@@ -104,10 +107,9 @@ def seed_spread(reports: Sequence[dict[str, Any]], bar: float) -> dict[str, Any]
     out: dict[str, Any] = {}
     for method in methods:
         runs = [{"seed": r["run"].get("seed"), **run_figures(r, method)} for r in reports]
-        names = (*RECORD_METRICS, "challenge")
         out[method] = {
             "runs": runs,
-            "spread": {name: spread([run[name] for run in runs]) for name in names},
+            "spread": {name: spread([run[name] for run in runs]) for name in FIGURES},
             "at_bar": sum(run["f1"] is not None and run["f1"] >= bar for run in runs),
         }
     return out
@@ -124,11 +126,10 @@ def markdown(results: dict[str, Any], sources: Sequence[str], bar: float) -> str
     for method, entry in results.items():
         lines += ["", f"## {method}", "", "| seed | F1(AF) | sensitivity | PPV | AUROC | challenge |"]
         lines += ["|---|---:|---:|---:|---:|---:|"]
-        names = (*RECORD_METRICS, "challenge")
         for run in entry["runs"]:
-            lines.append(f"| {run['seed']} | " + " | ".join(_cell(name, run[name]) for name in names) + " |")
+            lines.append(f"| {run['seed']} | " + " | ".join(_cell(name, run[name]) for name in FIGURES) + " |")
         for stat in ("mean", "sd", "min", "max"):
-            cells = [_cell(name, entry["spread"][name][stat], sd=stat == "sd") for name in names]
+            cells = [_cell(name, entry["spread"][name][stat], sd=stat == "sd") for name in FIGURES]
             lines.append(f"| {stat} | " + " | ".join(cells) + " |")
         lines += ["", f"Runs with record F1(AF) ≥ {pct(bar)}: {entry['at_bar']} of {len(entry['runs'])}."]
     return "\n".join(lines) + "\n"

@@ -62,5 +62,12 @@ def test_a_folder_without_a_report_is_named(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(UsageError, match=r"no crossval\.json"):
         bench.main([str(_report(tmp_path / "a", 0, 0.84)), str(tmp_path / "empty")])
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(UsageError, match=r"no crossval\.json"):
+        bench.main([str(tmp_path / "a"), str(tmp_path / "file")])
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "crossval.json").write_text("{")
+    with pytest.raises(UsageError, match="not JSON"):
+        bench.main([str(tmp_path / "a"), str(tmp_path / "broken")])
     with pytest.raises(SystemExit):
         bench.main([str(tmp_path / "a")])  # one report has no spread
