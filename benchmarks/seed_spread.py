@@ -14,7 +14,7 @@ Usage::
 
     python benchmarks/seed_spread.py benchmarks/results/crossval_trees \\
         benchmarks/results/crossval_trees_seed1 benchmarks/results/crossval_trees_seed2 \\
-        --out benchmarks/results/seed_spread
+        benchmarks/results/crossval_trees_seed3 --out benchmarks/results/seed_spread
 """
 
 from __future__ import annotations
