@@ -197,3 +197,22 @@ def test_trees_predictions_do_not_depend_on_how_rows_are_shared_among_threads(tr
     np.testing.assert_array_equal(scorer.predict_rows(rows, threads=2), alone)
     np.testing.assert_array_equal(scorer.predict_rows(rows, threads=3), alone)
     np.testing.assert_array_equal(scorer.predict_rows(rows[:5], threads=2), alone[:5])
+
+
+def test_the_run_seed_seeds_the_booster_and_is_recorded(windows_file: Path, tmp_path: Path):
+    from afdetect.models.trees import TreesRecipe
+    from afdetect.training.options import TrainConfig
+    from afdetect.training.trees import train_trees
+
+    ws = load_window_set(windows_file)
+    recipe = TreesRecipe(n_trees=30, num_leaves=4, min_data_in_leaf=2, seed=5)
+
+    def booster_of(seed: int, name: str) -> tuple[str, int]:
+        config = TrainConfig(data=windows_file, out_dir=tmp_path / name, val_fraction=0.2, test_fraction=0.2)
+        train_trees(dataclasses.replace(config, seed=seed, split_seed=0), ws, recipe=recipe, threads=1)
+        payload = json.loads((tmp_path / name / "best.json").read_text())
+        return json.dumps(payload["booster"]), payload["training"]["recipe"]["seed"]
+
+    first, again, other = booster_of(0, "a"), booster_of(0, "b"), booster_of(1, "c")
+    assert first == again and first[1] == 0
+    assert other[1] == 1 and other[0] != first[0]

@@ -69,6 +69,8 @@ class TreesRecipe:
     bagging_fraction: float = 0.8
     min_data_in_leaf: int = 20
     seed: int = 0
+    """Seed of LightGBM's row and feature samples; :func:`~afdetect.training.trees.train_trees`
+    takes it from the run's ``--seed``."""
     crop_s: tuple[float, ...] = (6.0, 12.0)
     """Seconds each training window is also seen without, at its start and at its end, a pair of
     views per entry (empty: none), so the trees learn features measured on less signal; see

@@ -11,7 +11,7 @@ probabilities (:func:`train_trees`).
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,10 @@ def train_trees(
     threshold and the other-rhythm weight (:func:`choose_other_weight`) on their out-of-fold
     probabilities, and write ``out_dir/best.json``.
 
+    The run's ``config.seed`` (``--seed``) seeds the booster's row and feature samples
+    (``recipe.seed`` is replaced by it) and deals the out-of-fold records; ``config.record_seed``
+    splits the records.
+
     The threshold is chosen on every training and validation window, each scored by trees fitted
     without its record (``THRESHOLD_FOLDS`` record-wise folds): thousands of records rather than
     the validation share alone. F1(AF) is nearly flat over a wide range of thresholds, so the
@@ -140,6 +144,7 @@ def train_trees(
         ``val_record``) and of the final trees on the test records (``test``, ``test_record``;
         empty without test records).
     """
+    recipe = replace(recipe, seed=config.seed)
     split = split_records(
         ws.record_targets(), config.val_fraction, config.test_fraction, config.record_seed, config.folds, config.fold
     )
