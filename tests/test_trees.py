@@ -208,8 +208,10 @@ def test_the_run_seed_seeds_the_booster_and_is_recorded(windows_file: Path, tmp_
     recipe = TreesRecipe(n_trees=30, num_leaves=4, min_data_in_leaf=2, seed=5)
 
     def booster_of(seed: int, name: str) -> tuple[str, int]:
-        config = TrainConfig(data=windows_file, out_dir=tmp_path / name, val_fraction=0.2, test_fraction=0.2)
-        train_trees(dataclasses.replace(config, seed=seed, split_seed=0), ws, recipe=recipe, threads=1)
+        config = TrainConfig(
+            data=windows_file, out_dir=tmp_path / name, val_fraction=0.2, test_fraction=0.2, seed=seed, split_seed=0
+        )
+        train_trees(config, ws, recipe=recipe, threads=1)
         payload = json.loads((tmp_path / name / "best.json").read_text())
         return json.dumps(payload["booster"]), payload["training"]["recipe"]["seed"]
 
