@@ -6,7 +6,7 @@ z-normalised window (``(batch, n_samples)`` at ``MODEL_FS`` Hz), so its errors d
 those of the rhythm trees, which read hand-made features of the same window: that is what
 makes the two worth averaging (``--method blend``). A hybrid config (``rhythm_features > 0``,
 registry ``resnet1d_rhythm``) also joins the window's rhythm features at the classifier; it
-learns faster but errs where the trees do, so it blends worse (README, "How good is it").
+learns faster but errs where the trees do, so it blends worse (``benchmarks/results/EXPERIMENTS.md``).
 
 With the default widths (16-24-32-48-64-96), a stem of stride 4 and kernels of 7, a 30 s
 window at 128 Hz ends as 96 channels over 30 steps (one per second); the receptive field of
