@@ -302,6 +302,9 @@ def own_p_af(predictor: Predictor, result: EvalResult, windows: np.ndarray) -> n
     class probabilities ``result`` holds (the trees, a four-class ECGCNN), else scored again by a
     calibrated model (a two-class ECGCNN); ``None`` for the others (the RR baseline, a file made
     before calibration)."""
+    uncalibrated = getattr(predictor.scorer, "uncalibrated_af_probability", None)
+    if uncalibrated is not None:  # the trees: their class_p holds the bag's calibrated p_af
+        return uncalibrated(np.asarray(windows, dtype=np.float32))
     if result.class_p is not None:
         return result.class_p[:, AF_CLASS]
     calibration = getattr(predictor.scorer, "calibration", None)

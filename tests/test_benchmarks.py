@@ -15,7 +15,7 @@ from conftest import TINY_MODEL, load_benchmark
 from afdetect.errors import UsageError
 from afdetect.models.calibration import IDENTITY, PlattCalibration
 from afdetect.models.registry import create_model
-from afdetect.models.trees import TreesRecipe, fit_trees, save_trees
+from afdetect.models.trees import TreesMember, TreesRecipe, fit_trees, save_trees
 from afdetect.models.weights import save_weights
 from afdetect.signal.features import FEATURE_NAMES
 
@@ -53,7 +53,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     save_weights(root / "resnet.pt", resnet, "resnet", 0.5, training)
     features = np.random.default_rng(0).normal(size=(40, len(FEATURE_NAMES)))
     booster = fit_trees(features, np.arange(40) % 4, TreesRecipe(n_trees=2, min_data_in_leaf=2))
-    save_trees(root / "trees.json", booster, 0.5, training)
+    save_trees(root / "trees.json", [TreesMember(booster, 0.5)], training)
     curves = root / "curves_se.png"
     curves.write_bytes(b"\x89PNG\r\n\x1a\n tiny stand-in")
     return {

@@ -16,6 +16,7 @@ from afdetect.evaluate.metrics import calibration_metrics
 from afdetect.evaluate.records import evaluate
 from afdetect.models.calibration import PlattCalibration, log_odds
 from afdetect.models.trees import load_trees
+from afdetect.signal.features import rhythm_features
 from afdetect.training.cache import load_window_set
 
 
@@ -82,27 +83,35 @@ def test_calibration_metrics_of_perfect_and_constant_forecasts():
     assert np.isnan(calibration_metrics(np.zeros(0), np.zeros(0))["ece"])
 
 
-def test_trained_trees_store_a_calibration_that_p_af_applies(trees_file: Path):
-    _, meta = load_trees(trees_file)
-    cal = meta["calibration"]
-    assert isinstance(cal, PlattCalibration) and cal.slope > 0
+def test_trained_trees_store_calibrations_whose_mean_is_p_af(trees_file: Path):
+    members, _ = load_trees(trees_file)
+    assert len(members) == 4  # the recipe's bag
+    assert all(isinstance(m.calibration, PlattCalibration) and m.calibration.slope > 0 for m in members)
     stored = json.loads(trees_file.read_text())
-    assert stored["format_version"] == 2 and stored["calibration"] == cal.to_dict()
+    assert stored["format_version"] == 3
+    assert [entry["calibration"] for entry in stored["members"]] == [m.calibration.to_dict() for m in members]
     summary = stored["training"]["best"]["calibration"]
     assert set(summary) == {"before", "after"} and summary["after"]["brier"] <= summary["before"]["brier"] + 1e-9
     predictor = Predictor.from_trees(trees_file)
     x = np.random.default_rng(0).normal(size=(4, 3840)).astype(np.float32)
-    raw = predictor.scorer.class_probabilities(x)[:, AF_CLASS]
-    assert predictor.scorer(x) == pytest.approx(cal.apply(raw))
+    features = rhythm_features(x, predictor.scorer.fs)
+    raw = [m.booster.predict(features)[:, AF_CLASS] for m in members]
+    expected = np.mean([m.calibration.apply(p) for m, p in zip(members, raw, strict=True)], axis=0)
+    assert predictor.scorer(x) == pytest.approx(expected)
+    assert predictor.scorer.uncalibrated_af_probability(x) == pytest.approx(np.mean(raw, axis=0))
+    class_p = predictor.scorer.class_probabilities(x)
+    assert class_p.sum(axis=1) == pytest.approx(np.ones(4))
 
 
 def test_version_1_trees_files_load_with_uncalibrated_p_af(trees_file: Path, tmp_path: Path):
     payload = json.loads(trees_file.read_text())
-    payload["format_version"] = 1
-    del payload["calibration"]
+    first = payload.pop("members")[0]
+    payload.update(format_version=1, booster=first["booster"], threshold=first["threshold"])
     old = tmp_path / "old.json"
     old.write_text(json.dumps(payload))
-    assert load_trees(old)[1]["calibration"] == PlattCalibration()
+    members, meta = load_trees(old)
+    assert len(members) == 1 and members[0].calibration == PlattCalibration()
+    assert members[0].threshold == meta["threshold"] == first["threshold"]
 
 
 def test_eval_scores_the_trees_calibrated_p_af(trees_file: Path, windows_file: Path):
@@ -112,9 +121,9 @@ def test_eval_scores_the_trees_calibrated_p_af(trees_file: Path, windows_file: P
     assert result.class_p is not None and result.challenge is not None
     x = np.asarray(ws.windows[ws.labels >= 0], dtype=np.float32)
     np.testing.assert_allclose(result.p_af, predictor.scorer(x), rtol=1e-6)  # the p_af the threshold is on
-    raw = result.class_p[:, AF_CLASS]
-    np.testing.assert_allclose(result.p_af, predictor.meta["calibration"].apply(raw), rtol=1e-6)
-    assert not np.allclose(result.p_af, raw)  # the calibration moves it
+    np.testing.assert_array_equal(result.p_af, result.class_p[:, AF_CLASS])  # the bag's p_af in the AF column
+    raw = predictor.scorer.uncalibrated_af_probability(x)
+    assert not np.allclose(result.p_af, raw)  # the members' calibrations move it
 
 
 def test_ecgcnn_training_stores_a_validation_calibration_that_p_af_applies(

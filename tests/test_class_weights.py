@@ -61,21 +61,24 @@ def test_without_o_records_every_weight_stays_one():
 
 def test_trees_files_carry_their_class_weights_to_the_scorer(trees_file: Path, tmp_path: Path):
     payload = json.loads(trees_file.read_text())
-    assert payload["class_weights"] == dict.fromkeys(CINC_CLASSES, 1.0)  # the fixture's records hold no O
-    payload["class_weights"]["O"] = 1.7
+    entry = payload["members"][0]
+    assert entry["class_weights"] == dict.fromkeys(CINC_CLASSES, 1.0)  # the fixture's records hold no O
+    entry["class_weights"]["O"] = 1.7
     weighed = tmp_path / "weighed.json"
     weighed.write_text(json.dumps(payload))
-    assert Predictor.from_trees(weighed).scorer.class_weights.tolist() == [1.0, 1.0, 1.7, 1.0]
-    del payload["class_weights"]  # files written before the weights weigh every class 1
+    assert Predictor.from_trees(weighed).scorer.members[0].class_weights.tolist() == [1.0, 1.0, 1.7, 1.0]
+    del entry["class_weights"]  # files written before the weights weigh every class 1
+    payload.update(format_version=2, **{k: v for k, v in entry.items()})
+    del payload["members"]
     older = tmp_path / "older.json"
     older.write_text(json.dumps(payload))
-    np.testing.assert_array_equal(load_trees(older)[1]["class_weights"], EQUAL_WEIGHTS)
+    np.testing.assert_array_equal(load_trees(older)[0][0].class_weights, EQUAL_WEIGHTS)
 
 
 @pytest.mark.parametrize("weights", [{"N": 1.0, "O": 2.0}, {"N": 1, "A": 1, "O": -1, "~": 1}, [1, 1, 2, 1]])
 def test_bad_class_weights_are_refused_with_the_reason(trees_file: Path, tmp_path: Path, weights: object):
     payload = json.loads(trees_file.read_text())
-    payload["class_weights"] = weights
+    payload["members"][1]["class_weights"] = weights
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(payload))
     with pytest.raises(UsageError, match="class_weights must give a positive number for each of N, A, O, ~"):

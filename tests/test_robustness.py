@@ -16,7 +16,7 @@ from conftest import load_benchmark
 from afdetect.errors import UsageError
 from afdetect.io.find import find_records
 from afdetect.models.registry import create_model
-from afdetect.models.trees import TreesRecipe, fit_trees, save_trees
+from afdetect.models.trees import TreesMember, TreesRecipe, fit_trees, save_trees
 from afdetect.models.weights import save_weights
 from afdetect.signal.features import FEATURE_NAMES
 from afdetect.training.cache import WindowSet, save_window_set, windows_from_records
@@ -154,7 +154,7 @@ def _tiny_folds(ws: WindowSet, runs: Path, with_resnet: bool = False) -> None:
         done = json.dumps({"recipe": {"folds": 2, "val_fraction": 0.15, "seed": 0}})
         fold = runs / "trees" / f"fold_{k}"
         fold.mkdir(parents=True)
-        save_trees(fold / "best.json", booster, 0.3 + 0.1 * k, training)
+        save_trees(fold / "best.json", [TreesMember(booster, 0.3 + 0.1 * k)], training)
         (fold / "done.json").write_text(done)
         if with_resnet:
             fold = runs / "resnet" / f"fold_{k}"

@@ -109,9 +109,10 @@ def test_shipped_trees_match_the_manifest_and_this_version():
     path = default_trees()
     manifest = (path.parent / "SHA256SUMS").read_text()
     assert f"{sha256(path)}  {path.name}" in manifest
-    booster, meta = load_trees(path)
+    members, meta = load_trees(path)
     assert meta["preprocessing"] == DEFAULT_PREPROCESSING.to_dict()
-    assert booster.num_feature() == len(FEATURE_NAMES)
+    assert all(member.booster.num_feature() == len(FEATURE_NAMES) for member in members)
+    assert meta["threshold"] == pytest.approx(np.mean([member.threshold for member in members]))
     assert meta["features_version"] == FEATURES_VERSION  # trained on the features predict computes
     assert 0 < meta["threshold"] < 1
 
@@ -192,11 +193,12 @@ def test_trees_predictions_do_not_depend_on_how_rows_are_shared_among_threads(tr
     scorer = Predictor.from_trees(trees_file).scorer
     rows = np.random.default_rng(0).normal(size=(200, len(FEATURE_NAMES)))
     rows[::7, 3] = np.nan
-    alone = scorer.predict_rows(rows, threads=1)
+    booster = scorer.members[0].booster
+    alone = scorer.predict_rows(booster, rows, threads=1)
     assert alone.shape == (200, len(CINC_CLASSES))
-    np.testing.assert_array_equal(scorer.predict_rows(rows, threads=2), alone)
-    np.testing.assert_array_equal(scorer.predict_rows(rows, threads=3), alone)
-    np.testing.assert_array_equal(scorer.predict_rows(rows[:5], threads=2), alone[:5])
+    np.testing.assert_array_equal(scorer.predict_rows(booster, rows, threads=2), alone)
+    np.testing.assert_array_equal(scorer.predict_rows(booster, rows, threads=3), alone)
+    np.testing.assert_array_equal(scorer.predict_rows(booster, rows[:5], threads=2), alone[:5])
 
 
 def test_the_run_seed_seeds_the_booster_and_is_recorded(windows_file: Path, tmp_path: Path):
@@ -207,14 +209,18 @@ def test_the_run_seed_seeds_the_booster_and_is_recorded(windows_file: Path, tmp_
     ws = load_window_set(windows_file)
     recipe = TreesRecipe(n_trees=30, num_leaves=4, min_data_in_leaf=2, seed=5)
 
-    def booster_of(seed: int, name: str) -> tuple[str, int]:
+    def boosters_of(seed: int, name: str, members: int = 2) -> tuple[list[str], int, list[int]]:
         config = TrainConfig(
             data=windows_file, out_dir=tmp_path / name, val_fraction=0.2, test_fraction=0.2, seed=seed, split_seed=0
         )
-        train_trees(config, ws, recipe=recipe, threads=1)
+        train_trees(config, ws, recipe=dataclasses.replace(recipe, members=members), threads=1)
         payload = json.loads((tmp_path / name / "best.json").read_text())
-        return json.dumps(payload["booster"]), payload["training"]["recipe"]["seed"]
+        training = payload["training"]
+        return [m["booster"] for m in payload["members"]], training["recipe"]["seed"], training["member_seeds"]
 
-    first, again, other = booster_of(0, "a"), booster_of(0, "b"), booster_of(1, "c")
-    assert first == again and first[1] == 0
-    assert other[1] == 1 and other[0] != first[0]
+    first, again, other = boosters_of(0, "a"), boosters_of(0, "b"), boosters_of(1, "c")
+    assert first == again and first[1:] == (0, [0, 1])
+    assert first[0][0] != first[0][1]  # each member grows its own trees
+    assert other[1:] == (1, [2, 3]) and not set(other[0]) & set(first[0])  # bags of two seeds share no run
+    alone = boosters_of(1, "d", members=1)  # a bag of one: the member seeded as the run
+    assert alone[1:] == (1, [1]) and alone[0][0] == first[0][1]

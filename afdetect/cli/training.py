@@ -49,8 +49,10 @@ def train_trees_command(config: TrainConfig, threads: int | None) -> Path:
     best_file = config.out_dir / TREES_FILE_NAME
     test = f", test F1(AF) {summary['test']['f1']:.3f}" if "test" in summary else ""
     err.print(
-        f"trees: validation F1(AF) {summary['val']['f1']:.3f}{test} at threshold {summary['threshold']:.3f},"
-        f" other-rhythm weight {summary['class_weights'][CINC_CLASSES.index('O')]:.2f}; trees in {best_file}"
+        f"trees: validation F1(AF) {summary['val']['f1']:.3f}{test} at threshold {summary['threshold']:.3f}"
+        f" (a bag of {len(summary['members'])}), other-rhythm weights "
+        + ", ".join(f"{m['class_weights'][CINC_CLASSES.index('O')]:.2f}" for m in summary["members"])
+        + f"; trees in {best_file}"
     )
     return best_file
 

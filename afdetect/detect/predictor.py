@@ -142,9 +142,8 @@ class Predictor:
         from afdetect.models.trees import default_trees, load_trees
 
         path = default_trees() if path is None else Path(path)
-        booster, meta = load_trees(path)
-        fs = Preprocessing.from_dict(meta["preprocessing"]).model_fs
-        scorer = TreesScorer(booster, fs, meta["calibration"], meta["class_weights"])
+        members, meta = load_trees(path)
+        scorer = TreesScorer(members, Preprocessing.from_dict(meta["preprocessing"]).model_fs)
         return cls._from_model_file(scorer, meta, threshold, path)
 
     @classmethod

@@ -15,14 +15,19 @@ A trees file is one JSON document (nothing is unpickled when it loads):
 ``features_version`` how they were computed when it was trained
                     (:data:`~afdetect.signal.features.FEATURES_VERSION`; absent before version 2)
 ``preprocessing``   the input it was trained on (:class:`~afdetect.config.Preprocessing`)
-``threshold``       AF threshold on the calibrated ``p_af``, chosen on held-out windows
-``calibration``     the Platt map from P(``A``) to ``p_af`` (:mod:`afdetect.models.calibration`;
-                    absent in version 1 files, whose ``p_af`` is P(``A``) itself)
-``class_weights``   weight of each class in the share of the classes other than ``A``
-                    (:func:`weigh_other_classes`), chosen on held-out windows; absent in
-                    older files, which weigh every class 1
+``threshold``       AF threshold on ``p_af``: the mean of the members' thresholds
+``members``         the bagged training runs (format version 3), each with its own
+                    ``threshold`` (on its calibrated P(``A``), chosen on its out-of-fold
+                    windows), ``calibration`` (its Platt map from P(``A``) to ``p_af``,
+                    :mod:`afdetect.models.calibration`), ``class_weights`` (the weight of each
+                    class in the share of the classes other than ``A``,
+                    :func:`weigh_other_classes`) and ``booster`` (LightGBM's own text format)
 ``training``        data summary, split record names, metrics, recipe
-``booster``         the LightGBM model, as LightGBM's own text format
+
+``p_af`` is the mean of the members' calibrated P(``A``) (:class:`TreesMember`). Files of
+versions 1 and 2 hold one member's entries at the top level (``booster``, ``calibration``,
+absent in version 1, whose ``p_af`` is P(``A``) itself, and ``class_weights``, absent in older
+files, which weigh every class 1); they still load, as a bag of one.
 
 Shipped files are listed in ``weights/SHA256SUMS`` like the ECGCNN weights.
 """
@@ -30,7 +35,7 @@ Shipped files are listed in ``weights/SHA256SUMS`` like the ECGCNN weights.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +49,9 @@ from afdetect.models.files import WEIGHTS_DIR, verify_manifest
 from afdetect.signal.features import FEATURE_NAMES, FEATURES_VERSION
 
 FORMAT = "afdetect-trees"
-FORMAT_VERSION = 2
-READABLE_VERSIONS: tuple[int, ...] = (1, FORMAT_VERSION)
-"""Trees file versions this afdetect reads (version 1 has no calibration)."""
+FORMAT_VERSION = 3
+READABLE_VERSIONS: tuple[int, ...] = (1, 2, FORMAT_VERSION)
+"""Trees file versions this afdetect reads (version 1 has no calibration; 1 and 2 hold one booster)."""
 MODEL_NAME = "rhythm_trees"
 TREES_FILE = f"{MODEL_NAME}.json"
 
@@ -77,10 +82,17 @@ class TreesRecipe:
     :func:`~afdetect.training.trees.feature_views`."""
     crop_min_signal_s: float = 20.0
     """Shortest real signal (s) that is cropped; shorter windows are seen whole in every view."""
+    members: int = 4
+    """Training runs bagged into one file (:func:`member_seeds`), each with its own booster seed and
+    its own deal of the out-of-fold records, hence its own calibration, threshold and class
+    weights. On CinC 2017 (3-fold record-wise cross-validation, 8 single runs composed into bags)
+    the mean record F1(AF) rose from 83.75 % for one run to 83.91, 84.04, 84.11 and 84.30 % for
+    bags of 2, 3, 4 and 8; each member adds its booster's prediction time."""
 
     def lightgbm_params(self, threads: int = 0) -> dict[str, Any]:
         """LightGBM's parameter dict (``threads = 0``: LightGBM's default, one per core)."""
         check_range("n_trees", self.n_trees, 1)
+        check_range("members", self.members, 1)
         check_range("learning_rate", self.learning_rate, 0, 1, low_open=True)
         return {
             "objective": "multiclass",
@@ -96,6 +108,18 @@ class TreesRecipe:
             "num_threads": threads,
             "verbose": -1,
         }
+
+
+def member_seeds(seed: int, members: int) -> list[int]:
+    """Seeds of the training runs of a bag trained with ``seed``: ``seed × members + m``, so that the
+    bags of different seeds share no run.
+
+    Example
+    -------
+    >>> member_seeds(1, 4)
+    [4, 5, 6, 7]
+    """
+    return [seed * members + m for m in range(members)]
 
 
 def default_trees() -> Path:
@@ -142,6 +166,37 @@ def weigh_other_classes(class_p: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class TreesMember:
+    """One bagged training run of a trees file: its booster, its AF ``threshold`` on its calibrated
+    P(``A``), the Platt map of that probability, and its other-class weights."""
+
+    booster: Any
+    threshold: float
+    calibration: PlattCalibration = IDENTITY
+    class_weights: np.ndarray = field(default_factory=EQUAL_WEIGHTS.copy)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The member's entry of a trees file."""
+        return {
+            "threshold": float(self.threshold),
+            "calibration": self.calibration.to_dict(),
+            "class_weights": {name: float(w) for name, w in zip(CINC_CLASSES, self.class_weights, strict=True)},
+            "booster": self.booster.model_to_string(),
+        }
+
+
+def bag_threshold(members: list[TreesMember]) -> float:
+    """AF threshold of a bag on the mean of its members' ``p_af``: the mean of their thresholds.
+
+    Example
+    -------
+    >>> bag_threshold([TreesMember(None, 0.3), TreesMember(None, 0.4)])
+    0.35
+    """
+    return float(np.mean([member.threshold for member in members]))
+
+
 def class_weights_of(payload: dict[str, Any], path: Path) -> np.ndarray:
     """The ``class_weights`` entry of a trees file as an array in :data:`CINC_CLASSES` order
     (:data:`EQUAL_WEIGHTS` when absent)."""
@@ -182,15 +237,14 @@ def fit_trees(features: np.ndarray, classes: np.ndarray, recipe: TreesRecipe = D
 
 def save_trees(
     path: str | Path,
-    booster,
-    threshold: float,
+    members: list[TreesMember],
     training: dict[str, Any],
     *,
-    calibration: PlattCalibration = IDENTITY,
-    class_weights: np.ndarray = EQUAL_WEIGHTS,
     preprocessing: Preprocessing = DEFAULT_PREPROCESSING,
 ) -> None:
-    """Write a trees file atomically (see module docstring for the layout)."""
+    """Write a trees file of the bag ``members`` atomically (see module docstring for the layout)."""
+    if not members:
+        raise ValueError("a trees file needs at least one member")
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -199,26 +253,24 @@ def save_trees(
         "feature_names": list(FEATURE_NAMES),
         "features_version": FEATURES_VERSION,
         "preprocessing": preprocessing.to_dict(),
-        "threshold": float(threshold),
-        "calibration": calibration.to_dict(),
-        "class_weights": {name: float(w) for name, w in zip(CINC_CLASSES, class_weights, strict=True)},
+        "threshold": bag_threshold(members),
         "training": training,
-        "booster": booster.model_to_string(),
+        "members": [member.to_dict() for member in members],
     }
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload))
 
 
-def load_trees(path: str | Path):
+def load_trees(path: str | Path) -> tuple[list[TreesMember], dict[str, Any]]:
     """Load a trees file.
 
     Returns
     -------
-    booster : lightgbm.Booster
+    members : list of TreesMember
+        The bagged training runs (one for files of versions 1 and 2; a version 1 member's
+        calibration is the identity, and a member without ``class_weights`` weighs every class 1).
     meta : dict
-        The file's other entries (threshold, preprocessing, training ...); ``calibration`` is
-        a :class:`~afdetect.models.calibration.PlattCalibration` (the identity for version 1),
-        ``class_weights`` an array in :data:`CINC_CLASSES` order (:func:`class_weights_of`).
+        The file's other entries (``threshold``, ``preprocessing``, ``training`` ...).
 
     Raises
     ------
@@ -226,8 +278,6 @@ def load_trees(path: str | Path):
         When the file is missing, damaged, not an afdetect trees file, or made for other
         features or classes than this version computes.
     """
-    import lightgbm as lgb
-
     path = Path(path)
     if not path.is_file():
         raise UsageError(path, "trees file not found")
@@ -242,11 +292,24 @@ def load_trees(path: str | Path):
         raise UsageError(path, f"trees format version {payload.get('format_version')} unsupported")
     if payload.get("feature_names") != list(FEATURE_NAMES) or payload.get("classes") != list(CINC_CLASSES):
         raise UsageError(path, "made for other features or classes than this afdetect version computes")
+    entries = payload.get("members") if payload["format_version"] >= 3 else [payload]
+    if not isinstance(entries, list) or not entries or not all(isinstance(entry, dict) for entry in entries):
+        raise UsageError(path, "trees file lists no members (a non-empty list of trained runs)")
+    members = [_member(entry, path) for entry in entries]
+    meta = {k: v for k, v in payload.items() if k not in ("booster", "members", "calibration", "class_weights")}
+    return members, meta
+
+
+def _member(entry: dict[str, Any], path: Path) -> TreesMember:
+    """One member of a trees file from its entry (the payload itself in versions 1 and 2)."""
+    import lightgbm as lgb
+
+    threshold = entry.get("threshold")
+    if not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+        raise UsageError(path, f"trees member threshold must be a number in [0, 1], got {threshold!r}")
     try:
-        booster = lgb.Booster(model_str=payload["booster"])
-    except (KeyError, lgb.basic.LightGBMError) as exc:
+        booster = lgb.Booster(model_str=entry["booster"])
+    except (KeyError, TypeError, lgb.basic.LightGBMError) as exc:
         raise UsageError(path, f"trees file holds no readable booster ({str(exc)[:120]})") from None
-    meta = {k: v for k, v in payload.items() if k != "booster"}
-    meta["calibration"] = PlattCalibration.from_dict(payload.get("calibration"), path)
-    meta["class_weights"] = class_weights_of(payload, path)
-    return booster, meta
+    calibration = PlattCalibration.from_dict(entry.get("calibration"), path)
+    return TreesMember(booster, float(threshold), calibration, class_weights_of(entry, path))

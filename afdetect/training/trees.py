@@ -11,13 +11,14 @@ probabilities (:func:`train_trees`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from afdetect.config import AF_CLASS, CINC_CLASSES
+from afdetect.detect.trees import TreesScorer
 from afdetect.errors import UsageError, check_range
 from afdetect.evaluate.metrics import (
     binary_metrics,
@@ -31,8 +32,11 @@ from afdetect.models.calibration import PlattCalibration
 from afdetect.models.trees import (
     DEFAULT_RECIPE,
     EQUAL_WEIGHTS,
+    TreesMember,
     TreesRecipe,
+    bag_threshold,
     fit_trees,
+    member_seeds,
     save_trees,
     weigh_other_classes,
 )
@@ -120,12 +124,14 @@ OTHER_WEIGHT_TOLERANCE: float = 0.002
 def train_trees(
     config: TrainConfig, ws: WindowSet, *, recipe: TreesRecipe = DEFAULT_RECIPE, threads: int = 0
 ) -> dict[str, Any]:
-    """Fit the trees on the training and validation records, calibrate ``p_af`` and choose the AF
-    threshold and the other-rhythm weight (:func:`choose_other_weight`) on their out-of-fold
-    probabilities, and write ``out_dir/best.json``.
+    """Train a bag of ``recipe.members`` runs of the trees on the training and validation records
+    and write ``out_dir/best.json``.
 
-    The run's ``config.seed`` (``--seed``) seeds the booster's row and feature samples
-    (``recipe.seed`` is replaced by it) and deals the out-of-fold records; ``config.record_seed``
+    Each run (:func:`_train_member`) has its own seed (:func:`~afdetect.models.trees.member_seeds`
+    of the run's ``config.seed``, ``--seed``), which seeds its booster's row and feature samples
+    and deals its out-of-fold records; it calibrates its ``p_af`` and chooses its AF threshold and
+    other-rhythm weight (:func:`choose_other_weight`) on its own out-of-fold probabilities. The
+    bag's ``p_af`` is the mean of the runs' and its threshold the mean of theirs. ``config.record_seed``
     splits the records.
 
     The threshold is chosen on every training and validation window, each scored by trees fitted
@@ -137,12 +143,12 @@ def train_trees(
     Returns
     -------
     dict
-        ``threshold``, ``class_weights`` (in :data:`~afdetect.config.CINC_CLASSES` order),
-        ``calibration`` (expected calibration error and Brier score of the
-        out-of-fold probabilities ``before`` and ``after`` the Platt map), and window and record
-        metrics of the calibrated out-of-fold probabilities (``val``,
-        ``val_record``) and of the final trees on the test records (``test``, ``test_record``;
-        empty without test records).
+        ``threshold`` (the bag's), ``members`` (each run's ``seed``, ``threshold`` and
+        ``class_weights`` in :data:`~afdetect.config.CINC_CLASSES` order), ``calibration``
+        (expected calibration error and Brier score of the runs' mean out-of-fold P(AF) ``before``
+        their Platt maps and of the bag's out-of-fold ``p_af`` ``after``), and window and record metrics
+        of the bag's out-of-fold ``p_af`` (``val``, ``val_record``) and of the bag on the test
+        records (``test``, ``test_record``; empty without test records).
     """
     recipe = replace(recipe, seed=config.seed)
     split = split_records(
@@ -156,18 +162,24 @@ def train_trees(
     features = window_feature_matrix(ws)
     tuning = (ws.labels >= 0) & (window_split <= 1)
     views = feature_views(ws, features, recipe, fit)
-    oof_class_p = out_of_fold_class_p(ws, views, targets, fit, window_split <= 1, recipe, threads, seed=config.seed)
-    raw_oof = oof_class_p[:, AF_CLASS]
-    calibration = PlattCalibration.fit(raw_oof[tuning], ws.labels[tuning])
-    oof = calibration.apply(raw_oof)
-    threshold = plateau_threshold(ws.labels[tuning], oof[tuning])
-    class_weights = choose_other_weight(ws, oof_class_p, oof, threshold, tuning)
-    booster = fit_on_views(views, targets, fit, recipe, threads)
-    p_af = calibration.apply(booster.predict(features)[:, AF_CLASS])
-    summary: dict[str, Any] = {"threshold": threshold, "class_weights": class_weights.tolist()}
-    summary["calibration"] = {
-        "before": calibration_metrics(ws.labels[tuning], raw_oof[tuning]),
-        "after": calibration_metrics(ws.labels[tuning], oof[tuning]),
+    seeds = member_seeds(config.seed, recipe.members)
+    runs = [
+        _train_member(ws, views, targets, fit, window_split <= 1, replace(recipe, seed=seed), threads) for seed in seeds
+    ]
+    members = [run.member for run in runs]
+    threshold = bag_threshold(members)
+    oof = np.mean([run.oof for run in runs], axis=0)
+    p_af = TreesScorer(members).bag_probabilities(features)[:, AF_CLASS]
+    summary: dict[str, Any] = {
+        "threshold": threshold,
+        "members": [
+            {"seed": seed, "threshold": m.threshold, "class_weights": m.class_weights.tolist()}
+            for seed, m in zip(seeds, members, strict=True)
+        ],
+        "calibration": {
+            "before": calibration_metrics(ws.labels[tuning], np.mean([run.raw_oof for run in runs], axis=0)[tuning]),
+            "after": calibration_metrics(ws.labels[tuning], oof[tuning]),
+        },
     }
     summary.update(_split_metrics(ws, oof, threshold, tuning, "val"))
     summary.update(_split_metrics(ws, p_af, threshold, (ws.labels >= 0) & (window_split == 2), "test"))
@@ -175,8 +187,10 @@ def train_trees(
         "data": str(config.data),
         "data_provenance": ws.provenance,
         "recipe": asdict(recipe),
-        "threshold_from": f"out-of-fold P(AF) of the training and validation records ({THRESHOLD_FOLDS} folds)",
-        "calibration_from": "the same out-of-fold P(AF) (Platt scaling of the log-odds)",
+        "member_seeds": seeds,
+        "threshold_from": f"out-of-fold P(AF) of the training and validation records ({THRESHOLD_FOLDS} folds), "
+        "one deal of them per member; the bag's threshold is the mean of the members'",
+        "calibration_from": "the same out-of-fold P(AF) (Platt scaling of the log-odds), per member",
         "class_weights_from": "the same records' out-of-fold class probabilities (challenge F1 of their calls)",
         **split_summary(ws.records, split, seed=config.record_seed, folds=config.folds, fold=config.fold),
         "train_windows": {name: int(np.sum(targets[fit] == i)) for i, name in enumerate(CINC_CLASSES)},
@@ -184,16 +198,41 @@ def train_trees(
     }
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_trees(
-        out_dir / TREES_FILE_NAME,
-        booster,
-        threshold,
-        info,
-        calibration=calibration,
-        class_weights=class_weights,
-        preprocessing=ws.preprocessing,
-    )
+    save_trees(out_dir / TREES_FILE_NAME, members, info, preprocessing=ws.preprocessing)
     return summary
+
+
+@dataclass(frozen=True)
+class MemberRun:
+    """One trained run of a bag: the member, and its out-of-fold P(``A``) before (``raw_oof``) and
+    after (``oof``) its calibration (NaN outside the scored windows)."""
+
+    member: TreesMember
+    raw_oof: np.ndarray
+    oof: np.ndarray
+
+
+def _train_member(
+    ws: WindowSet,
+    views: list[np.ndarray],
+    targets: np.ndarray,
+    fit: np.ndarray,
+    scored: np.ndarray,
+    recipe: TreesRecipe,
+    threads: int,
+) -> MemberRun:
+    """One run of the bag, seeded by ``recipe.seed``: out-of-fold class probabilities of the
+    ``scored`` windows fit its calibration, AF threshold and other-rhythm weight (on the labelled
+    ones), then its booster is fitted on every ``fit`` window's views."""
+    tuning = scored & (ws.labels >= 0)
+    oof_class_p = out_of_fold_class_p(ws, views, targets, fit, scored, recipe, threads, seed=recipe.seed)
+    raw_oof = oof_class_p[:, AF_CLASS]
+    calibration = PlattCalibration.fit(raw_oof[tuning], ws.labels[tuning])
+    oof = calibration.apply(raw_oof)
+    threshold = plateau_threshold(ws.labels[tuning], oof[tuning])
+    class_weights = choose_other_weight(ws, oof_class_p, oof, threshold, tuning)
+    booster = fit_on_views(views, targets, fit, recipe, threads)
+    return MemberRun(TreesMember(booster, threshold, calibration, class_weights), raw_oof, oof)
 
 
 def out_of_fold_class_p(
