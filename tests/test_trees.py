@@ -224,3 +224,15 @@ def test_the_run_seed_seeds_the_booster_and_is_recorded(windows_file: Path, tmp_
     assert other[1:] == (1, [2, 3]) and not set(other[0]) & set(first[0])  # bags of two seeds share no run
     alone = boosters_of(1, "d", members=1)  # a bag of one: the member seeded as the run
     assert alone[1:] == (1, [1]) and alone[0][0] == first[0][1]
+
+
+def test_a_bag_of_no_runs_is_refused_before_any_training(windows_file: Path, tmp_path: Path):
+    from afdetect.errors import ParameterError
+    from afdetect.models.trees import TreesRecipe
+    from afdetect.training.options import TrainConfig
+    from afdetect.training.trees import train_trees
+
+    config = TrainConfig(data=windows_file, out_dir=tmp_path / "none", val_fraction=0.2, test_fraction=0.2)
+    with pytest.raises(ParameterError, match="members"):
+        train_trees(config, load_window_set(windows_file), recipe=TreesRecipe(n_trees=5, members=0), threads=1)
+    assert not (tmp_path / "none" / "best.json").exists()

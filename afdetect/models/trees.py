@@ -92,7 +92,6 @@ class TreesRecipe:
     def lightgbm_params(self, threads: int = 0) -> dict[str, Any]:
         """LightGBM's parameter dict (``threads = 0``: LightGBM's default, one per core)."""
         check_range("n_trees", self.n_trees, 1)
-        check_range("members", self.members, 1)
         check_range("learning_rate", self.learning_rate, 0, 1, low_open=True)
         return {
             "objective": "multiclass",
@@ -118,7 +117,13 @@ def member_seeds(seed: int, members: int) -> list[int]:
     -------
     >>> member_seeds(1, 4)
     [4, 5, 6, 7]
+
+    Raises
+    ------
+    ParameterError
+        When ``members`` is not a positive number of runs.
     """
+    check_range("members", members, 1)
     return [seed * members + m for m in range(members)]
 
 
